@@ -1,0 +1,3 @@
+"""dcwatch: identity threat detection for Active Directory."""
+
+__version__ = "0.1.0"

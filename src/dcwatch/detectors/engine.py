@@ -1,0 +1,224 @@
+"""The detection engine: dispatch by activity kind, alert de-duplication and updates.
+
+For each activity (time-ordered): the resolver learns from it, then every detector that handles
+its kind observes it. Drafts become alerts: the same type and key inside the detector's update
+window update the open alert (MDI's "update" trigger), otherwise a new alert opens. Exclusions
+drop drafts naming an excluded entity. Drafts that require their target to be a DC wait while
+the data cannot yet tell, and are decided when it can (or at the end: "assumed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from dcwatch.detectors import registry
+from dcwatch.detectors.base import DetectionConfig, DetectionContext, Detector
+from dcwatch.entities.resolver import Resolver
+from dcwatch.model.activity import Activity
+from dcwatch.model.alert import Alert, AlertDraft, EntityRef, Status
+
+Listener = Callable[[Alert, str], None]  # (alert, "new" | "update")
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Do not alert on an entity: for one detector slug or ``*`` (product.md section 6)."""
+
+    slug: str
+    kind: str  # user | computer | ip | any
+    value: str
+    expires: datetime | None = None
+
+    def matches(self, slug: str, entity: EntityRef, now: datetime) -> bool:
+        """Whether this exclusion covers an entity of an alert of type ``slug``."""
+        if self.slug not in ("*", slug):
+            return False
+        if self.expires is not None and now > self.expires:
+            return False
+        if self.kind not in ("any", entity.kind) and not (self.kind == "ip" and entity.ip):
+            return False
+        v = self.value.lower()
+        name = entity.name.lower()
+        return v in (name, (entity.ip or "").lower(), name.rsplit("\\", 1)[-1],
+                     (entity.sid or "").lower())
+
+
+class Engine:
+    """Runs the detectors over an activity stream and keeps the alerts."""
+
+    def __init__(self, resolver: Resolver | None = None, config: DetectionConfig | None = None,
+                 slugs: Iterable[str] | None = None,
+                 exclusions: Iterable[Exclusion] = ()) -> None:
+        self.resolver = resolver or Resolver()
+        self.config = config or DetectionConfig()
+        self.ctx = DetectionContext(self.resolver, self.config)
+        reg = registry()
+        chosen = list(slugs) if slugs is not None else list(reg)
+        self.detectors: list[Detector] = [reg[s](self.ctx) for s in chosen]
+        self.by_kind: dict[str, list[Detector]] = {}
+        for d in self.detectors:
+            for kind in d.handles:
+                self.by_kind.setdefault(str(kind), []).append(d)
+        self.exclusions = list(exclusions)
+        self.alerts: dict[str, Alert] = {}  # id -> alert (this run)
+        self._open: dict[tuple[str, str], Alert] = {}
+        self._pending: list[AlertDraft] = []
+        self._classes = {d.slug: type(d) for d in self.detectors}
+        self.listeners: list[Listener] = []
+        self.activities = 0
+        self.excluded = 0
+
+    def process(self, a: Activity) -> None:
+        """Feed one activity."""
+        self.activities += 1
+        known = len(self.resolver.dc_domains), len(self.resolver.configured_dcs)
+        before = sum(1 for h in self.resolver.hosts.values() if h.dc_evidence)
+        self.resolver.observe(a)
+        for det in self.by_kind.get(a.kind, ()):
+            for draft in det.observe(a):
+                self.submit(draft)
+        if self._pending:
+            after = sum(1 for h in self.resolver.hosts.values() if h.dc_evidence)
+            if after != before or known != (len(self.resolver.dc_domains),
+                                            len(self.resolver.configured_dcs)):
+                self._retry_pending(final=False)
+
+    def run(self, activities: Iterable[Activity]) -> list[Alert]:
+        """Process a whole stream and finish; returns the alerts of this run."""
+        for a in activities:
+            self.process(a)
+        return self.finish()
+
+    def finish(self) -> list[Alert]:
+        """End of input: flush detector state and undecided drafts."""
+        for det in self.detectors:
+            for draft in det.finish():
+                self.submit(draft)
+        self._retry_pending(final=True)
+        return sorted(self.alerts.values(), key=lambda al: (al.first_seen, al.external_id))
+
+    # --- drafts to alerts --------------------------------------------------------------------
+
+    def submit(self, draft: AlertDraft) -> Alert | None:
+        """Turn a draft into a new or updated alert (or drop it: excluded, not on a DC)."""
+        if not draft.activities:
+            return None
+        host = draft.evidence.get("_require_dc")
+        if host is not None:
+            status, why = self.resolver.dc_status(host)
+            if status is None:
+                self._pending.append(draft)
+                return None
+            if status is False:
+                return None
+            draft.evidence.pop("_require_dc", None)
+            draft.evidence.setdefault("dc_role", why)
+        return self._accept(draft)
+
+    def _retry_pending(self, final: bool) -> None:
+        pending, self._pending = self._pending, []
+        for draft in pending:
+            host = draft.evidence["_require_dc"]
+            status, why = self.resolver.dc_status(host)
+            if status is None and not final:
+                self._pending.append(draft)
+                continue
+            if status is False:
+                continue
+            draft.evidence.pop("_require_dc", None)
+            draft.evidence.setdefault(
+                "dc_role", why or "assumed: its logs were given to dcwatch and nothing in the "
+                "data says it is not a domain controller (use --dc to state it)")
+            self._accept(draft)
+
+    def _accept(self, draft: AlertDraft) -> Alert | None:
+        now = draft.activities[-1].ts
+        for ex in self.exclusions:
+            if any(ex.matches(draft.slug, e, now) for e in draft.entities):
+                self.excluded += 1
+                return None
+        cls = self._classes[draft.slug]
+        acts = sorted(draft.activities, key=lambda x: x.ts)
+        first, last = acts[0].ts, acts[-1].ts
+        key = (draft.slug, draft.key)
+        alert = self._open.get(key)
+        if alert is not None and alert.status is Status.OPEN and \
+                first <= alert.last_seen + cls.update_window:
+            _merge(alert, draft, acts, cls.max_activities)
+            alert.trigger = "update"
+            self._notify(alert, "update")
+            return alert
+        alert = Alert(
+            id=Alert.make_id(draft.slug, draft.key, acts[0]),
+            type=draft.slug,
+            external_id=cls.external_id,
+            title=cls.title,
+            description=draft.description,
+            severity=draft.severity or cls.severity,
+            phase=cls.phase,
+            status=Status.OPEN,
+            first_seen=first,
+            last_seen=last,
+            key=draft.key,
+            entities=_dedup_entities(draft.entities),
+            evidence=dict(draft.evidence),
+            activities=_dedup_acts(acts)[: cls.max_activities],
+            mitre=cls.mitre,
+        )
+        self._open[key] = alert
+        self.alerts[alert.id] = alert
+        self._notify(alert, "new")
+        return alert
+
+    def _notify(self, alert: Alert, trigger: str) -> None:
+        for fn in self.listeners:
+            fn(alert, trigger)
+
+
+def _dedup_acts(acts: list[Activity]) -> list[Activity]:
+    seen: set[str] = set()
+    out = []
+    for a in acts:
+        if a.uid not in seen:
+            seen.add(a.uid)
+            out.append(a)
+    return out
+
+
+def _dedup_entities(ents: list[EntityRef]) -> list[EntityRef]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for e in ents:
+        k = (e.kind, e.name.lower(), e.role)
+        if k not in seen:
+            seen.add(k)
+            out.append(e)
+    return out
+
+
+def _merge(alert: Alert, draft: AlertDraft, acts: list[Activity], cap: int) -> None:
+    """Fold a draft into an open alert: activities, entities, evidence, time frame, count."""
+    known = {a.uid for a in alert.activities}
+    new = [a for a in acts if a.uid not in known]
+    if not new and alert.evidence == {**alert.evidence, **draft.evidence}:
+        return
+    alert.count += 1
+    room = cap - len(alert.activities)
+    if room > 0:
+        alert.activities.extend(new[:room])
+        alert.activities.sort(key=lambda x: x.ts)
+    alert.first_seen = min(alert.first_seen, acts[0].ts)
+    alert.last_seen = max(alert.last_seen, acts[-1].ts)
+    alert.description = draft.description
+    alert.entities = _dedup_entities(alert.entities + draft.entities)
+    if draft.severity and list(type(draft.severity)).index(draft.severity) > \
+            list(type(alert.severity)).index(alert.severity):
+        alert.severity = draft.severity
+    for k, v in draft.evidence.items():
+        old = alert.evidence.get(k)
+        if isinstance(old, list) and isinstance(v, list):
+            alert.evidence[k] = old + [x for x in v if x not in old]
+        else:
+            alert.evidence[k] = v

@@ -1,0 +1,357 @@
+"""What the data says about entities, learned as activities flow (before detectors see them).
+
+* DC list: hosts whose own logs prove they are domain controllers (they issue Kerberos tickets,
+  log directory-service access or changes, manage computer accounts or global/universal groups,
+  log DSRM or Netlogon secure-channel events, answer Kerberos/LDAP/DRSUAPI on the wire) plus
+  ``--dc`` names. A host is *not* a DC when its event log names it without a DNS domain
+  (workgroup machine) or when DCs of its domain are known and it is not one of them.
+* IP <-> computer with the method and time each mapping was learned (NNR-lite).
+* SID <-> account names; sensitive groups by well-known SID/RID (never by localized names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dcwatch.model.activity import Account, Activity, ActivityKind
+
+K = ActivityKind
+
+# MDI's default sensitive groups (product.md 4.3) by well-known SID or domain-relative RID.
+SENSITIVE_BUILTIN = {
+    "S-1-5-32-544": "Administrators",
+    "S-1-5-32-547": "Power Users",
+    "S-1-5-32-548": "Account Operators",
+    "S-1-5-32-549": "Server Operators",
+    "S-1-5-32-550": "Print Operators",
+    "S-1-5-32-551": "Backup Operators",
+    "S-1-5-32-552": "Replicators",
+    "S-1-5-32-556": "Network Configuration Operators",
+    "S-1-5-32-557": "Incoming Forest Trust Builders",
+}
+SENSITIVE_RIDS = {
+    512: "Domain Admins",
+    516: "Domain Controllers",
+    518: "Schema Admins",
+    519: "Enterprise Admins",
+    520: "Group Policy Creator Owners",
+    521: "Read-only Domain Controllers",
+    498: "Enterprise Read-only Domain Controllers",
+    526: "Key Admins",
+    527: "Enterprise Key Admins",
+}
+SENSITIVE_USER_RIDS = {500: "Administrator", 502: "krbtgt"}
+
+# Activities whose presence in a host's own log proves the host is a DC, with the reason.
+_DC_KINDS = {
+    K.KERBEROS_AS: "issues Kerberos tickets (4768)",
+    K.KERBEROS_TGS: "issues Kerberos service tickets (4769)",
+    K.KERBEROS_RENEW: "renews Kerberos tickets (4770)",
+    K.KERBEROS_PREAUTH_FAILED: "validates Kerberos pre-authentication (4771)",
+    K.DS_MODIFY: "logs directory service changes (5136)",
+    K.DS_CREATE: "logs directory service object creation (5137)",
+    K.DS_DELETE: "logs directory service object deletion (5141)",
+    K.COMPUTER_CREATED: "manages computer accounts (4741)",
+    K.COMPUTER_CHANGED: "manages computer accounts (4742)",
+    K.COMPUTER_DELETED: "manages computer accounts (4743)",
+    K.DSRM_PASSWORD_SET: "has a DSRM account (4794)",
+    K.NETLOGON_AUTH_DENIED: "serves Netlogon secure channels (5805)",
+    K.SID_HISTORY_ADDED: "manages domain accounts (4765)",
+}
+
+
+_NOT_DOMAINS = frozenset({"NT AUTHORITY", "BUILTIN", "WINDOW MANAGER", "FONT DRIVER HOST",
+                          "NT SERVICE", "IIS APPPOOL", "-", ""})
+
+
+def short(host: str | None) -> str | None:
+    """Upper-case NetBIOS-style short name of a host (``dc1.corp.local`` -> ``DC1``)."""
+    if not host:
+        return None
+    h = host.strip().strip("\\")
+    if not h or h in ("-", "NULL"):
+        return None
+    if _is_ip(h):
+        return None
+    return h.split(".", 1)[0].upper()
+
+
+def _is_ip(v: str) -> bool:
+    if ":" in v:
+        return True
+    parts = v.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
+def _dns_domain(host: str | None) -> str | None:
+    if not host or "." not in host or _is_ip(host):
+        return None
+    return host.split(".", 1)[1].lower()
+
+
+def rid(sid: str | None) -> int | None:
+    """The relative ID (last sub-authority) of a domain SID."""
+    if not sid or not sid.startswith("S-1-5-21-"):
+        return None
+    tail = sid.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+@dataclass(slots=True)
+class HostInfo:
+    name: str  # short name
+    fqdn: str | None = None
+    dc_evidence: str | None = None
+    logged_as: str | None = None  # the Computer name its own event log uses, if seen
+    ips: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class IpMapping:
+    host: str
+    method: str
+    certainty: str  # high | low
+    seen: datetime
+
+
+class Resolver:
+    """Entity knowledge learned from the stream, plus what the operator configured."""
+
+    def __init__(self, dcs: list[str] | None = None, honeytokens: list[str] | None = None,
+                 sensitive: list[str] | None = None) -> None:
+        self.hosts: dict[str, HostInfo] = {}
+        self.ip_map: dict[str, IpMapping] = {}
+        self.dc_ips: dict[str, str] = {}  # ip -> reason
+        self.sids: dict[str, Account] = {}
+        self.configured_dcs = {short(d) for d in dcs or [] if short(d)}
+        self.honeytokens = {_norm_account(n) for n in honeytokens or []}
+        self.sensitive_names = {_norm_account(n) for n in sensitive or []}
+        self.learned_sensitive_sids: dict[str, str] = {}  # sid -> why (added to which group)
+        self.dc_domains: dict[str, set[str]] = {}  # dns domain -> DC short names
+        # (host, logon id) -> (source ip, source workstation) from network logons (4624)
+        # NTLM validation (4776) of an account whose domain differs from the validating host
+        # proves the host is a DC: account -> hosts that validated it, account -> domains.
+        self._validated_by: dict[str, set[str]] = {}
+        self._account_domains: dict[str, set[str]] = {}
+        self.sessions: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+
+    # --- learning ---------------------------------------------------------------------------
+
+    def observe(self, a: Activity) -> None:
+        """Learn from one activity (called for every activity, before any detector)."""
+        host = a.host
+        info = self._host(host) if host and a.protocol == "event" else None
+        if info is not None:
+            if info.logged_as is None:
+                info.logged_as = host
+            reason = _DC_KINDS.get(a.kind)
+            if reason is None:
+                reason = self._dc_reason(a)
+            if reason and info.dc_evidence is None:
+                self._mark_dc(info, reason)
+        if a.actor and a.actor.sid and a.actor.name:
+            self.sids.setdefault(a.actor.sid, a.actor)
+        if a.target and a.target.sid and a.target.name:
+            self.sids.setdefault(a.target.sid, a.target)
+        if a.kind is K.NTLM_VALIDATION and info is not None and a.actor and a.actor.name:
+            self._ntlm_validated(info, a.actor.name.lower())
+        if a.kind in (K.LOGON, K.LOGON_FAILED) and a.actor and a.actor.name and a.actor.domain:
+            self._account_domain(a.actor.name.lower(), a.actor.domain.upper())
+        if a.kind is K.LOGON and (a.src_ip or a.src_host) and a.fields.get("logon_id"):
+            hs = short(a.host)
+            if hs:
+                if len(self.sessions) > 200_000:
+                    self.sessions.pop(next(iter(self.sessions)))
+                self.sessions[(hs, a.fields["logon_id"])] = (a.src_ip, a.src_host)
+        if a.src_ip and a.src_host:
+            self._learn_ip(a.src_ip, a.src_host, "logon workstation name", "low", a.ts)
+        if a.kind is K.KERBEROS_AS and a.src_ip and a.actor and a.actor.is_machine \
+                and a.outcome == "success":
+            self._learn_ip(a.src_ip, a.actor.name[:-1], "machine account TGT", "high", a.ts)  # type: ignore[index]
+        if a.protocol not in (None, "event") and a.dst_ip:
+            why = _wire_dc_reason(a)
+            if why:
+                self.dc_ips.setdefault(a.dst_ip, why)
+        if a.kind is K.GROUP_MEMBER_ADDED and a.fields.get("member_sid"):
+            g = self.sensitive_group(a.target)
+            if g:
+                self.learned_sensitive_sids.setdefault(a.fields["member_sid"], f"member of {g}")
+
+    def _ntlm_validated(self, info: HostInfo, name: str) -> None:
+        if info.dc_evidence:
+            return
+        if any(d != info.name for d in self._account_domains.get(name, ())):
+            self._mark_dc(info, "validates NTLM credentials of domain accounts (4776)")
+            return
+        if len(self._validated_by) < 100_000:
+            self._validated_by.setdefault(name, set()).add(info.name)
+
+    def _account_domain(self, name: str, domain: str) -> None:
+        if domain in _NOT_DOMAINS or name.endswith("$") and domain == "WORKGROUP":
+            return
+        doms = self._account_domains.get(name)
+        if doms is None:
+            if len(self._account_domains) >= 100_000:
+                return
+            doms = self._account_domains[name] = set()
+        doms.add(domain)
+        for h in self._validated_by.pop(name, ()):
+            info = self.hosts.get(h)
+            if info is not None and not info.dc_evidence and h != domain:
+                self._mark_dc(info, "validates NTLM credentials of domain accounts (4776)")
+
+    def _dc_reason(self, a: Activity) -> str | None:
+        if a.kind is K.DS_ACCESS and (a.fields.get("object_server") or "").upper() == "DS":
+            return "logs directory service access (4662)"
+        if a.kind in (K.GROUP_MEMBER_ADDED, K.GROUP_MEMBER_REMOVED, K.GROUP_CREATED,
+                      K.GROUP_CHANGED, K.GROUP_DELETED) and \
+                a.fields.get("group_scope") in ("global", "universal"):
+            return "manages global/universal groups (4728/4756)"
+        if a.kind is K.LDAP_SEARCH and a.protocol == "event":
+            return "logs LDAP searches (Directory Service 1644)"
+        if a.kind in (K.ACCOUNT_CREATED, K.ACCOUNT_CHANGED, K.ACCOUNT_DELETED,
+                      K.PASSWORD_RESET) and a.target and a.target.domain:
+            hs = short(a.host)
+            if hs and a.target.domain.upper() != hs and a.target.domain.upper() != "BUILTIN":
+                return "manages domain accounts (4720/4738)"
+        return None
+
+    def _host(self, name: str) -> HostInfo | None:
+        s = short(name)
+        if not s:
+            return None
+        info = self.hosts.get(s)
+        if info is None:
+            info = self.hosts[s] = HostInfo(s)
+        if "." in name and not _is_ip(name) and not info.fqdn:
+            info.fqdn = name.lower()
+        return info
+
+    def _mark_dc(self, info: HostInfo, reason: str) -> None:
+        info.dc_evidence = reason
+        dom = _dns_domain(info.fqdn)
+        if dom:
+            self.dc_domains.setdefault(dom, set()).add(info.name)
+
+    def _learn_ip(self, ip: str, host: str, method: str, certainty: str, ts: datetime) -> None:
+        s = short(host)
+        if not s or s in ("WORKSTATION", "MSTSC") or ip.startswith("127."):
+            return
+        cur = self.ip_map.get(ip)
+        if cur is None or certainty == "high" or cur.certainty == "low":
+            self.ip_map[ip] = IpMapping(s, method, certainty, ts)
+        self._host(host)
+
+    def mark_dc(self, host: str, reason: str) -> None:
+        """Declare a host a DC (directory sync, configuration)."""
+        info = self._host(host)
+        if info is not None and info.dc_evidence is None:
+            self._mark_dc(info, reason)
+
+    # --- questions --------------------------------------------------------------------------
+
+    def dc_status(self, host: str | None) -> tuple[bool | None, str]:
+        """(True, why) for a DC, (False, why) for a non-DC, (None, "") when the data cannot tell."""
+        s = short(host)
+        if host and _is_ip(host):
+            if host in self.dc_ips:
+                return True, self.dc_ips[host]
+            m = self.ip_map.get(host)
+            if m is None:
+                return None, ""
+            s = m.host
+        if not s:
+            return None, ""
+        if s in self.configured_dcs:
+            return True, "configured as a domain controller"
+        info = self.hosts.get(s)
+        if info is not None and info.dc_evidence:
+            return True, info.dc_evidence
+        if self.configured_dcs:
+            return False, "not among the configured domain controllers"
+        fqdn = info.fqdn if info else (host if host and "." in host else None)
+        if info is not None and info.logged_as and "." not in info.logged_as and not info.fqdn:
+            return False, "its event log names it without a DNS domain (workgroup computer)"
+        dom = _dns_domain(fqdn)
+        if dom and self.dc_domains.get(dom):
+            dcs = ", ".join(sorted(self.dc_domains[dom]))
+            return False, f"not a domain controller of {dom} (DCs seen: {dcs})"
+        return None, ""
+
+    def is_dc_account(self, acct: Account | None) -> bool | None:
+        """Whether a machine account belongs to a DC (None: a machine account of unknown role)."""
+        if acct is None or not acct.is_machine:
+            return False
+        status, _ = self.dc_status(acct.name[:-1])  # type: ignore[index]
+        return status
+
+    def session_source(self, host: str | None, logon_id: str | None
+                       ) -> tuple[str | None, str | None] | None:
+        """(source IP, source workstation) of the network logon session an event ran in."""
+        hs = short(host)
+        if not hs or not logon_id:
+            return None
+        return self.sessions.get((hs, logon_id))
+
+    def computer_for_ip(self, ip: str | None) -> IpMapping | None:
+        """Best known computer for an IP address."""
+        return self.ip_map.get(ip) if ip else None
+
+    def sensitive_group(self, group: Account | None) -> str | None:
+        """Name of the sensitive group (by SID/RID, or configured name), else None."""
+        if group is None:
+            return None
+        sid = group.sid
+        if sid:
+            if sid in SENSITIVE_BUILTIN:
+                return group.name or SENSITIVE_BUILTIN[sid]
+            r = rid(sid)
+            if r in SENSITIVE_RIDS:
+                return group.name or SENSITIVE_RIDS[r]
+            if sid in self.learned_sensitive_sids:
+                return group.name or sid
+        if group.name and _norm_account(group.name) in self.sensitive_names:
+            return group.name
+        return None
+
+    def sensitive_account(self, acct: Account | None) -> str | None:
+        """Why an account is sensitive (well-known RID, learned membership, tag), else None."""
+        if acct is None:
+            return None
+        if acct.sid:
+            r = rid(acct.sid)
+            if r in SENSITIVE_USER_RIDS:
+                return f"built-in {SENSITIVE_USER_RIDS[r]}"
+            if acct.sid in self.learned_sensitive_sids:
+                return self.learned_sensitive_sids[acct.sid]
+        if acct.name and _norm_account(acct.name) in self.sensitive_names:
+            return "tagged sensitive"
+        return None
+
+    def is_honeytoken(self, acct: Account | None) -> bool:
+        """Whether an account is tagged as a honeytoken."""
+        return bool(acct and acct.name and _norm_account(acct.name) in self.honeytokens)
+
+    def account_name(self, sid: str | None) -> str | None:
+        """A name learned for a SID."""
+        a = self.sids.get(sid) if sid else None
+        return str(a) if a else None
+
+
+def _norm_account(name: str) -> str:
+    n = name.strip().lower()
+    if "\\" in n:
+        n = n.split("\\", 1)[1]
+    if "@" in n:
+        n = n.split("@", 1)[0]
+    return n
+
+
+def _wire_dc_reason(a: Activity) -> str | None:
+    if a.kind in (K.KERBEROS_AS, K.KERBEROS_TGS) and a.outcome is not None:
+        return "answers Kerberos KDC requests"
+    if a.kind is K.RPC_CALL and a.fields.get("interface") in ("drsuapi",) and \
+            a.outcome is not None and a.actor and a.actor.is_machine:
+        return None
+    return None

@@ -1,0 +1,1 @@
+"""Ways out: JSON lines, tables, Excel, CEF syslog, webhooks."""

@@ -1,0 +1,99 @@
+"""The one module that imports every stage: sources -> activities -> engine -> store/outputs."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from dcwatch.detectors.base import DetectionConfig
+from dcwatch.detectors.engine import Engine, Exclusion
+from dcwatch.entities.resolver import Resolver
+from dcwatch.model.activity import Activity
+from dcwatch.model.alert import Alert
+from dcwatch.sources.base import SourceStats
+from dcwatch.sources.files import Input, expand, merge, read_input, reorder
+
+Progress = Callable[[int, int, str], None]  # (inputs done, inputs total, current name)
+
+
+@dataclass(slots=True)
+class ScanOptions:
+    """What ``dcwatch scan`` was asked to do."""
+
+    paths: list[str]
+    dcs: list[str] = field(default_factory=list)
+    honeytokens: list[str] = field(default_factory=list)
+    sensitive: list[str] = field(default_factory=list)
+    config: DetectionConfig = field(default_factory=DetectionConfig)
+    exclusions: list[Exclusion] = field(default_factory=list)
+    slugs: list[str] | None = None
+    evtx_threads: int = 0
+
+
+@dataclass(slots=True)
+class ScanResult:
+    alerts: list[Alert]
+    stats: list[SourceStats]
+    warnings: list[str]
+    activities: int
+    duplicates: int
+
+
+class ActivityStream:
+    """All inputs' activities as one time-ordered, de-duplicated stream, with bookkeeping."""
+
+    def __init__(self, paths: list[str], evtx_threads: int = 0,
+                 on_input: Callable[[Input, SourceStats], None] | None = None,
+                 on_done: Callable[[Input, SourceStats], None] | None = None) -> None:
+        self.warnings: list[str] = []
+        self.inputs = list(expand(paths, self.warnings.append))
+        self.stats: list[SourceStats] = []
+        self.duplicates = 0
+        self._threads = evtx_threads if len(self.inputs) == 1 else (evtx_threads or 1)
+        self._on_input = on_input
+        self._on_done = on_done
+
+    def _one(self, inp: Input) -> Iterator[Activity]:
+        st = SourceStats(inp.name)
+        self.stats.append(st)
+        if self._on_input:
+            self._on_input(inp, st)
+        yield from reorder(read_input(inp, st, self._threads))
+        if self._on_done:
+            self._on_done(inp, st)
+
+    def __iter__(self) -> Iterator[Activity]:
+        merged = merge([self._one(i) for i in self.inputs])
+        return self._dedup(merged)
+
+    def _dedup(self, acts: Iterator[Activity], span: timedelta = timedelta(minutes=10),
+               cap: int = 500_000) -> Iterator[Activity]:
+        # The same record read twice (an EVTX and its JSON export, two captures of one run)
+        # has the same uid and time: remember recent uids only (bounded memory).
+        recent: deque[tuple[object, str]] = deque()
+        seen: set[str] = set()
+        for a in acts:
+            if a.uid in seen:
+                self.duplicates += 1
+                continue
+            seen.add(a.uid)
+            recent.append((a.ts, a.uid))
+            cutoff = a.ts - span
+            while recent and (recent[0][0] < cutoff or len(recent) > cap):  # type: ignore[operator]
+                seen.discard(recent.popleft()[1])
+            yield a
+
+
+def scan(opts: ScanOptions, on_alert: Callable[[Alert, str], None] | None = None,
+         stream: ActivityStream | None = None) -> ScanResult:
+    """Run the detectors over every input; returns the alerts and per-input statistics."""
+    resolver = Resolver(opts.dcs, opts.honeytokens, opts.sensitive)
+    engine = Engine(resolver, opts.config, opts.slugs, opts.exclusions)
+    if on_alert:
+        engine.listeners.append(on_alert)
+    stream = stream or ActivityStream(opts.paths, opts.evtx_threads)
+    alerts = engine.run(stream)
+    return ScanResult(alerts, stream.stats, stream.warnings, engine.activities,
+                      stream.duplicates)

@@ -1,0 +1,1 @@
+"""Protocol decoders: bytes or event records in, activities out. No detection logic here."""

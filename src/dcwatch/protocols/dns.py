@@ -1,0 +1,210 @@
+"""DNS (RFC 1035) over UDP/53 and TCP/53 (2-byte length prefix, RFC 1035 section 4.2.2).
+
+Decodes the header and the first question: name, type, response code and answer count, plus
+the name's length and label entropy (DNS tunnelling and reconnaissance). One ``dns.query``
+activity per query/response pair, emitted at the response (outcome ``None`` when unanswered).
+Validated against tshark: tests/protocols/test_dns.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dcwatch.errors import InputError, Malformed, Truncated
+from dcwatch.model.activity import Activity, ActivityKind, Origin
+from dcwatch.protocols.flow import Emit, FlowInfo
+
+HEADER_LEN = 12  # RFC 1035 4.1.1
+MAX_NAME = 255  # RFC 1035 2.3.4 (octets on the wire)
+MAX_POINTERS = 64  # compression pointer hops before we call it a loop (RFC 1035 4.1.4)
+MAX_PENDING = 256  # outstanding queries per flow
+# RFC 1035 3.2.2/3.2.3, RFC 3596 (AAAA), RFC 2782 (SRV), RFC 1995 (IXFR), RFC 6891 (OPT) ...
+QTYPES: dict[int, str] = {
+    1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 11: "WKS", 12: "PTR", 13: "HINFO",
+    15: "MX", 16: "TXT", 24: "SIG", 25: "KEY", 28: "AAAA", 33: "SRV", 35: "NAPTR", 39: "DNAME",
+    41: "OPT", 43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 64: "SVCB",
+    65: "HTTPS", 99: "SPF", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY",
+    257: "CAA",
+}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+@dataclass(frozen=True, slots=True)
+class DnsMessage:
+    """Header and first question of one DNS message."""
+
+    txid: int
+    response: bool
+    opcode: int
+    rcode: int
+    truncated: bool
+    qdcount: int
+    ancount: int
+    qname: str | None
+    qtype: int | None
+
+
+def read_name(b: bytes, off: int) -> tuple[str, int]:
+    """Decode a (possibly compressed) domain name; return it and the offset after it."""
+    labels: list[str] = []
+    end_off = -1
+    hops = total = 0
+    n = len(b)
+    while True:
+        if off >= n:
+            raise Truncated("dns: name runs past the message")
+        c = b[off]
+        if c & 0xC0 == 0xC0:  # RFC 1035 4.1.4 compression pointer
+            if off + 1 >= n:
+                raise Truncated("dns: compression pointer cut short")
+            if end_off < 0:
+                end_off = off + 2
+            hops += 1
+            if hops > MAX_POINTERS:
+                raise Malformed("dns: compression pointer loop")
+            off = ((c & 0x3F) << 8) | b[off + 1]
+            continue
+        if c & 0xC0:
+            raise Malformed(f"dns: label type 0x{c & 0xC0:02x} is not supported")
+        off += 1
+        if c == 0:
+            break
+        if off + c > n:
+            raise Truncated(f"dns: label of {c} bytes exceeds the {n - off} left")
+        total += c + 1
+        if total > MAX_NAME:
+            raise Malformed(f"dns: name longer than {MAX_NAME} octets")
+        labels.append(_label(b[off : off + c]))
+        off += c
+    name = ".".join(labels) if labels else "<Root>"
+    return name, end_off if end_off >= 0 else off
+
+
+def _label(raw: bytes) -> str:
+    """Printable ASCII as is, anything else as ``\\xNN`` (names in activities stay text)."""
+    if all(0x21 <= x < 0x7F for x in raw):
+        return raw.decode("ascii")
+    return "".join(chr(x) if 0x21 <= x < 0x7F else f"\\x{x:02x}" for x in raw)
+
+
+def parse(data: bytes) -> DnsMessage:
+    """Parse the header and first question of a DNS message."""
+    b = bytes(data)
+    if len(b) < HEADER_LEN:
+        raise Truncated(f"dns: header needs {HEADER_LEN} bytes, {len(b)} left")
+    txid = int.from_bytes(b[0:2], "big")
+    flags = int.from_bytes(b[2:4], "big")
+    qd = int.from_bytes(b[4:6], "big")
+    an = int.from_bytes(b[6:8], "big")
+    qname = qtype = None
+    if qd:
+        qname, off = read_name(b, HEADER_LEN)
+        if off + 4 > len(b):
+            raise Truncated("dns: question type/class cut short")
+        qtype = int.from_bytes(b[off : off + 2], "big")
+    return DnsMessage(txid, bool(flags & 0x8000), (flags >> 11) & 0xF, flags & 0xF,
+                      bool(flags & 0x0200), qd, an, qname, qtype)
+
+
+def name_features(name: str) -> dict[str, Any]:
+    """Length, label count, longest label and Shannon entropy (bits/char) of the subdomain part."""
+    labels = [x for x in name.split(".") if x] if name != "<Root>" else []
+    sub = "".join(labels[:-2]) if len(labels) > 2 else "".join(labels)
+    entropy = 0.0
+    if sub:
+        counts = Counter(sub.lower())
+        entropy = -sum(c / len(sub) * math.log2(c / len(sub)) for c in counts.values())
+    return {
+        "name_length": len(name) if labels else 0,
+        "label_count": len(labels),
+        "max_label_length": max((len(x) for x in labels), default=0),
+        "entropy": round(entropy, 3),
+    }
+
+
+class DnsAnalyzer:
+    """DNS over UDP (datagram) and TCP (stream): pairs queries and responses by transaction ID."""
+
+    def __init__(self, flow: FlowInfo, emit: Emit) -> None:
+        self.flow = flow
+        self.emit = emit
+        self.pending: dict[int, tuple[DnsMessage, int, datetime | None]] = {}
+        self.bufs: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
+
+    def datagram(self, from_client: bool, payload: bytes) -> None:
+        """One DNS message per UDP datagram."""
+        self._message(parse(payload))
+
+    def data(self, from_client: bool, payload: bytes) -> None:
+        """TCP: 2-byte length prefix per message (RFC 1035 4.2.2)."""
+        buf = self.bufs[from_client]
+        buf += payload
+        error: InputError | None = None
+        while len(buf) >= 2:
+            n = int.from_bytes(buf[:2], "big")
+            if len(buf) < 2 + n:
+                return
+            msg = bytes(buf[2 : 2 + n])
+            del buf[: 2 + n]
+            try:
+                self._message(parse(msg))
+            except InputError as e:
+                error = error or e
+        if error is not None:
+            raise error
+
+    def gap(self, from_client: bool, nbytes: int) -> None:
+        """Lost bytes: framing is gone for this direction."""
+        self.bufs[from_client].clear()
+
+    def close(self) -> None:
+        """Emit queries that never got a response."""
+        for q, frame, ts in self.pending.values():
+            self._emit(q, None, frame, ts)
+        self.pending.clear()
+
+    def _message(self, m: DnsMessage) -> None:
+        if not m.response:
+            if len(self.pending) >= MAX_PENDING:
+                old = next(iter(self.pending))
+                q, frame, ts = self.pending.pop(old)
+                self._emit(q, None, frame, ts)
+            prev = self.pending.pop(m.txid, None)
+            if prev is not None:  # retransmitted or reused ID: report the first unanswered
+                self._emit(prev[0], None, prev[1], prev[2])
+            self.pending[m.txid] = (m, self.flow.frame, self.flow.ts)
+            return
+        q = self.pending.pop(m.txid, None)
+        if q is None:
+            self._emit(None, m, self.flow.frame, self.flow.ts)
+        else:
+            self._emit(q[0], m, q[1], q[2])
+
+    def _emit(self, q: DnsMessage | None, r: DnsMessage | None, frame: int,
+              ts: datetime | None) -> None:
+        flow = self.flow
+        m = q or r
+        assert m is not None
+        name = m.qname or ""
+        fields: dict[str, Any] = {
+            "query": m.qname, "qtype": m.qtype,
+            "qtype_name": QTYPES.get(m.qtype, str(m.qtype)) if m.qtype is not None else None,
+            "txid": m.txid, "opcode": m.opcode, "transport": flow.transport, "sub": frame,
+        }
+        if r is not None:
+            fields.update(rcode=r.rcode, rcode_name=RCODES.get(r.rcode, str(r.rcode)),
+                          answers=r.ancount, truncated=r.truncated)
+        if name:
+            fields.update(name_features(name))
+        self.emit(Activity(
+            ts=ts or flow.ts, kind=ActivityKind.DNS_QUERY,  # type: ignore[arg-type]
+            origin=Origin(flow.source, frame, "pcap"), host=flow.server_ip,
+            src_ip=flow.client_ip, src_port=flow.client_port, dst_ip=flow.server_ip,
+            dst_port=flow.server_port, protocol="dns",
+            outcome=None if r is None else ("success" if r.rcode == 0 else "failure"),
+            status=None if r is None else r.rcode, fields=fields,
+        ))

@@ -1,0 +1,1 @@
+"""Sources: containers (files, archives, captures) to records. No meaning is given here."""
