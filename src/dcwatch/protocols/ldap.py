@@ -50,16 +50,19 @@ class LdapOp:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+_SPECIAL = frozenset("*()\\")
+
+
 def escape_value(raw: bytes) -> str:
-    """RFC 4515 section 3 value escaping: ``* ( ) \\ NUL`` and non-UTF-8 octets as ``\\xx``."""
+    """RFC 4515 section 3 value escaping: ``* ( ) \\``, controls and non-UTF-8 as ``\\xx``."""
     try:
         s = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "".join(f"\\{x:02x}" for x in raw)
-    if not any(c in s for c in "*()\\\x00"):
+    if not any(c in _SPECIAL or c < " " or c == "\x7f" for c in s):
         return s
-    return (s.replace("\\", "\\5c").replace("*", "\\2a").replace("(", "\\28")
-            .replace(")", "\\29").replace("\x00", "\\00"))
+    return "".join(f"\\{ord(c):02x}" if c in _SPECIAL or c < " " or c == "\x7f" else c
+                   for c in s)
 
 
 def render_filter(b: bytes, off: int, end: int, depth: int = 0) -> tuple[str, int]:
@@ -202,7 +205,7 @@ def parse_message(b: bytes, off: int, end: int) -> tuple[LdapOp, int]:
         info["attributes"] = attrs
     elif op in RESPONSES:
         info.update(result(b, os_, oe))
-        if op == EXTENDED_RESP or op == BIND_RESP:
+        if op in (EXTENDED_RESP, BIND_RESP):
             for ct, cs, ce in children(b, os_, oe):
                 if ct == 0x87:  # serverSaslCreds [7]
                     info["server_credentials"] = b[cs:ce]

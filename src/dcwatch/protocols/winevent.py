@@ -388,6 +388,9 @@ def _account_change(rec: EventRecord) -> Activity:
             "new_uac": s(d, "NewUacValue"),
             "uac_changes": s(d, "UserAccountControl"),
             "primary_group_id": s(d, "PrimaryGroupId"),
+            "password_last_set": s(d, "PasswordLastSet"),
+            "display_name": s(d, "DisplayName"),
+            "upn": s(d, "UserPrincipalName"),
         },
     )
 

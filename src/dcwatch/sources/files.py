@@ -225,7 +225,9 @@ def read_input(inp: Input, stats: SourceStats, evtx_threads: int = 0) -> Iterato
         elif kind == "json":
             from dcwatch.sources.jsonl import read_json
 
+            stats.format = ""  # the dialect, once the first record tells it
             yield from read_json(_lines(head, f), inp.name, stats)
+            stats.format = stats.format or "json"
         else:
             stats.fatal = "unrecognised format"
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as e:

@@ -147,49 +147,71 @@ def _nxlog_time(obj: dict[str, Any]):  # noqa: ANN202 - datetime
 
 def iter_json_objects(lines: Iterable[bytes], name: str,
                       stats: SourceStats) -> Iterator[tuple[int, dict[str, Any]]]:
-    """JSON lines (or one array/object spread over lines) to (line number, object)."""
-    buf: list[bytes] | None = None
-    start = 0
-    for n, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if buf is not None:
-            buf.append(raw)
-            continue
-        if not line:
-            continue
-        if n == 1 and line[:1] == b"[" or (line[:1] == b"{" and not line.endswith(b"}")):
-            buf = [raw]
-            start = n
-            continue
-        stats.records += 1
+    """JSON lines (or one array/object document) to (line number, object).
+
+    The first non-empty line decides: a line that is a complete JSON object starts JSON-lines
+    mode (every later line stands alone, so one bad line costs one record); otherwise the file
+    is one JSON document (an array of events, or a pretty-printed object)."""
+    it = iter(lines)
+    first_n, first = 0, b""
+    for n, raw in enumerate(it, 1):
+        if raw.strip():
+            first_n, first = n, raw
+            break
+    else:
+        return
+    line = first.strip()
+    whole_doc = line[:1] == b"["
+    if not whole_doc and line[:1] == b"{":
         try:
             obj = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
-            stats.skip(f"line {n}", f"invalid JSON: {e}")
-            continue
+        except orjson.JSONDecodeError:
+            whole_doc = True
+    if whole_doc:
+        yield from _document(first, it, first_n, stats)
+        return
+    yield from _one_line(first_n, line, stats)
+    for n, raw in enumerate(it, first_n + 1):
+        line = raw.strip()
+        if line:
+            yield from _one_line(n, line, stats)
+
+
+def _one_line(n: int, line: bytes, stats: SourceStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    stats.records += 1
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        stats.skip(f"line {n}", f"invalid JSON: {e}")
+        return
+    if isinstance(obj, dict):
+        yield n, obj
+    else:
+        stats.skip(f"line {n}", f"expected a JSON object, found {type(obj).__name__}")
+
+
+def _document(first: bytes, rest: Iterator[bytes], start: int,
+              stats: SourceStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    data = first + b"\n" + b"\n".join(rest)
+    try:
+        whole = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        stats.records += 1
+        stats.skip(f"line {start}", f"invalid JSON document: {e}")
+        return
+    items = whole if isinstance(whole, list) else [whole]
+    for i, obj in enumerate(items):
+        stats.records += 1
         if isinstance(obj, dict):
-            yield n, obj
+            yield start + i, obj
         else:
-            stats.skip(f"line {n}", f"expected a JSON object, found {type(obj).__name__}")
-    if buf is not None:
-        try:
-            whole = orjson.loads(b"".join(buf))
-        except orjson.JSONDecodeError as e:
-            stats.records += 1
-            stats.skip(f"line {start}", f"invalid JSON document: {e}")
-            return
-        items = whole if isinstance(whole, list) else [whole]
-        for i, obj in enumerate(items):
-            stats.records += 1
-            if isinstance(obj, dict):
-                yield start + i, obj
-            else:
-                stats.skip(f"item {i}", "expected a JSON object")
+            stats.skip(f"item {i}", "expected a JSON object")
 
 
 def read_json(lines: Iterable[bytes], name: str, stats: SourceStats) -> Iterator[Activity]:
     """Activities of a JSON/JSONL event export."""
     samba = None
+    samba_state: dict[str, Any] = {}
     for n, obj in iter_json_objects(lines, name, stats):
         origin = Origin(name, n, "json")
         try:
@@ -199,7 +221,7 @@ def read_json(lines: Iterable[bytes], name: str, stats: SourceStats) -> Iterator
 
                     samba = samba_mod
                 stats.format = stats.format or "samba"
-                acts = samba.to_activities(obj, Origin(name, n, "samba"))
+                acts = samba.to_activities(obj, Origin(name, n, "samba"), samba_state)
                 if not acts:
                     stats.unmapped += 1
                 for a in acts:

@@ -22,8 +22,18 @@ def _v1_initial(conn: Connection) -> None:
         t.create(conn, checkfirst=True)
 
 
+def _v2_portal(conn: Connection) -> None:
+    for t in (schema.users, schema.sessions, schema.api_tokens, schema.comments,
+              schema.audit_log, schema.exclusions, schema.outbox):
+        t.create(conn, checkfirst=True)
+    for ix in schema.portal_indexes:
+        ix.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial: sources, alerts, alert entities, activities", _v1_initial),
+    (2, "portal: users, sessions, tokens, comments, audit, exclusions, outbox, indexes",
+     _v2_portal),
 ]
 
 

@@ -96,3 +96,99 @@ alert_activities = Table(
            primary_key=True),
     Column("activity_uid", String(40), ForeignKey("activities.uid"), primary_key=True),
 )
+
+# --- portal (migration 2): users, sessions, comments, audit, exclusions, tokens, outbox ---------
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # admin | analyst | viewer
+    Column("password_hash", Text, nullable=False),
+    Column("must_change", Integer, nullable=False, default=0),
+    Column("disabled", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login", DateTime(timezone=True)),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used", DateTime(timezone=True)),
+)
+
+comments = Table(
+    "comments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(40), nullable=False),  # no FK: comments outlive deleted alerts
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_comments_alert", "alert_id", "ts"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("alert_id", String(40)),
+    Column("detail", JSON),
+    Index("ix_audit_alert", "alert_id", "ts"),
+    Index("ix_audit_ts", "ts"),
+)
+
+exclusions = Table(
+    "exclusions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(80), nullable=False),  # detector slug or *
+    Column("kind", String(20), nullable=False),  # user | computer | ip | any
+    Column("value", String(400), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("author", String(200), nullable=False),
+    Column("comment", Text),
+    Column("alert_id", String(40)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", Text, nullable=False),  # delivery URL: syslog+udp://h:p, https://...
+    Column("alert_id", String(40)),
+    Column("trigger", String(20)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_outbox_due", "status", "next_attempt"),
+)
+
+# Portal read paths (timeline newest first, filters, entity pages) need these on v1 tables.
+portal_indexes = [
+    Index("ix_alerts_last_seen", alerts.c.last_seen, alerts.c.id),
+    Index("ix_alerts_status_last_seen", alerts.c.status, alerts.c.last_seen),
+    Index("ix_alerts_phase", alerts.c.phase),
+    Index("ix_activities_actor", activities.c.actor),
+    Index("ix_activities_host", activities.c.host),
+    Index("ix_activities_src_ip", activities.c.src_ip),
+    Index("ix_activities_dst_ip", activities.c.dst_ip),
+    Index("ix_alert_activities_uid", alert_activities.c.activity_uid),
+]

@@ -1,6 +1,8 @@
-"""NDR 2.0 reading helpers (C706 chapter 14, MS-RPCE 2.2.5) for the stub decoders.
+"""NDR 2.0 and NDR64 reading helpers (C706 chapter 14, MS-RPCE 2.2.5) for the stub decoders.
 
-Only NDR20 transfer syntax is read (NDR64 contexts are reported, not decoded). Every read checks
+NDR64 (MS-RPCE 2.2.5) differs where the decoders care: pointers and conformance/variance counts
+are 8 bytes (aligned 8), enums are 4 bytes, and structures holding pointers align to 8 (decoders
+call ``struct_align()`` where a structure starts). Every read checks
 the bounds of the stub and raises ``Malformed``; conformant counts are capped by the bytes left,
 so a hostile count cannot make a decoder allocate or loop beyond the stub size.
 """
@@ -20,13 +22,16 @@ MAX_ITEMS = 4096  # cap on decoded list lengths kept in activity args (the count
 class NdrReader:
     """Sequential NDR reader over one stub (``memoryview`` underneath, no copies)."""
 
-    __slots__ = ("_s", "buf", "end", "pos")
+    __slots__ = ("_e", "_s", "buf", "end", "ndr64", "pos")
 
-    def __init__(self, data: bytes | memoryview, little_endian: bool = True) -> None:
+    def __init__(self, data: bytes | memoryview, little_endian: bool = True,
+                 ndr64: bool = False) -> None:
         self.buf = memoryview(data) if not isinstance(data, memoryview) else data
         self.pos = 0
         self.end = len(self.buf)
         self._s = _LE if little_endian else _BE
+        self._e = "<" if little_endian else ">"
+        self.ndr64 = ndr64
 
     # ---- primitives
     def need(self, n: int, what: str = "value") -> None:
@@ -54,8 +59,20 @@ class NdrReader:
         return self._num(1, what)
 
     def u16(self, what: str = "u16") -> int:
-        """Unsigned 16-bit (aligned 2); also NDR20 enums."""
+        """Unsigned 16-bit (aligned 2)."""
         return self._num(2, what)
+
+    def enum(self, what: str = "enum") -> int:
+        """An IDL enum: 16 bits in NDR20 (C706 14.2.5), 32 bits in NDR64 (MS-RPCE 2.2.5.3.4.1)."""
+        return self._num(4 if self.ndr64 else 2, what)
+
+    def struct_align(self) -> None:
+        """Start of a structure holding pointers: aligned 8 in NDR64, 4 in NDR20."""
+        self.align(8 if self.ndr64 else 4)
+
+    def conf(self, what: str = "count") -> int:
+        """A conformance/variance count: u32 in NDR20, u64 in NDR64."""
+        return self._num(8 if self.ndr64 else 4, what)
 
     def u32(self, what: str = "u32") -> int:
         """Unsigned 32-bit (aligned 4)."""
@@ -66,8 +83,8 @@ class NdrReader:
         return self._num(8, what)
 
     def ptr(self, what: str = "pointer") -> int:
-        """A unique/full pointer referent id (0 = NULL)."""
-        return self._num(4, what)
+        """A unique/full pointer referent id (0 = NULL): 4 bytes, 8 in NDR64."""
+        return self._num(8 if self.ndr64 else 4, what)
 
     def raw(self, n: int, what: str = "bytes") -> bytes:
         """``n`` raw bytes (no alignment)."""
@@ -99,23 +116,23 @@ class NdrReader:
 
     def count(self, what: str, unit: int = 1) -> int:
         """A conformance/variance count, checked against the bytes left (``unit`` bytes each)."""
-        n = self.u32(what)
+        n = self.conf(what)
         if n * unit > self.left:
             raise Malformed(f"ndr: {what} {n} x {unit} bytes exceeds the {self.left} bytes left")
         return n
 
     def wstr(self, what: str = "string") -> str:
         """Conformant varying UTF-16 string ([string] wchar_t*, C706 14.3.4): text without NUL."""
-        self.u32(f"{what} max count")
-        self.u32(f"{what} offset")
+        self.conf(f"{what} max count")
+        self.conf(f"{what} offset")
         n = self.count(f"{what} actual count", 2)
         raw = self.raw(n * 2, what)
         return raw.decode("utf-16-le", "replace").rstrip("\x00")
 
     def cstr(self, what: str = "string") -> str:
         """Conformant varying 8-bit string ([string] char*): text without NUL."""
-        self.u32(f"{what} max count")
-        self.u32(f"{what} offset")
+        self.conf(f"{what} max count")
+        self.conf(f"{what} offset")
         n = self.count(f"{what} actual count")
         return self.raw(n, what).decode("latin-1").rstrip("\x00")
 
@@ -129,6 +146,7 @@ class NdrReader:
 
     def ustr_header(self, what: str = "RPC_UNICODE_STRING") -> int:
         """RPC_UNICODE_STRING (MS-DTYP 2.3.10) inline part; returns the Buffer referent id."""
+        self.struct_align()
         self.u16(f"{what} Length")
         self.u16(f"{what} MaximumLength")
         return self.ptr(f"{what} Buffer")
@@ -151,7 +169,7 @@ class NdrReader:
             raise Malformed(f"ndr: {what} SubAuthorityCount {sub} differs from conformance {n}")
         auth = int.from_bytes(self.raw(6, f"{what} IdentifierAuthority"), "big")
         self.need(4 * n, what)
-        subs = struct.unpack_from(f"<{n}I", self.buf, self.pos) if n else ()
+        subs = struct.unpack_from(f"{self._e}{n}I", self.buf, self.pos) if n else ()
         self.pos += 4 * n
         return "S-" + "-".join([str(rev), str(auth), *map(str, subs)])
 
@@ -159,7 +177,7 @@ class NdrReader:
         """Conformant array of u32 (max count, then values)."""
         n = self.count(f"{what} count", 4)
         self.need(4 * n, what)
-        vals = list(struct.unpack_from(f"<{n}I", self.buf, self.pos)) if n else []
+        vals = list(struct.unpack_from(f"{self._e}{n}I", self.buf, self.pos)) if n else []
         self.pos += 4 * n
         return vals[:MAX_ITEMS]
 
@@ -172,7 +190,8 @@ class NdrReader:
         n = self.count(f"{what} count", 4 * len(layout))
         rows: list[list[object]] = []
         for _ in range(n):
-            rows.append([self.u32(what) for _c in layout])
+            self.struct_align()
+            rows.append([self.ptr(what) if c == "p" else self.u32(what) for c in layout])
         for row in rows:
             for i, c in enumerate(layout):
                 if c == "p":

@@ -1,0 +1,57 @@
+# dcwatch developer loop. Every target creates .venv with `python3 -m venv` when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+DB ?= demo.db
+
+.PHONY: demo test test-fast lint fmt bench docs eval fixtures lab system-deps clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(DEVSTAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP) $@
+
+# The main job on the embedded default: SQLite store, bundled recording.
+demo: $(STAMP)
+	@rm -f $(DB)
+	$(BIN)/python scripts/make_demo_recording.py tests/data/demo/killchain.jsonl
+	$(BIN)/dcwatch scan tests/data/demo --db $(DB) --format table --no-activities
+
+test: $(DEVSTAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(DEVSTAMP)
+	$(BIN)/python -m pytest -m "not slow and not lab and not browser"
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts || true
+
+fmt: $(DEVSTAMP)
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
+
+eval: $(STAMP)
+	$(BIN)/dcwatch eval
+
+bench: $(DEVSTAMP)
+	$(BIN)/python bench/evtx_throughput.py
+	@if [ -f bench/pcap_throughput.py ]; then $(BIN)/python bench/pcap_throughput.py; fi
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_docs.py
+
+lab:
+	$(PY) lab/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis $(DB)

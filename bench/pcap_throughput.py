@@ -1,0 +1,161 @@
+"""Throughput of dcwatch's pcap decoding against ``tshark -T fields`` on the same capture.
+
+Builds a capture of ``--size-mb`` (default 500) by replicating the shared sample pcaps
+(``../shared/data``: the otrf-dev network zips, read in memory, and the DNS-TXT C2 capture),
+shifting timestamps by ``--shift`` seconds per replica so flows of different replicas never meet
+(the decoder's idle timeouts close them in between). Then, in the same run, times
+(a) ``read_capture`` consuming every activity and (b) tshark extracting DC fields to /dev/null,
+and prints packets/s of each, the ratio (goal >= 3x) and dcwatch's peak RSS (goal <= 512 MiB).
+
+    .venv/bin/python bench/pcap_throughput.py [--size-mb 500] [--keep FILE] [--no-tshark]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data"
+TSHARK_FIELDS = ["kerberos.msg_type", "kerberos.CNameString", "kerberos.SNameString",
+                 "ntlmssp.auth.username", "smb2.cmd", "dcerpc.opnum", "ldap.baseObject",
+                 "dns.qry.name"]
+DNS_PCAP = "cmds_over_dns_txt_queries_and_reponses.pcap"
+
+
+def sample_captures() -> list[tuple[str, bytes]]:
+    """(name, pcap bytes) of every sample capture, zip members read in memory."""
+    out = []
+    for z in sorted(DATA.glob("otrf-dev/*/network/*.zip")):
+        with zipfile.ZipFile(z) as zf:
+            for m in zf.namelist():
+                if m.endswith((".cap", ".pcap")):
+                    out.append((m, zf.read(m)))
+    dns = DATA / "evtx-attack-samples" / "Command_and_Control" / DNS_PCAP
+    if dns.exists():
+        out.append((dns.name, dns.read_bytes()))
+    return out
+
+
+def packets(pcap: bytes) -> list[tuple[float, bytes]]:
+    """Records of a little/big-endian microsecond pcap as (ts, record bytes after the header)."""
+    magic = struct.unpack_from("<I", pcap, 0)[0]
+    order = "<" if magic == 0xA1B2C3D4 else ">"
+    out = []
+    pos = 24
+    while pos + 16 <= len(pcap):
+        sec, usec, incl, _orig = struct.unpack_from(order + "IIII", pcap, pos)
+        if pos + 16 + incl > len(pcap):
+            break
+        out.append((sec + usec / 1e6, pcap[pos + 16 : pos + 16 + incl]))
+        pos += 16 + incl
+    return out
+
+
+def build(path: Path, size_mb: int, shift: float) -> int:
+    """Write the replicated capture; return its packet count."""
+    caps = [packets(b) for _, b in sample_captures()]
+    if not caps:
+        sys.exit(f"no sample captures under {DATA}")
+    start = min(p[0][0] for p in caps if p)
+    seq = []  # one replica: every sample back to back, in time order within each sample
+    offset = 0.0
+    for pk in caps:
+        if not pk:
+            continue
+        base = pk[0][0]
+        seq.extend((ts - base + offset, frame) for ts, frame in pk)
+        offset = seq[-1][0] + 1.0
+    span = offset
+    target = size_mb * 1024 * 1024
+    n = written = 0
+    rec = struct.Struct("<IIII")
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        written = 24
+        r = 0
+        while written < target:
+            t0 = start + r * (span + shift)
+            chunk = bytearray()
+            for ts, frame in seq:
+                t = t0 + ts
+                sec = int(t)
+                chunk += rec.pack(sec, int((t - sec) * 1e6), len(frame), len(frame))
+                chunk += frame
+                n += 1
+            f.write(chunk)
+            written += len(chunk)
+            r += 1
+    return n
+
+
+def run_dcwatch(path: Path) -> tuple[float, int, int]:
+    """Seconds, activities and peak RSS (KiB) of read_capture in a fresh interpreter."""
+    code = (
+        "import sys,time,resource\n"
+        "from dcwatch.sources.pcap import read_capture\n"
+        "from dcwatch.sources.base import SourceStats\n"
+        "st=SourceStats(sys.argv[1]); t=time.perf_counter(); n=0\n"
+        "with open(sys.argv[1],'rb') as f:\n"
+        "    for a in read_capture(f, sys.argv[1], st): n+=1\n"
+        "dt=time.perf_counter()-t\n"
+        "print(dt, n, st.records, st.skipped, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " sorted(st.weirds.items())[:8], st.fatal)\n"
+    )
+    env_src = str(ROOT / "src")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": env_src, "PATH": "/usr/bin:/bin"})
+    dt, n, records, skipped, rss, *rest = out.stdout.split(" ", 5)
+    print(f"  dcwatch: {records} packets, {n} activities, {skipped} skipped; {rest[0].strip()}")
+    return float(dt), int(n), int(rss)
+
+
+def run_tshark(path: Path) -> float | None:
+    """Seconds of tshark -T fields on the same file (None when tshark is missing)."""
+    exe = shutil.which("tshark")
+    if exe is None:
+        return None
+    cmd = [exe, "-r", str(path), "-T", "fields"]
+    for f in TSHARK_FIELDS:
+        cmd += ["-e", f]
+    t = time.perf_counter()
+    with open("/dev/null", "wb") as devnull:
+        subprocess.run(cmd, stdout=devnull, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    """Build the capture, time both tools, print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=500)
+    ap.add_argument("--shift", type=float, default=3600.0, help="seconds between replicas")
+    ap.add_argument("--keep", type=Path, help="write the capture here and keep it")
+    ap.add_argument("--no-tshark", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "replicated.pcap"
+        t = time.perf_counter()
+        n = build(path, args.size_mb, args.shift)
+        size = path.stat().st_size / 2**20
+        print(f"capture: {path} {size:.0f} MiB, {n} packets (built in "
+              f"{time.perf_counter() - t:.1f}s)")
+        dt, _, rss = run_dcwatch(path)
+        print(f"dcwatch: {dt:.2f}s  {n / dt:,.0f} packets/s  {size / dt:.1f} MiB/s  "
+              f"peak RSS {rss / 1024:.0f} MiB (goal <= 512)")
+        ts = None if args.no_tshark else run_tshark(path)
+        if ts is None:
+            print("tshark: skipped")
+            return
+        print(f"tshark:  {ts:.2f}s  {n / ts:,.0f} packets/s")
+        print(f"ratio:   {ts / dt:.2f}x faster than tshark -T fields (goal >= 3x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Write tshark oracles for the protocol tests: ``tests/data/protocols/<name>.tshark.json``.
+
+For every capture the tests decode (the otrf-dev network zips and the DNS-TXT capture under
+``../shared/data``, plus the synthetic fixtures in ``tests/data/protocols``), runs
+``tshark -r - -T json -e <fields>`` and keeps, per frame, only the fields the tests compare
+(Kerberos msg_type/cname/sname/realm/etypes/error_code, LDAP baseObject and filter, DNS
+qry.name/qry.type/rcode/answers). LDAP filter strings are tree labels in tshark, not fields, so
+they come from a second ``-T json -J ldap`` pass. CI then needs no tshark.
+
+    .venv/bin/python scripts/make_tshark_oracles.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data"
+OUT = ROOT / "tests" / "data" / "protocols"
+FIELDS = [
+    "frame.number", "ip.proto", "ipv6.nxt",
+    "kerberos.msg_type", "kerberos.CNameString", "kerberos.SNameString", "kerberos.realm",
+    "kerberos.crealm", "kerberos.ENCTYPE", "kerberos.etype", "kerberos.error_code",
+    "kerberos.padata_type",
+    "ldap.messageID", "ldap.protocolOp", "ldap.baseObject", "ldap.scope", "ldap.mechanism",
+    "ldap.resultCode",
+    "dns.id", "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.flags.rcode",
+    "dns.count.answers",
+]
+DNS_PCAP = "cmds_over_dns_txt_queries_and_reponses.pcap"
+
+
+def captures() -> Iterator[tuple[str, bytes]]:
+    """(oracle name, capture bytes) for every capture the tests decode."""
+    for z in sorted(DATA.glob("otrf-dev/*/network/*.zip")):
+        with zipfile.ZipFile(z) as zf:
+            for m in sorted(zf.namelist()):
+                if m.endswith((".cap", ".pcap", ".pcapng")):
+                    yield Path(m).stem, zf.read(m)
+    dns = DATA / "evtx-attack-samples" / "Command_and_Control" / DNS_PCAP
+    if dns.exists():
+        yield dns.stem, dns.read_bytes()
+    for p in sorted(OUT.glob("*.pcap*")):
+        if not p.name.endswith(".py"):
+            yield p.stem, p.read_bytes()
+
+
+def tshark(data: bytes, *args: str) -> list[dict[str, Any]]:
+    """Run tshark on ``data`` (stdin) and parse its JSON output."""
+    out = subprocess.run(["tshark", "-r", "-", "-T", "json", *args], input=data,
+                         capture_output=True, check=False).stdout  # 2: file cut short
+    return json.loads(out or b"[]")
+
+
+def outer_filters(node: Any, found: list[str]) -> None:
+    """Collect the outermost ``Filter: ...`` labels of a -T json tree, in document order."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k.startswith("Filter: "):
+                found.append(k[len("Filter: "):])
+            else:
+                outer_filters(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            outer_filters(v, found)
+
+
+def oracle(data: bytes) -> dict[str, dict[str, Any]]:
+    """Per-frame expected fields (frames with none of them are left out)."""
+    frames: dict[str, dict[str, Any]] = {}
+    args = [a for f in FIELDS for a in ("-e", f)]
+    for pkt in tshark(data, "-Y", "kerberos || ldap || cldap || dns", *args):
+        layers = pkt["_source"]["layers"]
+        no = layers.pop("frame.number")[0]
+        if layers:
+            frames[no] = layers
+    for pkt in tshark(data, "-Y", "ldap.protocolOp == 3", "-J", "frame ldap cldap"):
+        layers = pkt["_source"]["layers"]
+        no = layers["frame"]["frame.number"]
+        found: list[str] = []
+        outer_filters({k: v for k, v in layers.items() if k != "frame"}, found)
+        if found:
+            frames.setdefault(no, {})["ldap.filter_string"] = found
+    return frames
+
+
+def main() -> None:
+    """Regenerate every oracle file."""
+    if shutil.which("tshark") is None:
+        sys.exit("tshark is not installed (apt-get install tshark)")
+    version = subprocess.run(["tshark", "--version"], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[0]
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, data in captures():
+        doc = {"capture": name, "tshark": version, "fields": FIELDS, "frames": oracle(data)}
+        path = OUT / f"{name}.tshark.json"
+        path.write_text(json.dumps(doc, indent=0, sort_keys=True) + "\n")
+        print(f"{path.relative_to(ROOT)}: {len(doc['frames'])} frames")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m dcwatch``."""
+
+from dcwatch.cli import main
+
+main()

@@ -1,0 +1,280 @@
+"""Helpers shared by several detectors (not a detector: discovery skips ``_`` modules).
+
+* ``NetworkLogons``: the logon sessions a host's own log reveals (4624), with their type and
+  source, so that an event carrying ``SubjectLogonId`` can be tied to a remote session even when
+  4624 gave no ``IpAddress`` (the resolver only keeps sessions whose source is known).
+* RPC helpers: operation names as the DCE/RPC decoder writes them (IDL names, MS-* specs) or as
+  other producers shorten them, compared without their interface prefix.
+* Well-known identities that never stand for a remote attacker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from dcwatch.detectors.base import BoundedDict, SlidingWindow
+from dcwatch.entities.resolver import Resolver, short
+from dcwatch.model.activity import Account, Activity, ActivityKind
+from dcwatch.model.alert import EntityRef
+
+K = ActivityKind
+
+# MS-DTYP 2.4.2.4 well-known SIDs; logon IDs of the built-in service sessions (LSA).
+ANONYMOUS_SID = "S-1-5-7"
+LOCAL_SIDS = frozenset({"S-1-5-18", "S-1-5-19", "S-1-5-20"})  # SYSTEM, LOCAL/NETWORK SERVICE
+LOCAL_LOGON_IDS = frozenset({"0x3e7", "0x3e4", "0x3e5"})  # SYSTEM, NETWORK SERVICE, LOCAL SERVICE
+NETWORK_LOGON_TYPES = frozenset({3})  # network; 8 (cleartext) is a network logon too, rare
+_LOOPBACK = ("127.", "::1", "fe80:")
+
+
+def is_anonymous(acct: Account | None) -> bool:
+    """ANONYMOUS LOGON (S-1-5-7), by SID or by its (English) name when the SID is missing."""
+    if acct is None:
+        return False
+    if acct.sid:
+        return acct.sid == ANONYMOUS_SID
+    return (acct.name or "").upper() == "ANONYMOUS LOGON"
+
+
+def is_service_identity(acct: Account | None) -> bool:
+    """SYSTEM, LOCAL SERVICE, NETWORK SERVICE or a machine account: never a human operator."""
+    if acct is None:
+        return False
+    if acct.sid in LOCAL_SIDS or acct.is_machine:
+        return True
+    return (acct.domain or "").upper() == "NT AUTHORITY" and not is_anonymous(acct)
+
+
+def is_remote_ip(ip: str | None) -> bool:
+    """An address that is not loopback or link-local (the host talking to itself)."""
+    return bool(ip) and not ip.startswith(_LOOPBACK)  # type: ignore[union-attr]
+
+
+@dataclass(slots=True)
+class Session:
+    """One logon session a host's log revealed."""
+
+    host: str
+    logon_id: str
+    logon_type: int | None
+    account: Account | None
+    src_ip: str | None
+    src_host: str | None
+    ts: datetime
+
+    @property
+    def network(self) -> bool:
+        """A network logon (type 3)."""
+        return self.logon_type in NETWORK_LOGON_TYPES
+
+
+class NetworkLogons:
+    """Logon sessions per (host, logon id), and the recent network logons of each host."""
+
+    def __init__(self, window: timedelta = timedelta(minutes=2)) -> None:
+        self.sessions: BoundedDict[Session] = BoundedDict(200_000)
+        self.recent: BoundedDict[SlidingWindow[Session]] = BoundedDict(10_000)
+        self.window = window
+
+    def observe(self, a: Activity) -> None:
+        """Learn from a ``logon.success`` activity (others are ignored)."""
+        if a.kind is not K.LOGON or a.protocol != "event":
+            return
+        host = short(a.host)
+        lid = a.fields.get("logon_id")
+        if not host or not lid:
+            return
+        s = Session(host, str(lid).lower(), a.fields.get("logon_type"), a.actor, a.src_ip,
+                    a.src_host, a.ts)
+        self.sessions[f"{host}|{s.logon_id}"] = s
+        if s.network and (is_remote_ip(a.src_ip) or a.src_host):
+            w = self.recent.get(host)
+            if w is None:
+                w = SlidingWindow[Session](self.window, 1000)
+                self.recent[host] = w
+            w.add(a.ts, s)
+
+    def session(self, host: str | None, logon_id: str | None) -> Session | None:
+        """The session with this logon id on this host, if its 4624 was seen."""
+        h = short(host)
+        if not h or not logon_id:
+            return None
+        return self.sessions.get(f"{h}|{str(logon_id).lower()}")
+
+    def last_remote(self, host: str | None, ts: datetime, account: Account | None = None,
+                    users_only: bool = True, anonymous: bool = False) -> Session | None:
+        """The latest network logon from another computer to ``host`` within the window."""
+        h = short(host)
+        w = self.recent.get(h) if h else None
+        if w is None:
+            return None
+        best = None
+        for s in w:
+            if s.ts > ts + timedelta(seconds=1) or ts - s.ts > self.window:
+                continue
+            if anonymous != is_anonymous(s.account):
+                continue
+            if users_only and not anonymous and is_service_identity(s.account):
+                continue
+            if account is not None and s.account is not None and \
+                    (account.name or "").lower() != (s.account.name or "").lower():
+                continue
+            best = s
+        return best
+
+    def source_of(self, host: str | None, logon_id: str | None, ts: datetime,
+                  account: Account | None) -> tuple[str | None, str | None]:
+        """(IP, workstation) of a network session; fills a missing IP from the same account's
+        other network logons to the host at that time (one client opens several sessions)."""
+        s = self.session(host, logon_id)
+        if s is None:
+            return None, None
+        ip, ws = s.src_ip, s.src_host
+        if not is_remote_ip(ip):
+            ip = None
+        if ip is None:
+            other = self.last_remote(host, ts, account or s.account)
+            if other is not None:
+                ip = other.src_ip if is_remote_ip(other.src_ip) else None
+                ws = ws or other.src_host
+        return ip, ws
+
+
+# --- RPC --------------------------------------------------------------------------------------
+
+_PREFIXES = ("idl_drs", "samr", "lsar", "netr", "drs")
+
+
+def norm_op(name: str | None) -> str:
+    """Operation name without interface prefix, lower case: ``SamrOpenGroup`` -> ``opengroup``."""
+    n = (name or "").lower()
+    for p in _PREFIXES:
+        if n.startswith(p) and len(n) > len(p) + 3:
+            return n[len(p):]
+    return n
+
+
+def rpc_op(a: Activity, table: dict[int, str]) -> str:
+    """Normalised operation of an ``rpc.call``: its name, else the opnum looked up in ``table``."""
+    op = a.fields.get("operation")
+    if op and not str(op).startswith("opnum"):
+        return norm_op(str(op))
+    n = a.fields.get("opnum")
+    return norm_op(table.get(n, "")) if isinstance(n, int) else ""
+
+
+def rpc_args(a: Activity) -> dict[str, Any]:
+    """The decoded stub arguments of an ``rpc.call`` (empty when sealed or not decoded)."""
+    args = a.fields.get("args")
+    return args if isinstance(args, dict) else {}
+
+
+def is_zero(value: Any) -> bool:
+    """An all-zero credential or password however a decoder wrote it (bytes, hex, list)."""
+    if value is True:
+        return True
+    if isinstance(value, (bytes, bytearray)):
+        return len(value) > 0 and not any(value)
+    if isinstance(value, str):
+        v = value.replace(" ", "").replace("-", "").lower()
+        v = v[2:] if v.startswith("0x") else v
+        return len(v) >= 8 and set(v) == {"0"}
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(x == 0 for x in value)
+    return False
+
+
+def rpc_target(a: Activity, resolver: Resolver) -> str | None:
+    """The server of a wire call as a name when known (short name), else its IP."""
+    if a.dst_host:
+        return a.dst_host
+    m = resolver.computer_for_ip(a.dst_ip)
+    return m.host if m else (a.dst_ip or a.host)
+
+
+def rpc_source(a: Activity, resolver: Resolver) -> tuple[str | None, str | None]:
+    """(IP, computer name) of the client of a wire call."""
+    m = resolver.computer_for_ip(a.src_ip)
+    return a.src_ip, (a.src_host or (m.host if m else None))
+
+
+def ip_for_host(resolver: Resolver, host: str | None) -> str | None:
+    """An IP learned for a computer name (inverse of the resolver's IP map), if any."""
+    h = short(host)
+    if not h:
+        return None
+    for ip, m in resolver.ip_map.items():
+        if m.host == h:
+            return ip
+    return None
+
+
+def source_key(resolver: Resolver, ip: str | None, host: str | None) -> str:
+    """One key per source computer whether the data named it by IP or by name."""
+    ip = ip or ip_for_host(resolver, host)
+    return (ip or short(host) or "unknown").lower()
+
+
+def dc_key(host: str | None) -> str:
+    """One key per domain controller: its short name (or IP) in lower case."""
+    return (short(host) or host or "?").lower()
+
+
+def cn_of(dn: str | None) -> str | None:
+    """The first RDN value of a distinguished name (``CN=Bob,OU=x`` -> ``Bob``)."""
+    if not dn or "=" not in dn:
+        return None
+    first = dn.split(",", 1)[0]
+    return first.split("=", 1)[1].replace("\\", "") or None
+
+
+def display(host: str | None) -> str:
+    """Display name of a computer: short upper-case name, or the IP as is."""
+    if not host:
+        return "an unknown computer"
+    return short(host) or host
+
+
+def host_ref(host: str | None, role: str, ip: str | None = None) -> EntityRef | None:
+    """Entity reference of a computer named by name or by IP address."""
+    if not host and not ip:
+        return None
+    if host and not short(host):  # an IP address
+        return EntityRef("ip", host, role, ip=host)
+    return EntityRef("computer", short(host) or "?", role, ip=ip) if host else \
+        EntityRef("ip", ip or "?", role, ip=ip)
+
+
+class LocalAccountHosts:
+    """Hosts whose own log names a local account (``HOST\\user``): they are not DCs.
+
+    A domain controller has no local SAM accounts (its accounts are the domain's), so an account
+    whose domain is the logging host's own name proves a member server or workstation. The
+    resolver does not know this rule yet; detectors that gate on "is a DC" consult it.
+    """
+
+    KINDS = frozenset({K.LOGON, K.LOGON_FAILED, K.LOGON_PRIVILEGED, K.LOG_CLEARED,
+                       K.LOGON_EXPLICIT, K.PROCESS_CREATED})
+
+    def __init__(self) -> None:
+        self.hosts: BoundedDict[str] = BoundedDict(100_000)
+
+    def observe(self, a: Activity) -> None:
+        """Learn from any activity of a host's own log."""
+        if a.protocol != "event":
+            return
+        h = short(a.host)
+        if not h or h in self.hosts:
+            return
+        for acct in (a.actor, a.target):
+            if acct and acct.domain and acct.name and not acct.is_machine and \
+                    acct.domain.upper() == h:
+                self.hosts[h] = f"its log names the local account {acct}"
+                return
+
+    def not_dc(self, host: str | None) -> str | None:
+        """Why ``host`` is not a DC, when its log showed a local account."""
+        h = short(host)
+        return self.hosts.get(h) if h else None

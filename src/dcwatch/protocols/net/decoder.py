@@ -1,0 +1,352 @@
+"""Per-packet decoding shared by capture files and live sniffing: link -> IP -> TCP/UDP -> analyzer.
+
+``PacketDecoder.feed(ts, linktype, frame, frame_no)`` never raises: malformed packets are counted
+in ``SourceStats.skipped`` (first reason kept), oddities in ``SourceStats.weirds``. Traffic that
+no DC-protocol analyzer wants is dropped after a port lookup, before any object is created.
+Activities accumulate in ``out`` (or go to the ``emit`` callback given).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from dcwatch.errors import InputError, Malformed, Truncated
+from dcwatch.model.activity import Activity
+from dcwatch.protocols.flow import FlowContext, FlowInfo
+from dcwatch.protocols.net import dispatch
+from dcwatch.protocols.net.ip import PROTO_TCP, PROTO_UDP, Reassembler, ipv6_payload
+from dcwatch.protocols.net.link import ETH_IPV4, ETH_IPV6, LINKTYPE_ETHERNET, ip_start
+from dcwatch.protocols.net.tcp import ACK, FIN, RST, SYN, TcpConnection
+from dcwatch.sources.base import SourceStats
+
+TCP_IDLE = 300.0  # seconds without a packet before a TCP flow is closed
+UDP_IDLE = 60.0
+SWEEP_EVERY = 10.0  # capture seconds between idle sweeps
+MAX_TCP_FLOWS = 100_000  # oldest flows are closed first beyond this (bounded memory)
+MAX_UDP_FLOWS = 100_000
+
+
+def _ntop(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+class PacketDecoder:
+    """Decode frames of one capture (file or live interface) into activities."""
+
+    def __init__(self, source: str, stats: SourceStats, context: FlowContext | None = None,
+                 emit: Callable[[Activity], None] | None = None) -> None:
+        self.source = source
+        self.stats = stats
+        self.context = context if context is not None else FlowContext()
+        self._weirds_at_start = dict(self.context.weirds)
+        self.out: list[Activity] = []
+        self.emit = emit or self.out.append
+        self.tcp_ports, self.rpc_cls = dispatch.tcp_table()
+        self.udp_ports = dispatch.udp_table()
+        self.tcp: dict[tuple[bytes, int, int], tuple[TcpConnection, bool]] = {}
+        self.udp: dict[tuple[bytes, int, int], tuple[list[Any], bool]] = {}
+        self.frag = Reassembler()
+        self.counters: dict[str, int] = {}
+        self.next_sweep = 0.0
+        self._rpc_n = 0
+        self._rpc_ports: frozenset[int] = frozenset()
+        self._dt_key = -1.0
+        self._dt = datetime.fromtimestamp(0, UTC)
+
+    # -- packet boundary ---------------------------------------------------------------------
+    def feed(self, ts: float, linktype: int, frame: bytes, frame_no: int) -> None:
+        """Decode one frame. Never raises: problems are counted in the stats."""
+        self.stats.records += 1
+        try:
+            if linktype == LINKTYPE_ETHERNET and len(frame) > 33 and frame[12] == 8 \
+                    and frame[13] == 0:
+                self._ipv4(ts, frame, 14, frame_no)
+            else:
+                et, off = ip_start(linktype, frame)
+                if et == ETH_IPV4:
+                    self._ipv4(ts, frame, off, frame_no)
+                elif et == ETH_IPV6:
+                    self._ipv6(ts, frame, off, frame_no)
+            if ts >= self.next_sweep:
+                self._sweep(ts)
+        except InputError as e:
+            self.stats.skip(f"{self.source} frame {frame_no}", str(e))
+        except Exception as e:  # noqa: BLE001 - last resort at the packet boundary, counted
+            self.stats.skip(f"{self.source} frame {frame_no}", f"{type(e).__name__}: {e}")
+            self._count(f"exception_{type(e).__name__}")
+
+    def finish(self) -> None:
+        """End of input: close every flow (flushing pending exchanges) and fold counters."""
+        for table in (self.tcp, self.udp):
+            seen: set[int] = set()
+            for conn, _ in list(table.values()):
+                if id(conn) not in seen:
+                    seen.add(id(conn))
+                    self._close(conn)
+            table.clear()
+        if self.frag.pending:
+            self._count("ip_fragments_incomplete", len(self.frag.pending))
+            self.frag.pending.clear()
+        w = self.stats.weirds
+        for name, n in self.counters.items():
+            w[name] = w.get(name, 0) + n
+        self.counters.clear()
+        for name, n in self.context.weirds.items():
+            d = n - self._weirds_at_start.get(name, 0)
+            if d:
+                w[name] = w.get(name, 0) + d
+        self._weirds_at_start = dict(self.context.weirds)
+
+    def drain(self) -> list[Activity]:
+        """Activities decoded since the last call."""
+        out = self.out[:]
+        self.out.clear()  # in place: analyzers hold ``self.out.append`` as their emit
+        return out
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def _when(self, ts: float) -> datetime:
+        if ts != self._dt_key:
+            self._dt_key = ts
+            self._dt = datetime.fromtimestamp(ts, UTC)
+        return self._dt
+
+    # -- network layer -----------------------------------------------------------------------
+    def _ipv4(self, ts: float, frame: bytes, off: int, frame_no: int) -> None:
+        n = len(frame)
+        if off + 20 > n:
+            raise Truncated(f"ipv4: header needs 20 bytes, {n - off} captured")
+        vihl = frame[off]
+        ihl = (vihl & 0x0F) << 2
+        if vihl >> 4 != 4 or ihl < 20:
+            raise Malformed(f"ipv4: version/IHL byte 0x{vihl:02x} is not valid")
+        proto = frame[off + 9]
+        if proto != PROTO_TCP and proto != PROTO_UDP:
+            return
+        total = frame[off + 2] << 8 | frame[off + 3]
+        if total == 0:  # TSO on the capturing host: the NIC fills the length in (Wireshark too)
+            self._count("ipv4_total_length_zero")
+            end = n
+        elif total < ihl:
+            raise Malformed(f"ipv4: total length {total} shorter than the {ihl}-byte header")
+        else:
+            end = off + total
+            if end > n:
+                end = n  # cut by the snap length: reassembly sees the hole
+        l4 = off + ihl
+        fo = frame[off + 6] << 8 | frame[off + 7]
+        if fo & 0x3FFF:  # RFC 791: MF flag or a fragment offset
+            key = (frame[off + 12 : off + 20], frame[off + 4] << 8 | frame[off + 5], proto)
+            data = self.frag.add(key, ts, (fo & 0x1FFF) << 3, bool(fo & 0x2000), frame[l4:end])
+            if data is None:
+                return
+            self._count("ip_datagrams_reassembled")
+            if proto == PROTO_TCP:
+                self._tcp(ts, data, 0, len(data), frame_no, frame, off + 12, 4)
+            else:
+                self._udp(ts, data, 0, len(data), frame_no, frame, off + 12, 4)
+            return
+        if proto == PROTO_TCP:
+            self._tcp(ts, frame, l4, end, frame_no, frame, off + 12, 4)
+        else:
+            self._udp(ts, frame, l4, end, frame_no, frame, off + 12, 4)
+
+    def _ipv6(self, ts: float, frame: bytes, off: int, frame_no: int) -> None:
+        n = len(frame)
+        if off + 40 > n:
+            raise Truncated(f"ipv6: header needs 40 bytes, {n - off} captured")
+        if frame[off] >> 4 != 6:
+            raise Malformed(f"ipv6: version nibble {frame[off] >> 4}")
+        end = min(off + 40 + (frame[off + 4] << 8 | frame[off + 5]), n)
+        proto, l4, frag = ipv6_payload(frame, off, end)
+        if proto != PROTO_TCP and proto != PROTO_UDP:
+            return
+        if frag is not None:  # RFC 8200 4.5: unfragmentable part is ours, payload reassembled
+            ident, offset, more = frag
+            if offset or more:
+                data = self.frag.add((frame[off + 8 : off + 40], ident, proto), ts, offset,
+                                     more, frame[l4:end])
+                if data is None:
+                    return
+                self._count("ip_datagrams_reassembled")
+                frame_l4, l4, end = data, 0, len(data)
+                fn = self._tcp if proto == PROTO_TCP else self._udp
+                fn(ts, frame_l4, l4, end, frame_no, frame, off + 8, 16)
+                return
+        fn = self._tcp if proto == PROTO_TCP else self._udp
+        fn(ts, frame, l4, end, frame_no, frame, off + 8, 16)
+
+    def _dynamic_ports(self) -> frozenset[int]:
+        rp = self.context.rpc_ports
+        if len(rp) != self._rpc_n:
+            self._rpc_n = len(rp)
+            self._rpc_ports = frozenset(p for _, p in rp)
+        return self._rpc_ports
+
+    # -- transport layer ---------------------------------------------------------------------
+    def _tcp(self, ts: float, b: bytes, l4: int, end: int, frame_no: int, hdr: bytes,
+             aoff: int, alen: int) -> None:
+        if l4 + 20 > end:
+            raise Truncated(f"tcp: header needs 20 bytes, {end - l4} left")
+        sport = b[l4] << 8 | b[l4 + 1]
+        dport = b[l4 + 2] << 8 | b[l4 + 3]
+        ports = self.tcp_ports
+        if dport in ports:
+            to_server = True
+        elif sport in ports:
+            to_server = False
+        else:
+            dyn = self._dynamic_ports() if self.rpc_cls is not None else ()
+            if not dyn or (dport not in dyn and sport not in dyn):
+                return
+            to_server = dport in dyn
+        addrs = hdr[aoff : aoff + 2 * alen]
+        key = (addrs, sport, dport)
+        entry = self.tcp.get(key)
+        doff = (b[l4 + 12] >> 4) << 2
+        flags = b[l4 + 13]
+        if doff < 20 or l4 + doff > end:
+            raise Malformed(f"tcp: data offset {doff} is not valid")
+        payload = b[l4 + doff : end]
+        if entry is not None and flags & SYN and not flags & ACK and entry[0].c.delivered:
+            self._close(entry[0])  # port reuse: a new connection on the same 4-tuple
+            entry = None
+        if entry is None:
+            if flags & RST or not (payload or flags & (SYN | FIN)):
+                return
+            from_client = not flags & ACK if flags & SYN else to_server
+            conn = self._new_tcp(ts, addrs, alen, sport, dport, from_client)
+            if conn is None:
+                return
+            rev = (addrs[alen:] + addrs[:alen], dport, sport)
+            self.tcp[key] = (conn, from_client)
+            self.tcp[rev] = (conn, not from_client)
+        else:
+            conn, from_client = entry
+        info = conn.info
+        info.frame = frame_no
+        info.ts = self._when(ts)
+        conn.last = ts
+        seq = int.from_bytes(b[l4 + 4 : l4 + 8], "big")
+        try:
+            conn.segment(from_client, seq, flags, payload)
+        finally:
+            if conn.closed:
+                self._forget_tcp(conn)
+
+    def _new_tcp(self, ts: float, addrs: bytes, alen: int, sport: int, dport: int,
+                 from_client: bool) -> TcpConnection | None:
+        src, dst = _ntop(addrs[:alen]), _ntop(addrs[alen:])
+        if from_client:
+            cip, cport, sip, sport_ = src, sport, dst, dport
+        else:
+            cip, cport, sip, sport_ = dst, dport, src, sport
+        cls = self.tcp_ports.get(sport_)
+        if cls is None and self.rpc_cls is not None and (sip, sport_) in self.context.rpc_ports:
+            cls = self.rpc_cls
+        if cls is None:  # the port is a server port only on the other side, or not this host's
+            return None
+        if len(self.tcp) >= 2 * MAX_TCP_FLOWS:
+            self._count("tcp_flows_evicted")
+            self._close(next(iter(self.tcp.values()))[0])
+        info = FlowInfo("tcp", cip, cport, sip, sport_, self.source, context=self.context)
+        return TcpConnection(info, cls(info, self.emit), ts, self.counters)
+
+    def _forget_tcp(self, conn: TcpConnection) -> None:
+        i = conn.info
+        for a, pa, b_, pb in ((i.client_ip, i.client_port, i.server_ip, i.server_port),
+                              (i.server_ip, i.server_port, i.client_ip, i.client_port)):
+            raw = socket.inet_pton(socket.AF_INET if ":" not in a else socket.AF_INET6, a) + \
+                socket.inet_pton(socket.AF_INET if ":" not in b_ else socket.AF_INET6, b_)
+            e = self.tcp.get((raw, pa, pb))
+            if e is not None and e[0] is conn:
+                del self.tcp[(raw, pa, pb)]
+
+    def _udp(self, ts: float, b: bytes, l4: int, end: int, frame_no: int, hdr: bytes,
+             aoff: int, alen: int) -> None:
+        if l4 + 8 > end:
+            raise Truncated(f"udp: header needs 8 bytes, {end - l4} left")
+        sport = b[l4] << 8 | b[l4 + 1]
+        dport = b[l4 + 2] << 8 | b[l4 + 3]
+        ports = self.udp_ports
+        if dport in ports:
+            from_client = True
+        elif sport in ports:
+            from_client = False
+        else:
+            return
+        ulen = b[l4 + 4] << 8 | b[l4 + 5]
+        if ulen < 8:
+            raise Malformed(f"udp: length {ulen} shorter than the header")
+        stop = l4 + ulen
+        if stop > end:
+            stop = end
+            self._count("udp_datagram_truncated")
+        addrs = hdr[aoff : aoff + 2 * alen]
+        key = (addrs, sport, dport)
+        entry = self.udp.get(key)
+        if entry is None:
+            src, dst = _ntop(addrs[:alen]), _ntop(addrs[alen:])
+            cip, cport, sip, sp = (src, sport, dst, dport) if from_client else \
+                (dst, dport, src, sport)
+            if len(self.udp) >= 2 * MAX_UDP_FLOWS:
+                self._count("udp_flows_evicted")
+                self._close(next(iter(self.udp.values()))[0])
+            info = FlowInfo("udp", cip, cport, sip, sp, self.source, context=self.context)
+            rec: list[Any] = [info, ports[sp](info, self.emit), ts]
+            self.udp[key] = (rec, from_client)
+            self.udp[(addrs[alen:] + addrs[:alen], dport, sport)] = (rec, not from_client)
+        else:
+            rec, from_client = entry
+        info = rec[0]
+        info.frame = frame_no
+        info.ts = self._when(ts)
+        rec[2] = ts
+        rec[1].datagram(from_client, b[l4 + 8 : stop])
+
+    # -- flow lifetime -----------------------------------------------------------------------
+    def _close(self, conn: Any) -> None:
+        """Close a TCP connection or UDP flow record, counting analyzer errors."""
+        try:
+            if isinstance(conn, TcpConnection):
+                conn.close()
+                self._forget_tcp(conn)
+                if conn.error is not None:
+                    e, conn.error = conn.error, None
+                    raise e
+            else:
+                info = conn[0]
+                raw = socket.inet_pton(socket.AF_INET6 if ":" in info.client_ip
+                                       else socket.AF_INET, info.client_ip)
+                raw2 = socket.inet_pton(socket.AF_INET6 if ":" in info.server_ip
+                                        else socket.AF_INET, info.server_ip)
+                self.udp.pop((raw + raw2, info.client_port, info.server_port), None)
+                self.udp.pop((raw2 + raw, info.server_port, info.client_port), None)
+                conn[1].close()
+        except InputError as e:
+            self.stats.skip(f"{self.source} flow close", str(e))
+        except Exception as e:  # noqa: BLE001 - last resort at the flow boundary, counted
+            self.stats.skip(f"{self.source} flow close", f"{type(e).__name__}: {e}")
+            self._count(f"exception_{type(e).__name__}")
+
+    def _sweep(self, now: float) -> None:
+        """Close idle flows and expire stale fragments (every SWEEP_EVERY capture seconds)."""
+        self.next_sweep = now + SWEEP_EVERY
+        for table, idle in ((self.tcp, TCP_IDLE), (self.udp, UDP_IDLE)):
+            stale = []
+            seen: set[int] = set()
+            for conn, _ in table.values():
+                last = conn.last if isinstance(conn, TcpConnection) else conn[2]
+                if now - last > idle and id(conn) not in seen:
+                    seen.add(id(conn))
+                    stale.append(conn)
+            for conn in stale:
+                self._close(conn)
+        if self.frag.pending:
+            n = self.frag.expire(now)
+            if n:
+                self._count("ip_fragments_expired", n)

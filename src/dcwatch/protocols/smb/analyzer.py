@@ -1,0 +1,461 @@
+"""SMB analyzer for one TCP connection (445/139): state across messages and the ``smb.*`` activities.
+
+Follows SMB2/3 sessions (SessionId -> user from the NTLM AUTHENTICATE or the Kerberos ticket
+owner), trees (TreeId -> share), opens (FileId -> name, pipe or file, bytes read/written) and
+hands the bytes written/transceived/read on named pipes to a ``DceRpcConnection`` per pipe with
+the pipe name and the session user as context. Encrypted (transform) and compressed messages are
+counted and skipped; bulk READ/WRITE payloads on files are skipped by the framer without copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dcwatch.errors import InputError, Malformed
+from dcwatch.model.activity import Account, Activity, ActivityKind, Origin
+from dcwatch.protocols import gssapi, ntlm
+from dcwatch.protocols.dcerpc.conn import EPOCH, DceRpcConnection, kerberos_ap_activity
+from dcwatch.protocols.flow import Emit, FlowContext, FlowInfo
+from dcwatch.protocols.smb import smb1, smb2
+from dcwatch.protocols.smb.netbios import NbssFramer
+
+MAX_PENDING = 4096  # outstanding requests kept per connection (credits rarely allow more)
+MAX_FILES = 8192
+OK_DATA = (smb2.STATUS_SUCCESS, smb2.STATUS_BUFFER_OVERFLOW)  # statuses that still carry data
+
+
+@dataclass(slots=True)
+class _Session:
+    actor: Account | None = None
+    auth: str | None = None
+    encrypted: bool = False
+    workstation: str | None = None
+
+
+@dataclass(slots=True)
+class _Tree:
+    path: str
+    share_type: int | None
+
+    @property
+    def is_pipe(self) -> bool:
+        return self.share_type == 2 or self.path.upper().endswith("\\IPC$")
+
+
+@dataclass(slots=True)
+class _File:
+    name: str
+    share: str | None
+    pipe: bool
+    session_id: int
+    frame: int
+    ts: datetime
+    bytes_read: int = 0
+    bytes_written: int = 0
+    rpc: DceRpcConnection | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    hdr: smb2.Header
+    frame: int
+    ts: datetime
+    data: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SmbAnalyzer:
+    """StreamAnalyzer for SMB over TCP 445 (direct) and 139 (NetBIOS session)."""
+
+    def __init__(self, flow: FlowInfo, emit: Emit) -> None:
+        if flow.context is None:
+            flow.context = FlowContext()
+        self.flow = flow
+        self.ctx: FlowContext = flow.context
+        self.emit = emit
+        self._framers = {
+            True: NbssFramer(lambda m: self._message(True, m), lambda p, n: self._prefix(True, p, n)),
+            False: NbssFramer(lambda m: self._message(False, m),
+                              lambda p, n: self._prefix(False, p, n)),
+        }
+        self._sessions: dict[int, _Session] = {}
+        self._trees: dict[tuple[int, int], _Tree] = {}
+        self._files: dict[bytes, _File] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._neg: dict[str, Any] | None = None
+        self._chain_fid: bytes | None = None
+        self.stats = {"smb1": 0, "smb2": 0, "encrypted": 0, "compressed": 0, "bulk_skipped": 0}
+
+    # ------------------------------------------------------------ StreamAnalyzer
+    def data(self, from_client: bool, payload: bytes) -> None:
+        """In-order bytes of one direction."""
+        try:
+            self._framers[from_client].feed(payload)
+        except Exception:  # analyzer boundary: count, never crash the capture run
+            self.ctx.malformed += 1
+            self.ctx.weird("smb_analyzer_error")
+
+    def gap(self, from_client: bool, nbytes: int) -> None:
+        """Lost bytes: resynchronise the framing; pipes in that direction lose their framing."""
+        self._framers[from_client].gap()
+        self.ctx.weird("smb_gap")
+        for f in self._files.values():
+            if f.rpc is not None:
+                f.rpc.gap(from_client)
+
+    def close(self) -> None:
+        """End of connection: report transfers of files still open and unanswered RPC calls."""
+        try:
+            if self._neg is not None and self._neg.get("wildcard"):
+                self._emit_negotiate(self._neg.get("dialect"), None, 0)
+            for f in list(self._files.values()):
+                self._finish_file(f)
+            self._files.clear()
+        except Exception:  # analyzer boundary: count, never crash the capture run
+            self.ctx.malformed += 1
+            self.ctx.weird("smb_analyzer_error")
+
+    # ------------------------------------------------------------ framing callbacks
+    def _message(self, from_client: bool, m: memoryview) -> None:
+        try:
+            pid = bytes(m[:4])
+            if pid == smb2.PROTOCOL_ID:
+                self.stats["smb2"] += 1
+                self._smb2_chain(from_client, m)
+            elif pid == smb1.PROTOCOL_ID:
+                self.stats["smb1"] += 1
+                self._smb1(from_client, m)
+            elif pid == smb2.TRANSFORM_ID:
+                self._encrypted(m)
+            elif pid == smb2.COMPRESSION_ID:
+                self.stats["compressed"] += 1
+            else:
+                raise Malformed(f"smb: protocol id {pid!r} is not SMB1/SMB2/transform")
+        except InputError:
+            self.ctx.malformed += 1
+            self.ctx.weird("smb_malformed")
+
+    def _encrypted(self, m: memoryview) -> None:
+        self.stats["encrypted"] += 1
+        _size, sid = smb2.transform_session(m)
+        self._sessions.setdefault(sid, _Session()).encrypted = True
+
+    def _prefix(self, from_client: bool, prefix: memoryview, length: int) -> bool:
+        """Decide from the first bytes whether a large message can be skipped unbuffered."""
+        try:
+            pid = bytes(prefix[:4])
+            if pid == smb2.TRANSFORM_ID:
+                self._encrypted(prefix)
+                return True
+            if pid == smb2.COMPRESSION_ID:
+                self.stats["compressed"] += 1
+                return True
+            if pid != smb2.PROTOCOL_ID:
+                return False
+            hdr = smb2.parse_header(prefix)
+            if hdr.next_command:
+                return False
+            if from_client and hdr.command == smb2.WRITE and not hdr.is_response:
+                fid, _off, _length = smb2.write_request_header(prefix)
+                f = self._files.get(fid)
+                if fid == smb2.NULL_FILE_ID or (f is not None and f.pipe):
+                    return False
+                self._add_pending(_Pending(hdr, self.flow.frame, self._ts(), (fid, None)))
+            elif not from_client and hdr.command == smb2.READ and hdr.is_response:
+                p = self._pending.get(hdr.message_id)
+                f = self._files.get(p.data[0]) if p is not None and p.data else None
+                if f is not None and f.pipe:
+                    return False
+                _off, dlen = smb2.read_response_header(prefix)
+                self._pending.pop(hdr.message_id, None)
+                if f is not None:
+                    f.bytes_read += dlen
+            else:
+                return False
+        except InputError:
+            return False
+        self.stats["bulk_skipped"] += 1
+        self.stats["smb2"] += 1
+        return True
+
+    # ------------------------------------------------------------ SMB1
+    def _smb1(self, from_client: bool, m: memoryview) -> None:
+        cmd, status, reply = smb1.parse_header(m)
+        if cmd != smb1.COM_NEGOTIATE:
+            return
+        if from_client and not reply:
+            self._neg = {"frame": self.flow.frame, "ts": self._ts(),
+                         "dialects": smb1.negotiate_dialects(m), "smb1": True}
+        elif reply and self._neg is not None:
+            idx = smb1.negotiate_response_index(m)
+            offered = self._neg["dialects"]
+            chosen = offered[idx] if idx is not None and idx < len(offered) else None
+            self._emit_negotiate(chosen, None, status)
+
+    # ------------------------------------------------------------ SMB2 dispatch
+    def _smb2_chain(self, from_client: bool, m: memoryview) -> None:
+        pos = 0
+        self._chain_fid = None
+        while True:
+            hdr = smb2.parse_header(m[pos:])
+            nxt = hdr.next_command
+            if nxt and (nxt < smb2.HEADER_LEN or pos + nxt > len(m) or nxt % 8):
+                raise Malformed(f"smb2: NextCommand {nxt} at {pos} outside the {len(m)} bytes")
+            msg = m[pos : pos + nxt] if nxt else m[pos:]
+            if hdr.is_response == from_client:
+                self.ctx.weird("smb2_direction_mismatch")
+            elif hdr.is_response:
+                self._response(hdr, msg)
+            else:
+                self._request(hdr, msg)
+            if not nxt:
+                return
+            pos += nxt
+
+    def _ts(self) -> datetime:
+        return self.flow.ts or EPOCH
+
+    def _add_pending(self, p: _Pending) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            self.ctx.weird("smb2_too_many_pending")
+            self._pending.clear()
+        self._pending[p.hdr.message_id] = p
+
+    def _request(self, hdr: smb2.Header, m: memoryview) -> None:
+        p = _Pending(hdr, self.flow.frame, self._ts())
+        cmd = hdr.command
+        if cmd == smb2.NEGOTIATE:
+            names = [smb2.dialect_name(d) for d in smb2.negotiate_request(m)]
+            smb1_used = bool(self._neg and self._neg.get("smb1"))
+            self._neg = {"frame": self.flow.frame, "ts": self._ts(), "dialects": names,
+                         "smb1": smb1_used}
+        elif cmd == smb2.SESSION_SETUP:
+            _flags, blob = smb2.session_setup_request(m)
+            tok, err = gssapi.safe_unwrap(blob)
+            if err is not None:
+                self.ctx.malformed += 1
+                self.ctx.weird("smb_bad_security_blob")
+            p.data = tok
+        elif cmd == smb2.TREE_CONNECT:
+            p.data = smb2.tree_connect_request(m)
+        elif cmd == smb2.CREATE:
+            p.data = smb2.create_request(m)
+        elif cmd == smb2.CLOSE:
+            p.data = smb2.close_request(m)
+        elif cmd == smb2.READ:
+            p.data = smb2.read_request(m)
+        elif cmd == smb2.WRITE:
+            fid, off, length = smb2.write_request_header(m)
+            f = self._files.get(fid)
+            if f is not None and f.rpc is not None:
+                f.rpc.feed(True, smb2.buffer_at(m, off, length, "WRITE data"))
+                p.data = (fid, None)
+            elif fid == smb2.NULL_FILE_ID and length <= 65536:
+                p.data = (fid, bytes(smb2.buffer_at(m, off, length, "WRITE data")))
+            else:
+                p.data = (fid, None)
+        elif cmd == smb2.IOCTL:
+            code, fid, inp = smb2.ioctl_request(m)
+            f = self._files.get(fid)
+            if code == smb2.FSCTL_PIPE_TRANSCEIVE and f is not None and f.rpc is not None:
+                f.rpc.feed(True, inp)
+            p.data = (code, fid)
+        self._add_pending(p)
+
+    def _response(self, hdr: smb2.Header, m: memoryview) -> None:
+        p = self._pending.get(hdr.message_id)
+        if hdr.interim:
+            return  # STATUS_PENDING: the final response reuses the MessageId
+        if p is None:
+            if hdr.command == smb2.NEGOTIATE and self._neg is not None:
+                self._negotiate_response(hdr, m)
+            elif hdr.message_id != 0xFFFFFFFFFFFFFFFF:  # oplock breaks are unsolicited
+                self.ctx.weird("smb2_response_without_request")
+            return
+        del self._pending[hdr.message_id]
+        cmd = hdr.command
+        if cmd != p.hdr.command:
+            self.ctx.weird("smb2_response_command_mismatch")
+            return
+        error = hdr.status not in OK_DATA and smb2.is_error_body(m)
+        if cmd == smb2.NEGOTIATE:
+            self._negotiate_response(hdr, m)
+        elif cmd == smb2.SESSION_SETUP:
+            self._session_response(p, hdr, m)
+        elif cmd == smb2.TREE_CONNECT:
+            self._tree_response(p, hdr, m, error)
+        elif cmd == smb2.CREATE:
+            self._create_response(p, hdr, m, error)
+        elif cmd == smb2.CLOSE:
+            f = self._files.pop(p.data, None)
+            if f is not None:
+                self._finish_file(f)
+        elif cmd == smb2.READ and not error and hdr.status in OK_DATA:
+            f = self._file(p.data[0])
+            if f is not None:
+                off, dlen = smb2.read_response_header(m)
+                f.bytes_read += dlen
+                if f.rpc is not None:
+                    f.rpc.feed(False, smb2.buffer_at(m, off, dlen, "READ data"))
+        elif cmd == smb2.WRITE and hdr.status == smb2.STATUS_SUCCESS and not error:
+            fid, held = p.data
+            f = self._file(fid)
+            if f is not None:
+                f.bytes_written += smb2.write_response(m)
+                if held is not None and f.rpc is not None:
+                    f.rpc.feed(True, held, frame=p.frame, ts=p.ts)
+        elif cmd == smb2.IOCTL and not error and hdr.status in OK_DATA:
+            code, fid = p.data
+            if code == smb2.FSCTL_PIPE_TRANSCEIVE:
+                f = self._file(fid)
+                if f is not None and f.rpc is not None:
+                    _c, _fid, out = smb2.ioctl_response(m)
+                    f.rpc.feed(False, out)
+        elif cmd == smb2.TREE_DISCONNECT:
+            self._trees.pop((p.hdr.session_id, p.hdr.tree_id or 0), None)
+        elif cmd == smb2.LOGOFF:
+            self._sessions.pop(p.hdr.session_id, None)
+
+    def _file(self, fid: bytes) -> _File | None:
+        if fid == smb2.NULL_FILE_ID and self._chain_fid is not None:
+            fid = self._chain_fid
+        return self._files.get(fid)
+
+    # ------------------------------------------------------------ command handlers
+    def _negotiate_response(self, hdr: smb2.Header, m: memoryview) -> None:
+        if hdr.status != smb2.STATUS_SUCCESS or smb2.is_error_body(m) and len(m) < 128:
+            self._emit_negotiate(None, None, hdr.status)
+            return
+        dialect, mode, _blob = smb2.negotiate_response(m)
+        if dialect == 0x02FF and self._neg is not None:
+            self._neg["wildcard"] = True  # MS-SMB2 3.3.5.3.1: a real SMB2 NEGOTIATE follows
+            self._neg["dialect"] = smb2.dialect_name(dialect)
+            return
+        self._emit_negotiate(smb2.dialect_name(dialect), bool(mode & 0x0002), hdr.status)
+
+    def _emit_negotiate(self, dialect: str | None, signing_required: bool | None,
+                        status: int) -> None:
+        neg = self._neg or {"frame": self.flow.frame, "ts": self._ts(), "dialects": [],
+                            "smb1": False}
+        self._neg = None
+        self.emit(self._act(ActivityKind.SMB_NEGOTIATE, neg["frame"], neg["ts"], None, status, {
+            "dialects": neg["dialects"], "dialect": dialect, "smb1": neg["smb1"],
+            "signing_required": signing_required,
+        }))
+
+    def _session_response(self, p: _Pending, hdr: smb2.Header, m: memoryview) -> None:
+        tok: gssapi.GssToken | None = p.data
+        sid = hdr.session_id
+        sess = self._sessions.setdefault(sid, _Session())
+        if hdr.status == smb2.STATUS_MORE_PROCESSING_REQUIRED:
+            return  # NTLM CHALLENGE or a Kerberos round trip: the final leg follows
+        sflags = 0
+        if hdr.status == smb2.STATUS_SUCCESS:
+            sflags, _blob = smb2.session_setup_response(m)
+        auth_msg = tok.ntlm if tok is not None else None
+        ap = tok.ap_req if tok is not None else None
+        fields: dict[str, Any] = {"auth": None, "session_id": f"{sid:016x}",
+                                  "encrypted": bool(sflags & smb2.SESSION_FLAG_ENCRYPT_DATA)}
+        actor = None
+        origin = Origin(self.flow.source, p.frame, "pcap")
+        if isinstance(auth_msg, ntlm.NtlmAuthenticate):
+            actor = auth_msg.account
+            fields.update(auth="anonymous" if auth_msg.anonymous else "ntlm",
+                          ntlm_version=auth_msg.ntlm_version,
+                          workstation=auth_msg.workstation or None,
+                          mic_present=auth_msg.mic_present, user=auth_msg.user,
+                          domain=auth_msg.domain)
+            sess.workstation = auth_msg.workstation or None
+            self.emit(ntlm.auth_activity(
+                auth_msg, ts=p.ts, origin=origin, via="smb", src_ip=self.flow.client_ip,
+                src_port=self.flow.client_port, dst_ip=self.flow.server_ip,
+                dst_port=self.flow.server_port, status=hdr.status))
+        elif ap is not None:
+            act = kerberos_ap_activity(ap, self.ctx, ts=p.ts, origin=origin, via="smb",
+                                       flow=self.flow, status=hdr.status)
+            actor = act.actor
+            fields.update(auth="kerberos", ticket_fingerprint=act.fields["ticket_fingerprint"],
+                          service=act.fields["service"], ticket_etype=act.fields["ticket_etype"])
+            self.emit(act)
+        elif tok is not None and tok.mech is not None:
+            fields["auth"] = tok.mech
+        if sflags & smb2.SESSION_FLAG_IS_NULL:
+            fields["auth"] = "anonymous"
+            actor = None
+        elif sflags & smb2.SESSION_FLAG_IS_GUEST:
+            fields["auth"] = "guest"
+        if hdr.status == smb2.STATUS_SUCCESS:
+            sess.actor = actor
+            sess.auth = fields["auth"]
+            sess.encrypted = sess.encrypted or fields["encrypted"]
+        self.emit(self._act(ActivityKind.SMB_SESSION, p.frame, p.ts, actor, hdr.status, fields))
+
+    def _tree_response(self, p: _Pending, hdr: smb2.Header, m: memoryview, error: bool) -> None:
+        path: str = p.data
+        share_type = None
+        if not error and hdr.status == smb2.STATUS_SUCCESS:
+            share_type = smb2.tree_connect_response(m)
+            if len(self._trees) < MAX_FILES:
+                self._trees[(hdr.session_id, hdr.tree_id or 0)] = _Tree(path, share_type)
+        self.emit(self._act(ActivityKind.SMB_TREE_CONNECT, p.frame, p.ts,
+                            self._actor(hdr.session_id), hdr.status, {
+                                "share": path, "share_name": path.rsplit("\\", 1)[-1],
+                                "share_type": smb2.SHARE_TYPES.get(share_type or 0),
+                            }))
+
+    def _create_response(self, p: _Pending, hdr: smb2.Header, m: memoryview, error: bool) -> None:
+        req: smb2.CreateRequest = p.data
+        tree = self._trees.get((p.hdr.session_id, p.hdr.tree_id or 0))
+        pipe = tree is not None and tree.is_pipe
+        action = None
+        if not error and hdr.status == smb2.STATUS_SUCCESS:
+            fid, action = smb2.create_response(m)
+            self._chain_fid = fid
+            f = _File(req.name, tree.path if tree else None, pipe, p.hdr.session_id, p.frame,
+                      p.ts)
+            if pipe:
+                sid = p.hdr.session_id
+                f.rpc = DceRpcConnection(self.flow, self.emit, transport="smb", pipe=req.name,
+                                         session_actor=lambda: self._actor(sid), via="dcerpc")
+            if len(self._files) >= MAX_FILES:
+                self.ctx.weird("smb2_too_many_open_files")
+                self._files.clear()
+            self._files[fid] = f
+        self.emit(self._act(ActivityKind.SMB_FILE_OPEN, p.frame, p.ts,
+                            self._actor(p.hdr.session_id), hdr.status, {
+                                "path": req.name, "share": tree.path if tree else None,
+                                "pipe": pipe, "access": req.access,
+                                "disposition": smb2.DISPOSITIONS.get(req.disposition,
+                                                                     req.disposition),
+                                "create_options": req.options, "create_action": action,
+                            }))
+
+    def _finish_file(self, f: _File) -> None:
+        if f.rpc is not None:
+            f.rpc.close()
+        if f.bytes_read or f.bytes_written:
+            self.emit(self._act(ActivityKind.SMB_FILE_TRANSFER, f.frame, f.ts,
+                                self._actor(f.session_id), None, {
+                                    "path": f.name, "share": f.share, "pipe": f.pipe,
+                                    "bytes_read": f.bytes_read, "bytes_written": f.bytes_written,
+                                    "closed_frame": self.flow.frame,
+                                }))
+
+    # ------------------------------------------------------------ activities
+    def _actor(self, session_id: int) -> Account | None:
+        s = self._sessions.get(session_id)
+        return s.actor if s else None
+
+    def _act(self, kind: ActivityKind, frame: int, ts: datetime, actor: Account | None,
+             status: int | None, fields: dict[str, Any]) -> Activity:
+        f = self.flow
+        outcome = None if status is None else ("success" if status == 0 else "failure")
+        fields["status"] = status
+        return Activity(
+            ts=ts, kind=kind, origin=Origin(f.source, frame, "pcap"), host=f.server_ip,
+            src_ip=f.client_ip, src_port=f.client_port, dst_ip=f.server_ip,
+            dst_port=f.server_port, actor=actor, outcome=outcome, status=status,
+            protocol="smb", fields=fields,
+        )

@@ -1,0 +1,241 @@
+"""Samba AD DC JSON audit logs (``auth_json_audit``, ``dsdb_json_audit``,
+``dsdb_group_json_audit``, ``dsdb_password_json_audit``) to activities.
+
+Each line is ``{"timestamp": ..., "type": T, T: {...}}``. Mapping to the Windows equivalents:
+Authentication -> 4624/4625 logons, Kerberos AS exchanges (4768, with the encryption type) or
+NTLM validations (4776); Authorization -> logon sessions; groupChange -> 4728/4732/4756;
+passwordChange -> 4723/4724; dsdbChange -> directory changes (5136/5137/5141) with attribute
+names and, for a short list of security attributes, values. Samba names the DC itself in no
+field, so ``host`` is the local address (the DC's IP); the resolver learns it is a DC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dcwatch.errors import InputError
+from dcwatch.model.activity import Account, Activity, ActivityKind, Origin, parse_ts
+
+K = ActivityKind
+
+# Samba's group names are not localized: its well-known groups map to their SIDs' RIDs.
+_WELL_KNOWN_GROUP_RID = {
+    "domain admins": 512, "domain controllers": 516, "schema admins": 518,
+    "enterprise admins": 519, "group policy creator owners": 520,
+    "read-only domain controllers": 521, "enterprise read-only domain controllers": 498,
+    "key admins": 526, "enterprise key admins": 527,
+}
+_WELL_KNOWN_BUILTIN = {
+    "administrators": "S-1-5-32-544", "account operators": "S-1-5-32-548",
+    "server operators": "S-1-5-32-549", "print operators": "S-1-5-32-550",
+    "backup operators": "S-1-5-32-551", "replicator": "S-1-5-32-552",
+    "network configuration operators": "S-1-5-32-556",
+    "incoming forest trust builders": "S-1-5-32-557",
+}
+_SECURITY_ATTRS = frozenset({
+    "member", "serviceprincipalname", "useraccountcontrol", "sidhistory", "dnshostname",
+    "samaccountname", "msds-allowedtodelegateto", "gpcfilesyspath", "admincount",
+})
+_BOOKKEEPING = frozenset({
+    "lastlogon", "lastlogontimestamp", "logoncount", "badpwdcount", "badpasswordtime",
+    "lastlogoff", "lockouttime", "msds-lastsuccessfulinteractivelogontime",
+    "msds-lastfailedinteractivelogontime", "msds-failedinteractivelogoncount",
+})
+_ETYPES = {"aes256-cts-hmac-sha1-96": 18, "aes128-cts-hmac-sha1-96": 17,
+           "arcfour-hmac-md5": 23, "des-cbc-md5": 3, "des-cbc-crc": 1}
+_NTSTATUS = {"NT_STATUS_OK": 0, "NT_STATUS_NO_SUCH_USER": 0xC0000064,
+             "NT_STATUS_WRONG_PASSWORD": 0xC000006A, "NT_STATUS_LOGON_FAILURE": 0xC000006D,
+             "NT_STATUS_ACCOUNT_DISABLED": 0xC0000072, "NT_STATUS_ACCOUNT_LOCKED_OUT": 0xC0000234,
+             "NT_STATUS_PASSWORD_EXPIRED": 0xC0000071, "NT_STATUS_ACCESS_DENIED": 0xC0000022}
+
+
+def _addr(v: Any) -> tuple[str | None, int | None]:
+    """``ipv4:10.0.0.1:445`` / ``ipv6:[::1]:445`` -> (ip, port)."""
+    if not isinstance(v, str) or ":" not in v:
+        return None, None
+    _, _, rest = v.partition(":")
+    if rest.startswith("["):
+        ip, _, port = rest[1:].partition("]:")
+    else:
+        ip, _, port = rest.rpartition(":")
+    if ip in ("", "::", "0.0.0.0"):
+        return None, None
+    return ip, (int(port) if port.isdigit() else None)
+
+
+def _dn_name(dn: str | None) -> str | None:
+    if not dn or not dn.upper().startswith("CN="):
+        return dn
+    return dn[3:].split(",", 1)[0].replace("\\", "")
+
+
+def group_from_dn(dn: str | None, domain_sid: str | None) -> Account:
+    """A group account from its DN, with a well-known SID where Samba's fixed names allow."""
+    name = _dn_name(dn)
+    sid = None
+    low = (name or "").lower()
+    if dn and ",cn=builtin," in dn.lower() and low in _WELL_KNOWN_BUILTIN:
+        sid = _WELL_KNOWN_BUILTIN[low]
+    elif low in _WELL_KNOWN_GROUP_RID and domain_sid:
+        sid = f"{domain_sid}-{_WELL_KNOWN_GROUP_RID[low]}"
+    elif low in _WELL_KNOWN_GROUP_RID:
+        sid = f"S-1-5-21-0-0-0-{_WELL_KNOWN_GROUP_RID[low]}"  # domain unknown, RID known
+    return Account(name, None, sid)
+
+
+def _domain_sid(sid: str | None) -> str | None:
+    if sid and sid.startswith("S-1-5-21-") and sid.count("-") >= 7:
+        return sid.rsplit("-", 1)[0]
+    return None
+
+
+def to_activities(obj: dict[str, Any], origin: Origin,
+                  state: dict[str, Any] | None = None) -> list[Activity]:
+    """Activities of one Samba audit record (empty when dcwatch does not use it).
+
+    ``state`` carries what earlier lines of the same log taught (the DC's own address, which
+    group and password records do not repeat)."""
+    typ = obj.get("type")
+    body = obj.get(typ) if isinstance(typ, str) else None
+    if not isinstance(body, dict):
+        raise InputError("Samba audit record without a body object")
+    ts_text = obj.get("timestamp")
+    if not isinstance(ts_text, str):
+        raise InputError("Samba audit record without a timestamp")
+    ts = _samba_ts(ts_text)
+    local_ip, local_port = _addr(body.get("localAddress"))
+    remote_ip, remote_port = _addr(body.get("remoteAddress"))
+    if state is not None:
+        if local_ip and local_ip not in ("127.0.0.1", "::1"):
+            state["dc"] = local_ip
+        else:
+            local_ip = local_ip or state.get("dc")
+    base = {"ts": ts, "origin": origin, "host": local_ip, "src_ip": remote_ip,
+            "src_port": remote_port, "dst_ip": local_ip, "dst_port": local_port,
+            "protocol": "samba"}
+    if typ == "Authentication":
+        return _auth(body, base)
+    if typ == "groupChange":
+        return _group(body, base)
+    if typ == "passwordChange":
+        return _password(body, base)
+    if typ == "dsdbChange":
+        return _dsdb(body, base)
+    return []
+
+
+def _samba_ts(text: str):  # noqa: ANN202 - datetime
+    # "2026-11-30T08:00:00.123456+0000" (Samba) -> ISO with a colon in the offset
+    t = text.strip()
+    if len(t) > 5 and t[-5] in "+-" and t[-4:].isdigit():
+        t = t[:-2] + ":" + t[-2:]
+    try:
+        return parse_ts(t)
+    except ValueError:
+        raise InputError(f"timestamp: cannot read {text[:40]!r}") from None
+
+
+def _auth(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
+    status_text = b.get("status") or ""
+    status = _NTSTATUS.get(status_text, 0 if status_text == "NT_STATUS_OK" else 0xC000006D)
+    ok = status_text == "NT_STATUS_OK"
+    account = b.get("clientAccount") or b.get("mappedAccount") or b.get("becameAccount")
+    domain = b.get("clientDomain")
+    if isinstance(account, str) and "@" in account:
+        account, _, realm = account.partition("@")
+        domain = domain or realm
+    domain = domain or b.get("mappedDomain") or b.get("becameDomain")
+    sid = b.get("becameSid") if ok else None
+    actor = Account(account or None, domain or None, sid or None) if account else None
+    service = b.get("serviceDescription") or ""
+    pw = (b.get("passwordType") or "")
+    fields = {"service": service, "auth_description": b.get("authDescription"),
+              "password_type": pw, "logon_type": b.get("logonType"),
+              "workstation": b.get("workstation"), "status_text": status_text,
+              "netlogon_computer": b.get("netlogonComputer"),
+              "netlogon_trust_account": b.get("netlogonTrustAccount"),
+              "sub": f"{service}|{b.get('authDescription')}"}
+    out = []
+    kind = K.LOGON if ok else K.LOGON_FAILED
+    out.append(Activity(kind=kind, actor=actor, src_host=b.get("workstation") or None,
+                        outcome="success" if ok else "failure", status=status,
+                        event_id=b.get("eventId"), fields=_clean(fields), **base))
+    if service == "Kerberos KDC":
+        etype = _ETYPES.get(pw.lower())
+        out.append(Activity(kind=K.KERBEROS_AS, actor=actor, dst_host=base["host"],
+                            outcome="success" if ok else "failure",
+                            status=0 if ok else (24 if status == 0xC000006A else 6
+                                                 if status == 0xC0000064 else status),
+                            fields=_clean({"ticket_etype": etype, "password_type": pw,
+                                           "sub": "kdc"}), **base))
+    elif pw.upper().startswith("NTLM") or pw in ("LM", "NTLMv2"):
+        out.append(Activity(kind=K.NTLM_VALIDATION, actor=actor,
+                            src_host=b.get("workstation") or None, dst_host=base["host"],
+                            outcome="success" if ok else "failure", status=status,
+                            fields=_clean({"package": pw, "service": service, "sub": "ntlm"}),
+                            **base))
+    return out
+
+
+def _group(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
+    action = (b.get("action") or "").lower()
+    if action not in ("added", "removed"):
+        return []
+    actor_sid = b.get("userSid")
+    group = group_from_dn(b.get("group"), _domain_sid(actor_sid))
+    if b.get("groupSid"):
+        group = Account(group.name, None, b["groupSid"])
+    kind = K.GROUP_MEMBER_ADDED if action == "added" else K.GROUP_MEMBER_REMOVED
+    scope = {4728: "global", 4732: "local", 4756: "universal", 4729: "global",
+             4733: "local", 4757: "universal"}.get(b.get("eventId") or 0)
+    if scope is None:
+        scope = "local" if group.sid and group.sid.startswith("S-1-5-32-") else "global"
+    return [Activity(kind=kind, actor=Account(None, None, actor_sid) if actor_sid else None,
+                     target=group, event_id=b.get("eventId"),
+                     outcome="success" if b.get("statusCode", 0) == 0 else "failure",
+                     fields=_clean({"member_name": b.get("user"),
+                                    "member_sid": b.get("userSidAdded") or b.get("memberSid"),
+                                    "group_scope": scope, "group_dn": b.get("group"),
+                                    "security_enabled": True}), **base)]
+
+
+def _password(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
+    action = (b.get("action") or "").lower()
+    kind = K.PASSWORD_RESET if "reset" in action else K.PASSWORD_CHANGED
+    return [Activity(kind=kind, actor=Account(None, None, b.get("userSid"))
+                     if b.get("userSid") else None,
+                     target=Account(_dn_name(b.get("dn")), None, None), event_id=b.get("eventId"),
+                     outcome="success" if b.get("statusCode", 0) == 0 else "failure",
+                     fields=_clean({"dn": b.get("dn"), "action": b.get("action")}), **base)]
+
+
+def _dsdb(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
+    op = (b.get("operation") or "").lower()
+    kind = {"add": K.DS_CREATE, "modify": K.DS_MODIFY, "delete": K.DS_DELETE}.get(op)
+    if kind is None or b.get("performedAsSystem"):
+        return []
+    attrs = b.get("attributes") or {}
+    names = sorted(attrs) if isinstance(attrs, dict) else []
+    if op == "modify" and all(n.lower() in _BOOKKEEPING for n in names):
+        return []  # logon counters and timestamps Samba updates on every logon
+    values: dict[str, list[str]] = {}
+    for name in names:
+        if name.lower() not in _SECURITY_ATTRS:
+            continue
+        spec = attrs[name]
+        vals: list[str] = []
+        for act in spec.get("actions", []) if isinstance(spec, dict) else []:
+            for v in act.get("values", []) or []:
+                if isinstance(v, dict) and "value" in v:
+                    vals.append(f"{act.get('action', '')}:{v['value']}")
+        values[name] = vals
+    return [Activity(kind=kind, actor=Account(None, None, b.get("userSid"))
+                     if b.get("userSid") else None,
+                     outcome="success" if b.get("statusCode", 0) == 0 else "failure",
+                     fields=_clean({"dn": b.get("dn"), "attributes": names, "values": values,
+                                    "operation": op, "transaction": b.get("transactionId")}),
+                     **base)]
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v not in (None, "", [], {})}

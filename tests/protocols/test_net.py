@@ -1,0 +1,180 @@
+"""Capture containers, link layers, IP fragments and TCP reassembly."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dcwatch.model.activity import Activity
+from dcwatch.sources.base import SourceStats
+from dcwatch.sources.pcap import read_capture
+
+from . import wire as w
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO / ".." / "shared" / "data"
+DC, C = "10.0.0.10", "10.0.0.50"
+
+
+def decode(data: bytes) -> tuple[list[Activity], SourceStats]:
+    """All activities of a capture."""
+    stats = SourceStats("t")
+    return list(read_capture(io.BytesIO(data), "t.pcap", stats)), stats
+
+
+def dns_pair(txid: int = 7) -> tuple[bytes, bytes]:
+    """UDP/IPv4 DNS query and response (IP packets, no link header)."""
+    q = w.ipv4(C, DC, 17, w.udp(40000, 53, w.dns_msg(txid, "dc01.corp.local", 1)))
+    r = w.ipv4(DC, C, 17, w.udp(53, 40000, w.dns_msg(txid, "dc01.corp.local", 1, response=True,
+                                                       answers=1)))
+    return q, r
+
+
+@pytest.mark.parametrize(("nano", "big"), [(False, False), (True, False), (False, True),
+                                           (True, True)])
+def test_pcap_byte_orders_and_resolutions(nano: bool, big: bool) -> None:
+    """pcap in both byte orders, micro- and nanosecond timestamps."""
+    q, r = dns_pair()
+    acts, stats = decode(w.pcap([(1.6e9 + 0.25, w.ether(q)), (1.6e9 + 0.5, w.ether(r))],
+                                nano=nano, big_endian=big))
+    assert stats.records == 2
+    assert stats.fatal is None
+    assert stats.format == "pcap"
+    (a,) = acts
+    assert a.ts.timestamp() == pytest.approx(1.6e9 + 0.25, abs=1e-6)
+
+
+def test_pcapng_interfaces_and_tsresol() -> None:
+    """Two interfaces with different linktypes and resolutions, plus a simple packet block."""
+    q, r = dns_pair()
+    q2, r2 = dns_pair(8)
+    sll = b"\x00\x00\x00\x01\x00\x06" + b"\x00" * 8 + b"\x08\x00"
+    data = w.pcapng([(1, None), (113, 9)],
+                    [(0, int(1.6e9 * 1e6), w.ether(q)), (1, int((1.6e9 + 1) * 1e9), sll + r),
+                     (1, int((1.6e9 + 2) * 1e9), sll + q2)],
+                    spb=[w.ether(r2)])
+    acts, stats = decode(data)
+    assert stats.format == "pcapng"
+    assert stats.skipped == 0
+    assert stats.fatal is None
+    assert stats.records == 4
+    assert [a.fields["txid"] for a in acts] == [7, 8]
+    assert acts[0].ts.timestamp() == pytest.approx(1.6e9, abs=1e-3)
+
+
+@pytest.mark.parametrize("linktype", [0, 101, 108, 113, 276, 228])
+def test_link_layers(linktype: int) -> None:
+    """Null/loopback, raw IP, SLL, SLL2 and LINKTYPE_IPV4 reach the DNS analyzer."""
+    heads = {0: b"\x02\x00\x00\x00", 101: b"", 108: b"\x00\x00\x00\x02",
+             113: b"\x00" * 14 + b"\x08\x00", 276: b"\x08\x00" + b"\x00" * 18, 228: b""}
+    q, r = dns_pair()
+    acts, stats = decode(w.pcap([(1.0, heads[linktype] + q), (2.0, heads[linktype] + r)],
+                                linktype=linktype))
+    assert stats.skipped == 0
+    assert len(acts) == 1
+    assert acts[0].fields["rcode"] == 0
+
+
+def test_qinq_and_ipv6_extension_headers() -> None:
+    """802.1ad+802.1Q tags and IPv6 hop-by-hop + destination options before UDP."""
+    c6, d6 = b"\xfd" + b"\x00" * 14 + b"\x50", b"\xfd" + b"\x00" * 14 + b"\x10"
+    ext = bytes([60, 0]) + b"\x00" * 6  # hop-by-hop -> dest opts
+    ext2 = bytes([17, 0]) + b"\x00" * 6  # dest opts -> UDP
+    frames = []
+    for src, dst, sp, dp, resp in ((c6, d6, 40000, 53, False), (d6, c6, 53, 40000, True)):
+        pkt = w.ipv6(src, dst, 0, ext + ext2 + w.udp(sp, dp, w.dns_msg(9, "a.corp", 28,
+                                                                      response=resp)))
+        hdr = b"\x00" * 12 + b"\x88\xa8\x00\x0a\x81\x00\x00\x14\x86\xdd"
+        frames.append((1.0, hdr + pkt))
+    acts, stats = decode(w.pcap(frames))
+    assert stats.skipped == 0
+    assert acts[0].src_ip == "fd00::50"
+    assert acts[0].fields["qtype_name"] == "AAAA"
+
+
+def _kerberos_session(order: list[int], dup: bool = False, drop: int | None = None) -> bytes:
+    req = w.kdc_req(10, "CORP.LOCAL", "krbtgt/CORP.LOCAL", cname="alice")
+    rep = w.kdc_rep(11, "CORP.LOCAL", "alice", w.ticket("CORP.LOCAL", "krbtgt/CORP.LOCAL", 18,
+                                                        b"x" * 3000))
+    s = w.TcpSession(C, 51000, DC, 88)
+    s.send(True, len(req).to_bytes(4, "big") + req)
+    s.send(False, len(rep).to_bytes(4, "big") + rep, mss=500)
+    s.fin()
+    head, data, tail = s.frames[:4], s.frames[4:-3], s.frames[-3:]
+    shuffled = [data[i] for i in order if i != drop]
+    if dup:
+        shuffled.insert(2, data[1])
+    return w.pcap(head + shuffled + tail)
+
+
+def test_tcp_out_of_order_and_retransmissions() -> None:
+    """Segments arriving out of order and twice still give one exchange with the right ticket."""
+    acts, stats = decode(_kerberos_session([1, 0, 3, 2, 5, 4, 6], dup=True))
+    (a,) = acts
+    assert a.outcome == "success"
+    assert a.fields["ticket_fingerprint"] == w.fp(b"x" * 3000)
+    assert stats.weirds.get("tcp_retransmitted_segments") == 1
+
+
+def test_tcp_gap_is_counted_and_request_still_reported() -> None:
+    """A lost reply segment: the gap is counted, the request is emitted with outcome None."""
+    acts, stats = decode(_kerberos_session(list(range(7)), drop=3))
+    (a,) = acts
+    assert a.outcome is None
+    assert a.actor is not None
+    assert a.actor.name == "alice"
+    assert stats.weirds["tcp_content_gap"] == 1
+
+
+def test_midstream_pickup_without_syn() -> None:
+    """No handshake captured: client and server come from the well-known port."""
+    data = _kerberos_session(list(range(7)))
+    import struct
+
+    # drop the three handshake frames (records 1..3) from the pcap
+    pos, keep = 24, [data[:24]]
+    for i in range(100):
+        if pos >= len(data):
+            break
+        n = struct.unpack_from("<I", data, pos + 8)[0]
+        if i >= 3:
+            keep.append(data[pos : pos + 16 + n])
+        pos += 16 + n
+    acts, _ = decode(b"".join(keep))
+    (a,) = acts
+    assert a.src_ip == C
+    assert a.dst_port == 88
+    assert a.outcome == "success"
+
+
+def test_not_a_capture() -> None:
+    """Garbage: fatal says why, nothing raised."""
+    acts, stats = decode(b"hello world, not a capture")
+    assert acts == []
+    assert "not a pcap" in (stats.fatal or "")
+
+
+def _shared_pcap() -> bytes:
+    z = SHARED / "otrf-dev/lateral_movement/network/empire_smbexec_dcerpc_smb_svcctl.zip"
+    if not z.exists():
+        pytest.skip("../shared/data is absent")
+    with zipfile.ZipFile(z) as zf:
+        return zf.read(next(m for m in zf.namelist() if "WORKSTATION5" in m))
+
+
+def test_truncated_capture_keeps_what_was_decoded() -> None:
+    """Cut a real pcap in the middle: activities before the cut survive, fatal says truncated."""
+    data = _shared_pcap()
+    full, _ = decode(data)
+    cut, stats = decode(data[: len(data) // 2 + 7])
+    assert stats.fatal is not None
+    assert stats.fatal.startswith("truncated capture after frame ")
+    frames = int(stats.fatal.rsplit(" ", 1)[1])
+    assert 0 < frames == stats.records
+    before = {a.uid for a in full if (a.origin.record or 0) <= frames // 2}
+    assert before
+    assert before <= {a.uid for a in cut} | {a.uid for a in full if a.outcome is None}
+    assert any(a.kind == "ldap.search" for a in cut)

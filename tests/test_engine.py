@@ -1,0 +1,122 @@
+"""Engine: dispatch, updates instead of duplicates, exclusions, learning, DC-role decisions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dcwatch.detectors.base import DetectionConfig
+from dcwatch.detectors.engine import Engine, Exclusion
+from dcwatch.entities.resolver import Resolver
+from dcwatch.model.activity import Account
+from dcwatch.model.activity import ActivityKind as K
+from tests.helpers import act, user
+
+DA = Account("Domain Admins", "CONTOSO", "S-1-5-21-1-2-3-512")
+ADMINS = Account("Administrators", "Builtin", "S-1-5-32-544")
+REPL = ["1131f6ad-9c07-11d1-f79f-00c04fc2dcd2"]
+
+
+def add_member(seconds: float, actor: str = "alice", host: str = "DC01.contoso.local",
+               local: bool = False):  # noqa: ANN201
+    """4728 (Domain Admins, global: only DCs log it) or 4732 (Administrators, local)."""
+    return act(K.GROUP_MEMBER_ADDED, seconds, host=host, actor=user(actor),
+               target=ADMINS if local else DA,
+               fields={"member_sid": "S-1-5-21-1-2-3-1300",
+                       "group_scope": "local" if local else "global"})
+
+
+def dcsync(seconds: float, actor: Account) -> object:
+    return act(K.DS_ACCESS, seconds, actor=actor,
+               fields={"object_server": "DS", "access_mask": 0x100, "properties": REPL})
+
+
+def test_same_key_updates_open_alert() -> None:
+    e = Engine(slugs=["sensitive-group-addition"])
+    alerts = e.run([add_member(0), add_member(60), add_member(120)])
+    assert len(alerts) == 1
+    assert alerts[0].count == 3
+    assert len(alerts[0].activities) == 3
+    assert alerts[0].trigger == "update"
+
+
+def test_outside_update_window_opens_new_alert() -> None:
+    e = Engine(slugs=["sensitive-group-addition"])
+    alerts = e.run([add_member(0), add_member(timedelta(days=3).total_seconds())])
+    assert len(alerts) == 2
+    assert alerts[0].id != alerts[1].id
+
+
+def test_exclusion() -> None:
+    e = Engine(slugs=["sensitive-group-addition"],
+               exclusions=[Exclusion("*", "user", "alice")])
+    assert e.run([add_member(0)]) == []
+    assert e.excluded == 1
+    e = Engine(slugs=["sensitive-group-addition"],
+               exclusions=[Exclusion("dcsync", "user", "alice")])
+    assert len(e.run([add_member(0)])) == 1
+
+
+def test_learning_period_in_live_mode_only() -> None:
+    week = timedelta(weeks=1).total_seconds()
+    stream = [add_member(0, "alice"), add_member(5 * week, "alice"),
+              add_member(5 * week + 1, "mallory")]
+    live = Engine(config=DetectionConfig(mode="live"), slugs=["sensitive-group-addition"])
+    alerts = live.run(stream)
+    # alice modified Domain Admins while learning: her later change fits her profile.
+    assert [a.evidence["additions"][0]["group"] for a in alerts] == ["Domain Admins"]
+    assert "mallory" in alerts[0].description
+    low = Engine(config=DetectionConfig(mode="live", thresholds={
+        "sensitive-group-addition": "low"}), slugs=["sensitive-group-addition"])
+    assert len(low.run(stream)) == 3  # Low: learning ignored, each addition alerts
+    forensic = Engine(slugs=["sensitive-group-addition"])
+    assert len(forensic.run(stream)) == 3
+
+
+def test_dc_requirement_waits_for_evidence() -> None:
+    # The 4728 arrives before anything says which host is the DC of corp.local.
+    e = Engine(slugs=["sensitive-group-addition"])
+    e.process(add_member(0, host="SRV9.corp.local", local=True))
+    assert e.alerts == {}
+    # Later the data shows DC1 issuing tickets: SRV9 is a member server of that domain.
+    e.process(act(K.KERBEROS_AS, 10, host="DC1.corp.local", actor=user("bob"),
+                  outcome="success", status=0))
+    assert e.finish() == []
+
+
+def test_unknown_role_is_assumed_dc_at_the_end() -> None:
+    e = Engine(slugs=["sensitive-group-addition"])
+    alerts = e.run([add_member(0, host="SRV9.corp.local", local=True)])
+    assert len(alerts) == 1
+    assert alerts[0].evidence["dc_role"].startswith("assumed")
+
+
+def test_workgroup_host_is_not_a_dc() -> None:
+    e = Engine(slugs=["sensitive-group-addition"])
+    assert e.run([add_member(0, host="LAPTOP7", local=True)]) == []
+
+
+def test_dc_machine_account_replication_is_normal() -> None:
+    r = Resolver()
+    e = Engine(r, slugs=["dcsync"])
+    alerts = e.run([
+        act(K.KERBEROS_AS, 0, host="DC1.corp.local", actor=user("x"), outcome="success"),
+        dcsync(1, Account("DC1$", "CORP", None)),   # the DC itself
+        dcsync(2, Account("DC2$", "CORP", None)),   # another DC the data does not show
+        dcsync(3, user("mallory")),
+    ])
+    assert [a.type for a in alerts] == ["dcsync"]
+    assert "mallory" in alerts[0].description
+    assert r.dc_status("DC1")[0] is True
+
+
+def test_configured_dc_list() -> None:
+    r = Resolver(dcs=["DC1"])
+    e = Engine(r, slugs=["dcsync"])
+    alerts = e.run([dcsync(0, Account("WS5$", "CORP", None))])
+    assert len(alerts) == 1  # a machine account that is not a configured DC
+
+
+def test_deterministic_alert_ids() -> None:
+    a1 = Engine(slugs=["sensitive-group-addition"]).run([add_member(0)])
+    a2 = Engine(slugs=["sensitive-group-addition"]).run([a1[0].activities[0]])
+    assert a1[0].id == a2[0].id
