@@ -27,7 +27,7 @@ def test_scan_jsonl_contract() -> None:
     r = run("scan", str(DEMO), "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     alerts = [json.loads(line) for line in r.stdout.splitlines()]
-    assert {a["external_id"] for a in alerts} == {2006, 2024, 2026}
+    assert {a["external_id"] for a in alerts} >= {2006, 2024, 2026}
     for a in alerts:
         assert ALERT_KEYS <= set(a)
         assert isinstance(a["external_id"], int)
@@ -44,7 +44,7 @@ def test_scan_json_and_table() -> None:
     r = run("scan", str(DEMO), "--format", "json", "--no-activities")
     assert r.returncode == 0
     data = json.loads(r.stdout)
-    assert len(data) == 4 and all(a["activities"] == [] for a in data)
+    assert len(data) >= 4 and all(a["activities"] == [] for a in data)
     t = CliRunner().invoke(main, ["scan", str(DEMO), "--format", "table"])
     assert t.exit_code == 0
     assert "Suspected DCSync attack" in t.output
@@ -88,13 +88,16 @@ def test_activities_view() -> None:
 
 def test_store_rescan_creates_no_duplicates(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
+    counts = []
     for _ in range(2):
         r = run("scan", str(DEMO), "--db", str(db), "--format", "jsonl")
         assert r.returncode == 0, r.stderr
+        counts.append(len(r.stdout.splitlines()))
     r = run("alerts", "list", "--db", str(db), "--format", "jsonl")
     assert r.returncode == 0
     alerts = [json.loads(line) for line in r.stdout.splitlines()]
-    assert len(alerts) == 4
+    assert len(alerts) == counts[0] == counts[1]
+    assert len({a["id"] for a in alerts}) == len(alerts)
     one = alerts[0]["id"]
     r = run("alerts", "show", one, "--db", str(db))
     shown = json.loads(r.stdout)[0]

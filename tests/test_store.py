@@ -52,6 +52,7 @@ def test_new_run_updates_open_alert(tmp_path: Path) -> None:
     again = next(a for a in later if a.type == "dcsync")
     for act in again.activities:
         act.ts += timedelta(hours=1)
+        act.fields["record_id"] += 100_000  # later records of the same log
         act.uid = ""
         act.uid = act.compute_uid()
     again.id = "otherid"

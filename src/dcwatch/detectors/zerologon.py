@@ -108,7 +108,8 @@ class Zerologon(Detector):
                 "controller (password reset without credentials)")
         extra = {"password_last_set": a.fields.get("password_last_set")}
         if s is not None:
-            extra["anonymous_logon"] = f"network logon (type {s.logon_type}) from {s.src_host or ip}"
+            extra["anonymous_logon"] = \
+                f"network logon (type {s.logon_type}) from {s.src_host or ip}"
         return [self._draft(a, a.host, ip, s.src_host if s else None, t, fact, extra)]
 
     def _self_channel(self, a: Activity) -> list[AlertDraft]:

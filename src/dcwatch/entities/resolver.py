@@ -141,8 +141,8 @@ class Resolver:
     def observe(self, a: Activity) -> None:
         """Learn from one activity (called for every activity, before any detector)."""
         host = a.host
-        if a.protocol == "samba" and host and host not in self.dc_ips:
-            self.dc_ips[host] = "writes Samba AD DC audit logs"
+        if a.protocol == "samba" and host:
+            self._samba_dc(host, a)
         info = self._host(host) if host and a.protocol == "event" else None
         if info is not None:
             if info.logged_as is None:
@@ -179,6 +179,20 @@ class Resolver:
             g = self.sensitive_group(a.target)
             if g:
                 self.learned_sensitive_sids.setdefault(a.fields["member_sid"], f"member of {g}")
+
+    def _samba_dc(self, host: str, a: Activity) -> None:
+        why = "writes Samba AD DC audit logs"
+        if _is_ip(host):
+            self.dc_ips.setdefault(host, why)
+            return
+        info = self._host(host)
+        if info is not None and info.dc_evidence is None:
+            self._mark_dc(info, why)
+        if a.dst_ip and info is not None:
+            self.dc_ips.setdefault(a.dst_ip, why)
+            if a.dst_ip not in self.ip_map:
+                self.ip_map[a.dst_ip] = IpMapping(info.name, "Samba audit log of the DC",
+                                                  "high", a.ts)
 
     def _ntlm_validated(self, info: HostInfo, name: str) -> None:
         if info.dc_evidence:

@@ -84,9 +84,12 @@ def read_name(b: bytes, off: int) -> tuple[str, int]:
     return name, end_off if end_off >= 0 else off
 
 
+_PRINTABLE = bytes(range(0x21, 0x7F))
+
+
 def _label(raw: bytes) -> str:
     """Printable ASCII as is, anything else as ``\\xNN`` (names in activities stay text)."""
-    if all(0x21 <= x < 0x7F for x in raw):
+    if not raw.translate(None, _PRINTABLE):  # C-speed check: every byte printable
         return raw.decode("ascii")
     return "".join(chr(x) if 0x21 <= x < 0x7F else f"\\x{x:02x}" for x in raw)
 

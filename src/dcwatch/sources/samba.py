@@ -106,11 +106,14 @@ def to_activities(obj: dict[str, Any], origin: Origin,
     local_ip, local_port = _addr(body.get("localAddress"))
     remote_ip, remote_port = _addr(body.get("remoteAddress"))
     if state is not None:
+        if isinstance(body.get("logonServer"), str) and body["logonServer"]:
+            state["dc_name"] = body["logonServer"]  # Authorization records name the DC
         if local_ip and local_ip not in ("127.0.0.1", "::1"):
             state["dc"] = local_ip
         else:
             local_ip = local_ip or state.get("dc")
-    base = {"ts": ts, "origin": origin, "host": local_ip, "src_ip": remote_ip,
+    dc_name = state.get("dc_name") if state is not None else None
+    base = {"ts": ts, "origin": origin, "host": dc_name or local_ip, "src_ip": remote_ip,
             "src_port": remote_port, "dst_ip": local_ip, "dst_port": local_port,
             "protocol": "samba"}
     if typ == "Authentication":

@@ -25,7 +25,7 @@ EXTENDED_OPS = {
 
 def dsname(r: NdrReader) -> dict[str, Any]:
     """DSNAME (MS-DRSR 5.50): conformant struct {structLen, SidLen, Guid, Sid, NameLen, Name}."""
-    r.u32("DSNAME conformance")
+    r.conf("DSNAME conformance")
     r.u32("structLen")
     sid_len = r.u32("SidLen")
     guid = r.guid("Guid")

@@ -94,8 +94,8 @@ def _ept_map_resp(r: NdrReader) -> dict[str, Any]:
     # ept_map out: entry_handle, num_towers, [ptr, size_is, length_is] twr_p_t towers[]
     r.handle("entry_handle")
     r.u32("num_towers")
-    r.u32("towers max count")
-    r.u32("towers offset")
+    r.conf("towers max count")
+    r.conf("towers offset")
     n = r.count("towers actual count", 4)
     refs = [r.ptr("towers[i]") for _ in range(n)]
     towers = []

@@ -111,8 +111,8 @@ def _lookup_names(r: NdrReader) -> dict[str, Any]:
     # MS-SAMR 3.1.5.11.2 SamrLookupNamesInDomain(handle, Count, [size_is(1000),length_is(Count)])
     h = r.handle()
     r.u32("Count")
-    r.u32("Names max count")
-    r.u32("Names offset")
+    r.conf("Names max count")
+    r.conf("Names offset")
     n = r.count("Names actual count", 8)
     refs = [r.ustr_header("Names") for _ in range(n)]
     names = [r.ustr_body("Names") if ref else None for ref in refs]
@@ -135,8 +135,8 @@ def _lookup_ids(r: NdrReader) -> dict[str, Any]:
     # MS-SAMR 3.1.5.11.3 SamrLookupIdsInDomain(handle, Count, [size_is(1000),length_is(Count)])
     h = r.handle()
     r.u32("Count")
-    r.u32("RelativeIds max count")
-    r.u32("RelativeIds offset")
+    r.conf("RelativeIds max count")
+    r.conf("RelativeIds offset")
     n = r.count("RelativeIds actual count", 4)
     rids = [r.u32("RelativeId") for _ in range(min(n, MAX_ITEMS))]
     return {"handle": h, "rids": rids}

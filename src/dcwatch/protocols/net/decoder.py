@@ -9,6 +9,7 @@ Activities accumulate in ``out`` (or go to the ``emit`` callback given).
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,10 @@ UDP_IDLE = 60.0
 SWEEP_EVERY = 10.0  # capture seconds between idle sweeps
 MAX_TCP_FLOWS = 100_000  # oldest flows are closed first beyond this (bounded memory)
 MAX_UDP_FLOWS = 100_000
+
+
+_IPV4 = struct.Struct(">B1xH2xHx B").unpack_from  # RFC 791 3.1: vihl, total, flags/frag, proto
+_TCP = struct.Struct(">HHI4xBB").unpack_from  # RFC 9293 3.1: ports, seq, data offset, flags
 
 
 def _ntop(raw: bytes) -> str:
@@ -120,14 +125,12 @@ class PacketDecoder:
         n = len(frame)
         if off + 20 > n:
             raise Truncated(f"ipv4: header needs 20 bytes, {n - off} captured")
-        vihl = frame[off]
+        vihl, total, fo, proto = _IPV4(frame, off)
         ihl = (vihl & 0x0F) << 2
         if vihl >> 4 != 4 or ihl < 20:
             raise Malformed(f"ipv4: version/IHL byte 0x{vihl:02x} is not valid")
-        proto = frame[off + 9]
         if proto != PROTO_TCP and proto != PROTO_UDP:
             return
-        total = frame[off + 2] << 8 | frame[off + 3]
         if total == 0:  # TSO on the capturing host: the NIC fills the length in (Wireshark too)
             self._count("ipv4_total_length_zero")
             end = n
@@ -138,7 +141,6 @@ class PacketDecoder:
             if end > n:
                 end = n  # cut by the snap length: reassembly sees the hole
         l4 = off + ihl
-        fo = frame[off + 6] << 8 | frame[off + 7]
         if fo & 0x3FFF:  # RFC 791: MF flag or a fragment offset
             key = (frame[off + 12 : off + 20], frame[off + 4] << 8 | frame[off + 5], proto)
             data = self.frag.add(key, ts, (fo & 0x1FFF) << 3, bool(fo & 0x2000), frame[l4:end])
@@ -192,8 +194,7 @@ class PacketDecoder:
              aoff: int, alen: int) -> None:
         if l4 + 20 > end:
             raise Truncated(f"tcp: header needs 20 bytes, {end - l4} left")
-        sport = b[l4] << 8 | b[l4 + 1]
-        dport = b[l4 + 2] << 8 | b[l4 + 3]
+        sport, dport, seq, doff, flags = _TCP(b, l4)
         ports = self.tcp_ports
         if dport in ports:
             to_server = True
@@ -207,8 +208,7 @@ class PacketDecoder:
         addrs = hdr[aoff : aoff + 2 * alen]
         key = (addrs, sport, dport)
         entry = self.tcp.get(key)
-        doff = (b[l4 + 12] >> 4) << 2
-        flags = b[l4 + 13]
+        doff = (doff >> 4) << 2
         if doff < 20 or l4 + doff > end:
             raise Malformed(f"tcp: data offset {doff} is not valid")
         payload = b[l4 + doff : end]
@@ -231,7 +231,6 @@ class PacketDecoder:
         info.frame = frame_no
         info.ts = self._when(ts)
         conn.last = ts
-        seq = int.from_bytes(b[l4 + 4 : l4 + 8], "big")
         try:
             conn.segment(from_client, seq, flags, payload)
         finally:
