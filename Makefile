@@ -45,7 +45,14 @@ eval: $(STAMP)
 
 bench: $(DEVSTAMP)
 	$(BIN)/python bench/evtx_throughput.py
-	@if [ -f bench/pcap_throughput.py ]; then $(BIN)/python bench/pcap_throughput.py; fi
+	$(BIN)/python bench/pcap_throughput.py
+	@if [ "$$(id -u)" = 0 ]; then $(BIN)/python bench/live_capture.py; else echo "live capture bench needs root"; fi
+
+# Regenerate the tshark oracles of the protocol tests (dev only: needs tshark).
+fixtures: $(DEVSTAMP)
+	$(BIN)/python tests/data/protocols/synthetic-dc.pcap.py
+	$(BIN)/python scripts/make_tshark_oracles.py
+	@if [ -f scripts/make_tshark_oracles_smb_rpc.py ]; then $(BIN)/python scripts/make_tshark_oracles_smb_rpc.py; fi
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py

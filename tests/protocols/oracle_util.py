@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from smbrpc_streams import Run, pcap_bytes, run_smb_rpc
+from .smbrpc_streams import Run, pcap_bytes, run_smb_rpc
 
 ORACLES = Path(__file__).resolve().parents[1] / "data" / "protocols" / "smb_rpc"
 NAMES = ["dcsync", "samr", "sc_query", "smbexec_ws5", "smbexec_ws6"]

@@ -67,7 +67,9 @@ def packets(data: bytes) -> Iterator[tuple[int, datetime, bytes]]:
         yield frame, ts, f.read(incl)
 
 
-def tcp_segments(data: bytes) -> Iterator[tuple[int, datetime, str, int, str, int, int, int, bytes]]:
+def tcp_segments(
+    data: bytes,
+) -> Iterator[tuple[int, datetime, str, int, str, int, int, int, bytes]]:
     """(frame, ts, src, sport, dst, dport, seq, flags, payload) of each IPv4 TCP segment."""
     for frame, ts, pkt in packets(data):
         off = 12
@@ -180,5 +182,9 @@ def run_smb_rpc(name: str, data: bytes) -> Run:
     from dcwatch.protocols.dcerpc import DceRpcTcpAnalyzer
     from dcwatch.protocols.smb import SmbAnalyzer
 
-    return run(name, data, {445: SmbAnalyzer, 139: SmbAnalyzer, 135: DceRpcTcpAnalyzer},
-               use_rpc_ports=DceRpcTcpAnalyzer)
+    return run(
+        name,
+        data,
+        {445: SmbAnalyzer, 139: SmbAnalyzer, 135: DceRpcTcpAnalyzer},
+        use_rpc_ports=DceRpcTcpAnalyzer,
+    )

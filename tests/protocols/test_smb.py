@@ -12,7 +12,8 @@ from dcwatch.protocols.flow import FlowContext, FlowInfo
 from dcwatch.protocols.smb import SmbAnalyzer
 from dcwatch.protocols.smb import smb2 as S
 from dcwatch.protocols.smb.netbios import BULK_THRESHOLD, NbssFramer
-from oracle_util import NAMES, by_frame, frames_with, oracle, run_or_skip
+
+from .oracle_util import NAMES, by_frame, frames_with, oracle, run_or_skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -37,17 +38,18 @@ def test_tree_connect_matches_tshark(name: str) -> None:
     expected = frames_with(oracle(name), "smb2.tree", smb2__cmd="3", smb2__flags__response="0")
     acts = by_frame(r, "smb.tree_connect")
     assert {f: row["smb2.tree"] for f, row in expected.items()} == {
-        f: [a.fields["share"] for a in v] for f, v in acts.items()}
+        f: [a.fields["share"] for a in v] for f, v in acts.items()
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_file_open_matches_tshark(name: str) -> None:
     r = run_or_skip(name)
-    expected = frames_with(oracle(name), "smb2.filename", smb2__cmd="5",
-                           smb2__flags__response="0")
+    expected = frames_with(oracle(name), "smb2.filename", smb2__cmd="5", smb2__flags__response="0")
     acts = by_frame(r, "smb.file_open")
     assert {f: row["smb2.filename"] for f, row in expected.items()} == {
-        f: [a.fields["path"] for a in v] for f, v in acts.items()}
+        f: [a.fields["path"] for a in v] for f, v in acts.items()
+    }
     assert all(a.fields["pipe"] for v in acts.values() for a in v)  # IPC$ only in these runs
 
 
@@ -76,13 +78,17 @@ def test_kerberos_session_setup() -> None:
 
 
 def test_ticket_owner_becomes_actor() -> None:
-    from smbrpc_streams import pcap_bytes, run
+    from .smbrpc_streams import pcap_bytes, run
+
     got = pcap_bytes("samr")
     if got is None:
         pytest.skip("../shared/data (OTRF captures) is absent")
     first = run_or_skip("samr")
-    fp = next(a.fields["ticket_fingerprint"] for a in first.activities
-              if a.kind.value == "smb.session_setup")
+    fp = next(
+        a.fields["ticket_fingerprint"]
+        for a in first.activities
+        if a.kind.value == "smb.session_setup"
+    )
     ctx = FlowContext(ticket_owners={fp: ("pgustavo", "THESHIRE.LOCAL")})
     r = run(*got, {445: SmbAnalyzer}, context=ctx)
     calls = [a for a in r.activities if a.kind.value == "rpc.call"]
@@ -93,11 +99,21 @@ def test_ticket_owner_becomes_actor() -> None:
 # ---------------------------------------------------------------- synthetic SMB2
 
 
-def _hdr(cmd: int, mid: int, *, resp: bool = False, status: int = 0, nxt: int = 0,
-         sid: int = 1, tid: int = 1, flags: int = 0) -> bytes:
+def _hdr(
+    cmd: int,
+    mid: int,
+    *,
+    resp: bool = False,
+    status: int = 0,
+    nxt: int = 0,
+    sid: int = 1,
+    tid: int = 1,
+    flags: int = 0,
+) -> bytes:
     fl = flags | (S.FLAG_RESPONSE if resp else 0)
-    return struct.pack("<4sHHIHHIIQIIQ16s", S.PROTOCOL_ID, 64, 0, status, cmd, 1, fl, nxt, mid,
-                       0, tid, sid, b"")
+    return struct.pack(
+        "<4sHHIHHIIQIIQ16s", S.PROTOCOL_ID, 64, 0, status, cmd, 1, fl, nxt, mid, 0, tid, sid, b""
+    )
 
 
 def _nb(msg: bytes) -> bytes:
@@ -105,21 +121,32 @@ def _nb(msg: bytes) -> bytes:
 
 
 def _flow() -> FlowInfo:
-    return FlowInfo("tcp", "10.0.0.5", 50000, "10.0.0.1", 445, "synthetic",
-                    ts=datetime(2024, 1, 1, tzinfo=UTC), context=FlowContext())
+    return FlowInfo(
+        "tcp",
+        "10.0.0.5",
+        50000,
+        "10.0.0.1",
+        445,
+        "synthetic",
+        ts=datetime(2024, 1, 1, tzinfo=UTC),
+        context=FlowContext(),
+    )
 
 
 def _tree(an: SmbAnalyzer, path: str, mid: int) -> None:
     p = path.encode("utf-16-le")
     an.data(True, _nb(_hdr(S.TREE_CONNECT, mid) + struct.pack("<HHHH", 9, 0, 72, len(p)) + p))
-    an.data(False, _nb(_hdr(S.TREE_CONNECT, mid, resp=True) + struct.pack("<HBBIII", 16, 1, 0,
-                                                                             0, 0, 0)))
+    an.data(
+        False, _nb(_hdr(S.TREE_CONNECT, mid, resp=True) + struct.pack("<HBBIII", 16, 1, 0, 0, 0, 0))
+    )
 
 
 def _create_req(name: str, mid: int, nxt: int = 0, flags: int = 0) -> bytes:
     n = name.encode("utf-16-le")
-    body = struct.pack("<HBBIQQIIIIIHHII", 57, 0, 0, 2, 0, 0, 0x120089, 0, 7, 1, 0, 120, len(n),
-                       0, 0) + n
+    body = (
+        struct.pack("<HBBIQQIIIIIHHII", 57, 0, 0, 2, 0, 0, 0x120089, 0, 7, 1, 0, 120, len(n), 0, 0)
+        + n
+    )
     return _hdr(S.CREATE, mid, nxt=nxt, flags=flags) + body
 
 
@@ -135,8 +162,14 @@ def test_bulk_read_is_skipped_and_counted() -> None:
     fid = b"\x11" * 16
     an.data(True, _nb(_create_req("secret.txt", 2)))
     an.data(False, _nb(_create_resp(fid, 2)))
-    an.data(True, _nb(_hdr(S.READ, 3) + struct.pack("<HBBIQ16sIIIHH", 49, 0, 0, 1 << 20, 0, fid,
-                                                    0, 0, 0, 0, 0) + b"\x00"))
+    an.data(
+        True,
+        _nb(
+            _hdr(S.READ, 3)
+            + struct.pack("<HBBIQ16sIIIHH", 49, 0, 0, 1 << 20, 0, fid, 0, 0, 0, 0, 0)
+            + b"\x00"
+        ),
+    )
     size = 200_000
     resp = _hdr(S.READ, 3, resp=True) + struct.pack("<HBBIII", 17, 80, 0, size, 0, 0)
     stream = _nb(resp + b"\xaa" * size)

@@ -69,7 +69,7 @@ RPC_METHODS: dict[str, dict[str, str]] = {
                "rchangeserviceconfiga": "reconfiguring service {service}",
                "rstartservicew": "starting service {service}",
                "rstartservicea": "starting service {service}"},
-    "atsvc": {"netrjobadd": "scheduling tasks"},
+    "atsvc": {"jobadd": "scheduling tasks"},  # norm_op drops the "Netr" prefix
     "itaskschedulerservice": {"schrpcregistertask": "scheduling tasks",
                               "schrpcrun": "running scheduled tasks"},
     "iwbemservices": {"execmethod": "running WMI methods",

@@ -226,7 +226,7 @@ def frame_3164(msg: str, hostname: str | None = None, facility: int = 1, severit
                ts: datetime | None = None) -> str:
     """RFC 3164 (BSD): ``<PRI>Mmm dd hh:mm:ss HOST MSG`` where MSG starts with ``CEF:``."""
     t = (ts or datetime.now(UTC)).astimezone(UTC)
-    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     stamp = f"{months[t.month - 1]} {t.day:>2} {t:%H:%M:%S}"
     host = _token((hostname or socket.gethostname()).split(".", 1)[0], 255)
     return f"{_pri(facility, severity)}{stamp} {host} {msg}"
@@ -311,7 +311,7 @@ class SyslogSender:
         if tg.transport != "tls":
             return raw
         ctx = ssl.create_default_context(cafile=tg.ca) if tg.verify else \
-            ssl._create_unverified_context()  # noqa: S323 - explicit verify=0 only
+            ssl._create_unverified_context()
         try:
             return ctx.wrap_socket(raw, server_hostname=tg.host)
         except Exception:

@@ -52,7 +52,7 @@ class _Book:
         for j, c in enumerate(columns):
             ws.write_string(0, j, c, self.head)
         i = 0
-        for i, row in enumerate(rows, start=1):  # noqa: B007
+        for i, row in enumerate(rows, start=1):
             if i > MAX_ROWS:
                 break
             for j, v in enumerate(row):
@@ -219,7 +219,7 @@ def alerts_workbook(alerts: Iterable[Any], base_url: str | None = None) -> bytes
             ([a.first_seen, a.last_seen, str(a.severity), str(a.status), cls, who,
               str(a.phase), a.external_id, a.title, a.description, a.count,
               "; ".join(f"{e.role}: {e.name}" for e in a.entities), a.id,
-              f"{base_url.rstrip('/')}/alerts/{a.id}" if base_url else None)
+              f"{base_url.rstrip('/')}/alerts/{a.id}" if base_url else None]
              for a, cls, who in map(parts, items)))
     b.table("Entities", ["Alert ID", "Role", "Type", "Name", "SID", "IP"],
             ([a.id, e.role, e.kind, e.name, e.sid, e.ip]

@@ -73,7 +73,7 @@ class WebhookSender:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     return int(resp.status)
             except urllib.error.HTTPError as e:
                 last = f"HTTP {e.code}"

@@ -112,7 +112,9 @@ def _int(buf: bytes, s: int, e: int) -> int:
     return int.from_bytes(buf[s:e], "big", signed=True) if e > s else 0
 
 
-def _explicit(buf: bytes, kids: dict[int, tuple[int, int]], tag: int, inner: int) -> tuple[int, int]:
+def _explicit(
+    buf: bytes, kids: dict[int, tuple[int, int]], tag: int, inner: int
+) -> tuple[int, int]:
     """The content of ``[tag] EXPLICIT <inner>``; Malformed if absent or of another type."""
     if tag not in kids:
         raise Malformed(f"gssapi: missing field [{tag & 0x1F}]")

@@ -240,8 +240,18 @@ def _parse_authenticate(buf: bytes) -> NtlmAuthenticate:
     ws, ws_off = _field(buf, 44, "Workstation")
     key, key_off = _field(buf, 52, "EncryptedRandomSessionKey")
     # MS-NLMP 2.2.1.3: the MIC field exists when the payload starts at or after offset 88.
-    offsets = [o for raw, o in ((lm, lm_off), (nt, nt_off), (dom, dom_off), (user, user_off),
-                                (ws, ws_off), (key, key_off)) if raw]
+    offsets = [
+        o
+        for raw, o in (
+            (lm, lm_off),
+            (nt, nt_off),
+            (dom, dom_off),
+            (user, user_off),
+            (ws, ws_off),
+            (key, key_off),
+        )
+        if raw
+    ]
     payload_start = min(offsets) if offsets else len(buf)
     mic_field = payload_start >= _MIC_END and len(buf) >= _MIC_END
     av: dict[int, Any] = {}

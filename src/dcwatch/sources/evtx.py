@@ -14,7 +14,7 @@ import evtx
 import orjson
 
 from dcwatch.errors import InputError
-from dcwatch.model.activity import Activity, Origin
+from dcwatch.model.activity import Activity, Origin, parse_ts
 from dcwatch.protocols import winevent
 from dcwatch.sources.base import SourceStats
 
@@ -73,35 +73,32 @@ def _short(e: BaseException) -> str:
     return (t[0] if t else type(e).__name__)[:200]
 
 
-def _text(v: Any) -> Any:
-    if isinstance(v, dict):
-        return v.get("#text")
-    return v
-
-
 def flatten_data(ev: dict[str, Any]) -> dict[str, Any]:
     """EventData/UserData of the XML-to-JSON shape as one flat dict (positional under "Data")."""
-    out: dict[str, Any] = {}
     ed = ev.get("EventData")
-    if isinstance(ed, dict):
-        for k, v in ed.items():
-            if k == "#attributes":
-                continue
-            if k == "Data":
-                t = _text(v) if isinstance(v, dict) else v
-                if isinstance(t, list):
-                    out["Data"] = [_text(x) if isinstance(x, dict) else x for x in t]
-                elif t is not None:
-                    out["Data"] = [t]
-                continue
-            out[k] = _text(v)
+    out: dict[str, Any]
+    if type(ed) is dict:
+        out = ed.copy()
+        if "#attributes" in out:
+            del out["#attributes"]
+        for k, v in out.items():
+            if type(v) is dict:  # {"#attributes": ..., "#text": value}
+                out[k] = v.get("#text")
+        data = out.get("Data")
+        if data is not None:
+            if type(data) is list:
+                out["Data"] = [x.get("#text") if type(x) is dict else x for x in data]
+            else:
+                out["Data"] = [data]
+    else:
+        out = {}
     ud = ev.get("UserData")
-    if isinstance(ud, dict):
+    if type(ud) is dict:
         for inner in ud.values():
-            if isinstance(inner, dict):
+            if type(inner) is dict:
                 for k, v in inner.items():
                     if k != "#attributes":
-                        out[k] = _text(v)
+                        out[k] = v.get("#text") if type(v) is dict else v
     return out
 
 
@@ -116,8 +113,6 @@ def event_from_xmljson(ev: dict[str, Any], origin: Origin) -> winevent.EventReco
     t = (tc.get("#attributes") or {}).get("SystemTime") if isinstance(tc, dict) else None
     if not t:
         raise InputError("System/TimeCreated missing")
-    from dcwatch.model.activity import parse_ts
-
     sec = sysd.get("Security")
     user_sid = (sec.get("#attributes") or {}).get("UserID") if isinstance(sec, dict) else None
     rid = sysd.get("EventRecordID")

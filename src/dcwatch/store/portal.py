@@ -45,7 +45,7 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _hasher():  # noqa: ANN202
+def _hasher():
     from argon2 import PasswordHasher
 
     return PasswordHasher()

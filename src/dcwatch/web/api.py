@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -14,6 +14,7 @@ from dcwatch.store.portal import CLASSIFICATIONS, AlertFilter, Portal
 from dcwatch.web.security import Auth, api_auth, portal_of, require
 
 router = APIRouter(prefix="/api/v1", tags=["dcwatch"])
+ApiAuth = Annotated[Auth, Depends(api_auth)]
 
 StatusName = Literal["open", "closed", "suppressed", "deleted"]
 SeverityName = Literal["low", "medium", "high"]
@@ -161,33 +162,48 @@ def _alert_out(request: Request, view: Any) -> AlertOut:
     return AlertOut(**d)
 
 
-def _filter(status: str | None, phase: str | None, severity: str | None, type_: str | None,
-            entity: str | None, since: datetime | None, until: datetime | None,
-            q: str | None) -> AlertFilter:
+def _filter(
+    status: str | None,
+    phase: str | None,
+    severity: str | None,
+    type_: str | None,
+    entity: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    q: str | None,
+) -> AlertFilter:
     return AlertFilter(status, phase, severity, type_, entity, since, until, q)
 
 
 @router.get("/openapi.json", include_in_schema=False)
-def openapi(request: Request, auth: Auth = Depends(api_auth)) -> JSONResponse:  # noqa: B008
+def openapi(*, request: Request, auth: ApiAuth) -> JSONResponse:
     """The OpenAPI document of this API."""
     return JSONResponse(request.app.openapi())
 
 
 @router.get("/alerts", response_model=AlertPage)
-def list_alerts(request: Request, auth: Auth = Depends(api_auth),  # noqa: B008
-                status: StatusName | None = None, phase: str | None = None,
-                severity: SeverityName | None = None,
-                type: str | None = Query(None, description="detector slug"),  # noqa: A002
-                entity: str | None = Query(None, description="entity name/IP/SID substring"),
-                since: datetime | None = None, until: datetime | None = None,
-                q: str | None = Query(None, description="text in title or description"),
-                limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)
-                ) -> AlertPage:
+def list_alerts(
+    *,
+    request: Request,
+    auth: ApiAuth,
+    status: StatusName | None = None,
+    phase: str | None = None,
+    severity: SeverityName | None = None,
+    type: Annotated[str | None, Query(description="detector slug")] = None,
+    entity: Annotated[str | None, Query(description="entity name/IP/SID substring")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: Annotated[str | None, Query(description="text in title or description")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AlertPage:
     """Alerts, newest first, filtered and paged (``total`` counts all matches)."""
     views, total = portal_of(request).query_alerts(
-        _filter(status, phase, severity, type, entity, since, until, q), limit, offset)
-    return AlertPage(total=total, limit=limit, offset=offset,
-                     items=[_alert_out(request, v) for v in views])
+        _filter(status, phase, severity, type, entity, since, until, q), limit, offset
+    )
+    return AlertPage(
+        total=total, limit=limit, offset=offset, items=[_alert_out(request, v) for v in views]
+    )
 
 
 def _get(portal: Portal, alert_id: str) -> Any:
@@ -198,15 +214,13 @@ def _get(portal: Portal, alert_id: str) -> Any:
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: str, request: Request,
-              auth: Auth = Depends(api_auth)) -> AlertOut:  # noqa: B008
+def get_alert(*, alert_id: str, request: Request, auth: ApiAuth) -> AlertOut:
     """One alert."""
     return _alert_out(request, _get(portal_of(request), alert_id))
 
 
 @router.patch("/alerts/{alert_id}", response_model=AlertOut | None)
-def update_alert(alert_id: str, body: AlertUpdate, request: Request,
-                 auth: Auth = Depends(api_auth)) -> Any:  # noqa: B008
+def update_alert(*, alert_id: str, body: AlertUpdate, request: Request, auth: ApiAuth) -> Any:
     """Change status / classification / assignee, or comment (analyst role)."""
     require(auth, "analyst")
     portal = portal_of(request)
@@ -230,40 +244,48 @@ def update_alert(alert_id: str, body: AlertUpdate, request: Request,
 
 
 @router.get("/alerts/{alert_id}/activities", response_model=ActivityPage)
-def alert_activities(alert_id: str, request: Request,
-                     auth: Auth = Depends(api_auth),  # noqa: B008
-                     limit: int = Query(100, ge=1, le=1000),
-                     offset: int = Query(0, ge=0)) -> ActivityPage:
+def alert_activities(
+    *,
+    alert_id: str,
+    request: Request,
+    auth: ApiAuth,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ActivityPage:
     """The alert's activity log, chronological, paged."""
     portal = portal_of(request)
     _get(portal, alert_id)
     acts, total = portal.alert_activities(alert_id, limit, offset)
-    return ActivityPage(total=total, limit=limit, offset=offset,
-                        items=[a.to_dict() for a in acts])
+    return ActivityPage(total=total, limit=limit, offset=offset, items=[a.to_dict() for a in acts])
 
 
 @router.get("/alerts/{alert_id}/entities", response_model=list[EntityOut])
-def alert_entities(alert_id: str, request: Request,
-                   auth: Auth = Depends(api_auth)) -> list[EntityOut]:  # noqa: B008
+def alert_entities(*, alert_id: str, request: Request, auth: ApiAuth) -> list[EntityOut]:
     """The entities of an alert with their roles."""
     v = _get(portal_of(request), alert_id)
     return [EntityOut(**e.to_dict()) for e in v.alert.entities]
 
 
 @router.get("/entities", response_model=EntityPage)
-def list_entities(request: Request, auth: Auth = Depends(api_auth),  # noqa: B008
-                  q: str = Query("", description="name/IP/SID substring"),
-                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)
-                  ) -> EntityPage:
+def list_entities(
+    *,
+    request: Request,
+    auth: ApiAuth,
+    q: Annotated[str, Query(description="name/IP/SID substring")] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> EntityPage:
     """Entities named by alerts, with alert counts."""
     items, total = portal_of(request).entities(q, limit, offset)
-    return EntityPage(total=total, limit=limit, offset=offset,
-                      items=[EntitySummary(**i) for i in items])
+    return EntityPage(
+        total=total, limit=limit, offset=offset, items=[EntitySummary(**i) for i in items]
+    )
 
 
 @router.get("/entities/{kind}", response_model=EntityDetail)
-def get_entity(kind: str, request: Request, name: str = Query(...),
-               auth: Auth = Depends(api_auth)) -> EntityDetail:  # noqa: B008
+def get_entity(
+    *, kind: str, request: Request, name: Annotated[str, Query()], auth: ApiAuth
+) -> EntityDetail:
     """One entity (``?name=``): identifiers, recent alerts and activities."""
     portal = portal_of(request)
     info = portal.entity_info(kind, name)
@@ -271,38 +293,49 @@ def get_entity(kind: str, request: Request, name: str = Query(...),
         raise HTTPException(404, "no such entity")
     views, _ = portal.entity_alerts(kind, name, limit=20)
     acts = portal.entity_activities(kind, name, info.ips, limit=50)
-    return EntityDetail(kind=kind, name=name, sids=info.sids, ips=info.ips, roles=info.roles,
-                        alerts=info.alerts, recent_alerts=[_alert_out(request, v) for v in views],
-                        recent_activities=[a.to_dict() for a in acts])
+    return EntityDetail(
+        kind=kind,
+        name=name,
+        sids=info.sids,
+        ips=info.ips,
+        roles=info.roles,
+        alerts=info.alerts,
+        recent_alerts=[_alert_out(request, v) for v in views],
+        recent_activities=[a.to_dict() for a in acts],
+    )
 
 
 @router.get("/exclusions", response_model=ExclusionPageOut)
-def list_exclusions(request: Request, auth: Auth = Depends(api_auth),  # noqa: B008
-                    limit: int = Query(100, ge=1, le=1000),
-                    offset: int = Query(0, ge=0)) -> ExclusionPageOut:
+def list_exclusions(
+    *,
+    request: Request,
+    auth: ApiAuth,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExclusionPageOut:
     """Exclusions, newest first."""
     rows, total = portal_of(request).list_exclusions(limit, offset)
-    return ExclusionPageOut(total=total, limit=limit, offset=offset,
-                            items=[ExclusionOut(**r) for r in rows])
+    return ExclusionPageOut(
+        total=total, limit=limit, offset=offset, items=[ExclusionOut(**r) for r in rows]
+    )
 
 
 @router.post("/exclusions", response_model=ExclusionOut, status_code=201)
-def create_exclusion(body: ExclusionIn, request: Request,
-                     auth: Auth = Depends(api_auth)) -> ExclusionOut:  # noqa: B008
+def create_exclusion(*, body: ExclusionIn, request: Request, auth: ApiAuth) -> ExclusionOut:
     """Add an exclusion (admin role)."""
     require(auth, "admin")
     portal = portal_of(request)
     try:
-        xid = portal.add_exclusion(body.slug, body.kind, body.value, auth.user.name,
-                                   body.comment, body.expires_at)
+        xid = portal.add_exclusion(
+            body.slug, body.kind, body.value, auth.user.name, body.comment, body.expires_at
+        )
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     return ExclusionOut(**portal.get_exclusion(xid))  # type: ignore[arg-type]
 
 
 @router.get("/exclusions/{xid}", response_model=ExclusionOut)
-def get_exclusion(xid: int, request: Request,
-                  auth: Auth = Depends(api_auth)) -> ExclusionOut:  # noqa: B008
+def get_exclusion(*, xid: int, request: Request, auth: ApiAuth) -> ExclusionOut:
     """One exclusion."""
     r = portal_of(request).get_exclusion(xid)
     if r is None:
@@ -311,8 +344,9 @@ def get_exclusion(xid: int, request: Request,
 
 
 @router.patch("/exclusions/{xid}", response_model=ExclusionOut)
-def patch_exclusion(xid: int, body: ExclusionPatch, request: Request,
-                    auth: Auth = Depends(api_auth)) -> ExclusionOut:  # noqa: B008
+def patch_exclusion(
+    *, xid: int, body: ExclusionPatch, request: Request, auth: ApiAuth
+) -> ExclusionOut:
     """Change an exclusion (admin role)."""
     require(auth, "admin")
     portal = portal_of(request)
@@ -327,8 +361,7 @@ def patch_exclusion(xid: int, body: ExclusionPatch, request: Request,
 
 
 @router.delete("/exclusions/{xid}", status_code=204)
-def delete_exclusion(xid: int, request: Request,
-                     auth: Auth = Depends(api_auth)) -> None:  # noqa: B008
+def delete_exclusion(*, xid: int, request: Request, auth: ApiAuth) -> None:
     """Remove an exclusion (admin role)."""
     require(auth, "admin")
     if not portal_of(request).delete_exclusion(xid, auth.user.name):

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -34,8 +35,8 @@ PHASE_LABELS = {
     "exfiltration": "Exfiltration",
     "other": "Other",
 }
-KIND_ICONS = {"user": "👤", "computer": "🖥", "ip": "🌐", "group": "👥", "domain": "🏛",
-              "service": "⚙", "file": "📄"}
+KIND_ICONS = {"user": "U", "computer": "PC", "ip": "IP", "group": "G", "domain": "D",
+              "service": "S", "file": "F"}
 
 
 def entity_url(kind: str, name: str) -> str:
@@ -82,8 +83,8 @@ def linkify(text: str, entities: list[EntityRef]) -> Markup:
         if e is None:
             continue
         out.append(str(escape(text[pos:m.start()])))
-        out.append(f'<a class="ent ent-{escape(e.kind)}" href="{escape(entity_url(e.kind, e.name))}"'
-                   f'>{escape(m.group(0))}</a>')
+        href = escape(entity_url(e.kind, e.name))
+        out.append(f'<a class="ent ent-{escape(e.kind)}" href="{href}">{escape(m.group(0))}</a>')
         pos = m.end()
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))
@@ -110,6 +111,7 @@ def make_templates() -> Jinja2Templates:
     """Jinja2 environment with the portal's filters."""
     tpl = Jinja2Templates(directory=str(HERE / "templates"))
     env = tpl.env
+    env.add_extension("jinja2.ext.do")
     env.filters["dt"] = fmt_dt
     env.filters["dtms"] = lambda v: fmt_dt(v, True)
     env.filters["humanize"] = humanize
@@ -180,7 +182,7 @@ def create_app(store: Store | str, *, demo: bool = False, base_url: str | None =
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": exc.errors()}, 422)
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, 422)
         return HTMLResponse("invalid request", 422)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -21,11 +21,11 @@ LOGIN_CSRF_COOKIE = "dcw_login_csrf"
 DEMO_USER = User(0, "demo", "viewer")
 
 
-class LoginRequired(Exception):  # noqa: N818 - control flow, handled by a redirect
+class LoginRequired(Exception):
     """The page needs a logged-in user."""
 
 
-class PasswordChangeRequired(Exception):  # noqa: N818
+class PasswordChangeRequired(Exception):
     """The user logs in with a one-time password and must change it first."""
 
 

@@ -38,9 +38,21 @@ def _efs_flags_reserved_file(r: NdrReader) -> dict[str, Any]:
 
 
 EFSRPC_REQUESTS: dict[int, Decoder] = {
-    0: _efs_file, 4: _efs_file, 5: _efs_file, 6: _efs_file, 7: _efs_file, 8: _efs_file,
-    9: _efs_file, 12: _efs_file, 13: _efs_duplicate, 15: _efs_flags_reserved_file,
-    16: _efs_flags_reserved_file, 18: _efs_file, 19: _efs_file, 21: _efs_file, 22: _efs_file,
+    0: _efs_file,
+    4: _efs_file,
+    5: _efs_file,
+    6: _efs_file,
+    7: _efs_file,
+    8: _efs_file,
+    9: _efs_file,
+    12: _efs_file,
+    13: _efs_duplicate,
+    15: _efs_flags_reserved_file,
+    16: _efs_flags_reserved_file,
+    18: _efs_file,
+    19: _efs_file,
+    21: _efs_file,
+    22: _efs_file,
 }
 
 
@@ -93,16 +105,20 @@ def _add_driver(r: NdrReader) -> dict[str, Any]:
 
 
 def _async_add_driver(r: NdrReader) -> dict[str, Any]:
-    # MS-PAR 3.1.4.2.2 RpcAsyncAddPrinterDriver([string] pName, DRIVER_CONTAINER*, flags)
-    server = r.wstr("pName")
+    # MS-PAR 3.1.4.2.2 RpcAsyncAddPrinterDriver([string, unique] pName, DRIVER_CONTAINER*, ...)
+    server = r.unique_wstr("pName")
     out = _driver_container(r)
     out["server"] = server
     return out
 
 
 SPOOLSS_REQUESTS: dict[int, Decoder] = {
-    1: _open_printer, 69: _open_printer, 62: _find_first, 65: _find_first,
-    9: _add_driver, 89: _add_driver,
+    1: _open_printer,
+    69: _open_printer,
+    62: _find_first,
+    65: _find_first,
+    9: _add_driver,
+    89: _add_driver,
 }
 PAR_REQUESTS: dict[int, Decoder] = {0: _open_printer, 39: _async_add_driver}
 

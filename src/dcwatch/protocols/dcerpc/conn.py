@@ -48,16 +48,32 @@ def ticket_owner(ctx: FlowContext, fingerprint: str | None) -> Account | None:
     return Account(name=owner[0], domain=owner[1] or None)
 
 
-def kerberos_ap_activity(ap: Any, ctx: FlowContext, *, ts: datetime, origin: Origin, via: str,
-                         flow: FlowInfo, status: int | None = None) -> Activity:
+def kerberos_ap_activity(
+    ap: Any,
+    ctx: FlowContext,
+    *,
+    ts: datetime,
+    origin: Origin,
+    via: str,
+    flow: FlowInfo,
+    status: int | None = None,
+) -> Activity:
     """The ``kerberos.ap_request`` activity for an AP-REQ seen inside SMB or DCE/RPC."""
     info = gssapi.ap_req_summary(ap)
     outcome = None if status is None else ("success" if status == 0 else "failure")
     return Activity(
-        ts=ts, kind=ActivityKind.KERBEROS_AP, origin=origin, host=flow.server_ip,
-        src_ip=flow.client_ip, src_port=flow.client_port, dst_ip=flow.server_ip,
-        dst_port=flow.server_port, actor=ticket_owner(ctx, info["ticket_fingerprint"]),
-        outcome=outcome, status=status, protocol="kerberos",
+        ts=ts,
+        kind=ActivityKind.KERBEROS_AP,
+        origin=origin,
+        host=flow.server_ip,
+        src_ip=flow.client_ip,
+        src_port=flow.client_port,
+        dst_ip=flow.server_ip,
+        dst_port=flow.server_port,
+        actor=ticket_owner(ctx, info["ticket_fingerprint"]),
+        outcome=outcome,
+        status=status,
+        protocol="kerberos",
         fields={**info, "via": via},
     )
 
@@ -123,8 +139,13 @@ class DceRpcConnection:
         self._at: tuple[int, datetime | None] | None = None
 
     # ------------------------------------------------------------ framing
-    def feed(self, from_client: bool, data: bytes | memoryview, frame: int | None = None,
-             ts: datetime | None = None) -> None:
+    def feed(
+        self,
+        from_client: bool,
+        data: bytes | memoryview,
+        frame: int | None = None,
+        ts: datetime | None = None,
+    ) -> None:
         """Bytes of one direction, in order. ``frame``/``ts`` override the flow's current ones."""
         self._at = (frame, ts) if frame is not None else None
         try:
@@ -219,13 +240,22 @@ class DceRpcConnection:
         origin = Origin(self.flow.source, frame, "pcap")
         if isinstance(tok.ntlm, ntlm.NtlmAuthenticate):
             self.actor = tok.ntlm.account
-            self.emit(ntlm.auth_activity(
-                tok.ntlm, ts=ts, origin=origin, via=self.via, src_ip=self.flow.client_ip,
-                src_port=self.flow.client_port, dst_ip=self.flow.server_ip,
-                dst_port=self.flow.server_port))
+            self.emit(
+                ntlm.auth_activity(
+                    tok.ntlm,
+                    ts=ts,
+                    origin=origin,
+                    via=self.via,
+                    src_ip=self.flow.client_ip,
+                    src_port=self.flow.client_port,
+                    dst_ip=self.flow.server_ip,
+                    dst_port=self.flow.server_port,
+                )
+            )
         elif tok.ap_req is not None:
-            act = kerberos_ap_activity(tok.ap_req, self.ctx, ts=ts, origin=origin, via=self.via,
-                                       flow=self.flow)
+            act = kerberos_ap_activity(
+                tok.ap_req, self.ctx, ts=ts, origin=origin, via=self.via, flow=self.flow
+            )
             if act.actor is not None:
                 self.actor = act.actor
             self.emit(act)
@@ -242,8 +272,11 @@ class DceRpcConnection:
         pending = self._binds.pop(pdu.call_id, None)
         if pdu.ptype == rpc.BIND_NAK:
             results: list[rpc.BindAckResult] = []
-            nak_reason = struct.unpack_from("<H" if pdu.little else ">H", pdu.body)[0] if len(
-                pdu.body) >= 2 else None
+            nak_reason = (
+                struct.unpack_from("<H" if pdu.little else ">H", pdu.body)[0]
+                if len(pdu.body) >= 2
+                else None
+            )
         else:
             _addr, results = rpc.parse_bind_ack(pdu)
             nak_reason = None
@@ -270,19 +303,36 @@ class DceRpcConnection:
         for name, (c, accepted, reason) in by_name.items():
             self._emit_bind(c, name, accepted, alter, frame, ts, reason)
 
-    def _emit_bind(self, c: rpc.Context, name: str, accepted: bool, alter: bool, frame: int,
-                   ts: datetime, reason: int | None) -> None:
-        self.emit(self._activity(
-            ActivityKind.RPC_BIND, frame, ts, status=reason,
-            outcome="success" if accepted else "failure",
-            fields={
-                "interface": name, "interface_uuid": c.uuid, "version": c.version,
-                "accepted": accepted, "alter_context": alter,
-                "auth_type": rpc.AUTH_TYPES.get(self.auth_type or 0, self.auth_type),
-                "auth_level": rpc.AUTH_LEVELS.get(self.auth_level or 1, self.auth_level),
-                "pipe": self.pipe, "transport": self.transport,
-            },
-        ))
+    def _emit_bind(
+        self,
+        c: rpc.Context,
+        name: str,
+        accepted: bool,
+        alter: bool,
+        frame: int,
+        ts: datetime,
+        reason: int | None,
+    ) -> None:
+        self.emit(
+            self._activity(
+                ActivityKind.RPC_BIND,
+                frame,
+                ts,
+                status=reason,
+                outcome="success" if accepted else "failure",
+                fields={
+                    "interface": name,
+                    "interface_uuid": c.uuid,
+                    "version": c.version,
+                    "accepted": accepted,
+                    "alter_context": alter,
+                    "auth_type": rpc.AUTH_TYPES.get(self.auth_type or 0, self.auth_type),
+                    "auth_level": rpc.AUTH_LEVELS.get(self.auth_level or 1, self.auth_level),
+                    "pipe": self.pipe,
+                    "transport": self.transport,
+                },
+            )
+        )
 
     def _request(self, pdu: rpc.Pdu) -> None:
         ctx_id, opnum, obj, stub = rpc.parse_request(pdu)
@@ -350,8 +400,9 @@ class DceRpcConnection:
             return {} if request else None
         if c.ndr64 and c.interface not in NDR64_DECODED:
             return {"ndr64": True} if request else None
-        dec = (stubs.request_decoder if request else stubs.response_decoder)(c.interface,
-                                                                              call.opnum)
+        dec = (stubs.request_decoder if request else stubs.response_decoder)(
+            c.interface, call.opnum
+        )
         if dec is None:
             return {} if request else None
         try:
@@ -410,8 +461,16 @@ class DceRpcConnection:
         }
         if call.obj:
             fields["object_uuid"] = call.obj
-        self.emit(self._activity(ActivityKind.RPC_CALL, call.frame, call.ts, status=status,
-                                 outcome=stubs.outcome(iface, status, fault), fields=fields))
+        self.emit(
+            self._activity(
+                ActivityKind.RPC_CALL,
+                call.frame,
+                call.ts,
+                status=status,
+                outcome=stubs.outcome(iface, status, fault),
+                fields=fields,
+            )
+        )
 
     def _learn_ports(self, towers: list[dict[str, Any]]) -> None:
         for t in towers:
@@ -424,17 +483,34 @@ class DceRpcConnection:
             if ip and ip != "0.0.0.0" and ip != self.flow.server_ip:
                 self.ctx.rpc_ports[(ip, port)] = name
 
-    def _activity(self, kind: ActivityKind, frame: int, ts: datetime, *, status: int | None,
-                  outcome: str | None, fields: dict[str, Any]) -> Activity:
+    def _activity(
+        self,
+        kind: ActivityKind,
+        frame: int,
+        ts: datetime,
+        *,
+        status: int | None,
+        outcome: str | None,
+        fields: dict[str, Any],
+    ) -> Activity:
         actor = self.actor
         if actor is None and self.session_actor is not None:
             actor = self.session_actor()
         f = self.flow
         return Activity(
-            ts=ts, kind=kind, origin=Origin(f.source, frame, "pcap"), host=f.server_ip,
-            src_ip=f.client_ip, src_port=f.client_port, dst_ip=f.server_ip,
-            dst_port=f.server_port, actor=actor, outcome=outcome, status=status,
-            protocol="dcerpc", fields=fields,
+            ts=ts,
+            kind=kind,
+            origin=Origin(f.source, frame, "pcap"),
+            host=f.server_ip,
+            src_ip=f.client_ip,
+            src_port=f.client_port,
+            dst_ip=f.server_ip,
+            dst_port=f.server_port,
+            actor=actor,
+            outcome=outcome,
+            status=status,
+            protocol="dcerpc",
+            fields=fields,
         )
 
     def close(self) -> None:

@@ -17,9 +17,14 @@ Decoder = Callable[[NdrReader], dict[str, Any]]
 
 # MS-DRSR 4.1.10.2.21 EXOP_REQ
 EXTENDED_OPS = {
-    0: "EXOP_NONE", 1: "EXOP_FSMO_REQ_ROLE", 2: "EXOP_FSMO_REQ_RID_ALLOC",
-    3: "EXOP_FSMO_RID_REQ_ROLE", 4: "EXOP_FSMO_REQ_PDC", 5: "EXOP_FSMO_ABANDON_ROLE",
-    6: "EXOP_REPL_OBJ", 7: "EXOP_REPL_SECRETS",
+    0: "EXOP_NONE",
+    1: "EXOP_FSMO_REQ_ROLE",
+    2: "EXOP_FSMO_REQ_RID_ALLOC",
+    3: "EXOP_FSMO_RID_REQ_ROLE",
+    4: "EXOP_FSMO_REQ_PDC",
+    5: "EXOP_FSMO_ABANDON_ROLE",
+    6: "EXOP_REPL_OBJ",
+    7: "EXOP_REPL_SECRETS",
 }
 
 
@@ -36,9 +41,12 @@ def dsname(r: NdrReader) -> dict[str, Any]:
     if guid != "00000000-0000-0000-0000-000000000000":
         out["guid"] = guid
     if 8 <= sid_len <= 28 and sid_raw[1] * 4 + 8 == sid_len:
-        subs = [int.from_bytes(sid_raw[8 + 4 * i : 12 + 4 * i], "little") for i in range(sid_raw[1])]
+        subs = [
+            int.from_bytes(sid_raw[8 + 4 * i : 12 + 4 * i], "little") for i in range(sid_raw[1])
+        ]
         out["sid"] = "S-" + "-".join(
-            [str(sid_raw[0]), str(int.from_bytes(sid_raw[2:8], "big")), *map(str, subs)])
+            [str(sid_raw[0]), str(int.from_bytes(sid_raw[2:8], "big")), *map(str, subs)]
+        )
     return out
 
 
@@ -210,7 +218,12 @@ def _dc_info(r: NdrReader) -> dict[str, Any]:
 
 
 REQUESTS: dict[int, Decoder] = {
-    0: _bind, 1: _handle_only, 3: _get_nc_changes, 5: _replica_add, 12: _crack_names,
-    16: _dc_info, 17: _add_entry,
+    0: _bind,
+    1: _handle_only,
+    3: _get_nc_changes,
+    5: _replica_add,
+    12: _crack_names,
+    16: _dc_info,
+    17: _add_entry,
 }
 RESPONSES: dict[int, Decoder] = {3: _get_nc_changes_resp}

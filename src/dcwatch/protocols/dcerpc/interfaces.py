@@ -176,8 +176,10 @@ OPERATIONS: dict[str, dict[int, str]] = {
     ),
     # MS-TSCH 3.2.5.2 (ATSvc), 3.2.5.3 (SASec), 3.2.5.4 (ITaskSchedulerService)
     "atsvc": _t("0 NetrJobAdd, 1 NetrJobDel, 2 NetrJobEnum, 3 NetrJobGetInfo"),
-    "sasec": _t("0 SASetAccountInformation, 1 SASetNSAccountInformation, 2 SAGetNSAccountInformation,"
-                "3 SAGetAccountInformation"),
+    "sasec": _t(
+        "0 SASetAccountInformation, 1 SASetNSAccountInformation, 2 SAGetNSAccountInformation,"
+        "3 SAGetAccountInformation"
+    ),
     "ITaskSchedulerService": _t(
         "0 SchRpcHighestVersion, 1 SchRpcRegisterTask, 2 SchRpcRetrieveTask,"
         "3 SchRpcCreateFolder, 4 SchRpcSetSecurity, 5 SchRpcGetSecurity, 6 SchRpcEnumFolders,"
@@ -229,15 +231,20 @@ OPERATIONS: dict[str, dict[int, str]] = {
         "89 RpcAddPrinterDriverEx"
     ),
     # MS-PAR 3.1.4
-    "par": _t("0 RpcAsyncOpenPrinter, 1 RpcAsyncAddPrinter, 20 RpcAsyncClosePrinter,"
-              "39 RpcAsyncAddPrinterDriver, 40 RpcAsyncEnumPrinterDrivers,"
-              "41 RpcAsyncGetPrinterDriverDirectory, 42 RpcAsyncDeletePrinterDriver"),
+    "par": _t(
+        "0 RpcAsyncOpenPrinter, 1 RpcAsyncAddPrinter, 20 RpcAsyncClosePrinter,"
+        "39 RpcAsyncAddPrinterDriver, 40 RpcAsyncEnumPrinterDrivers,"
+        "41 RpcAsyncGetPrinterDriverDirectory, 42 RpcAsyncDeletePrinterDriver"
+    ),
     "bkrp": _t("0 BackuprKey"),  # MS-BKRP 3.1.4.1
     # C706 appendix O (ept_*)
-    "epm": _t("0 ept_insert, 1 ept_delete, 2 ept_lookup, 3 ept_map, 4 ept_lookup_handle_free,"
-              "5 ept_inq_object, 6 ept_mgmt_delete"),
-    "mgmt": _t("0 inq_if_ids, 1 inq_stats, 2 is_server_listening, 3 stop_server_listening,"
-               "4 inq_princ_name"),
+    "epm": _t(
+        "0 ept_insert, 1 ept_delete, 2 ept_lookup, 3 ept_map, 4 ept_lookup_handle_free,"
+        "5 ept_inq_object, 6 ept_mgmt_delete"
+    ),
+    "mgmt": _t(
+        "0 inq_if_ids, 1 inq_stats, 2 is_server_listening, 3 stop_server_listening,4 inq_princ_name"
+    ),
     # MS-RRP 3.1.5
     "winreg": _t(
         "0 OpenClassesRoot, 1 OpenCurrentUser, 2 OpenLocalMachine, 3 OpenPerformanceData,"
@@ -264,18 +271,23 @@ OPERATIONS: dict[str, dict[int, str]] = {
         "23 NetrDfsAddRootTarget, 24 NetrDfsRemoveRootTarget,"
         "25 NetrDfsGetSupportedNamespaceVersion"
     ),
-    "eventlog": _t("0 ElfrClearELFW, 1 ElfrBackupELFW, 2 ElfrCloseEL, 3 ElfrDeregisterEventSource,"
-                   "4 ElfrNumberOfRecords, 5 ElfrOldestRecord, 6 ElfrChangeNotify,"
-                   "7 ElfrOpenELW, 8 ElfrRegisterEventSourceW, 9 ElfrOpenBELW,"
-                   "10 ElfrReadELW, 11 ElfrReportEventW, 12 ElfrClearELFA"),  # MS-EVEN 3.1.4
-    "even6": _t("0 EvtRpcRegisterRemoteSubscription, 5 EvtRpcRegisterLogQuery,"
-                "6 EvtRpcClearLog, 7 EvtRpcExportLog"),  # MS-EVEN6 3.1.4
+    "eventlog": _t(
+        "0 ElfrClearELFW, 1 ElfrBackupELFW, 2 ElfrCloseEL, 3 ElfrDeregisterEventSource,"
+        "4 ElfrNumberOfRecords, 5 ElfrOldestRecord, 6 ElfrChangeNotify,"
+        "7 ElfrOpenELW, 8 ElfrRegisterEventSourceW, 9 ElfrOpenBELW,"
+        "10 ElfrReadELW, 11 ElfrReportEventW, 12 ElfrClearELFA"
+    ),  # MS-EVEN 3.1.4
+    "even6": _t(
+        "0 EvtRpcRegisterRemoteSubscription, 5 EvtRpcRegisterLogQuery,"
+        "6 EvtRpcClearLog, 7 EvtRpcExportLog"
+    ),  # MS-EVEN6 3.1.4
     "ICertPassage": _t("0 CertServerRequest"),  # MS-ICPR 3.2.4.1
     # MS-DCOM 3.1.2.5 (opnums 0-2 of IUnknown-derived interfaces are IUnknown's)
     "ISystemActivator": _t("3 RemoteGetClassObject, 4 RemoteCreateInstance"),
     "IRemoteSCMActivator": _t("3 RemoteGetClassObject, 4 RemoteCreateInstance"),
-    "IObjectExporter": _t("0 ResolveOxid, 1 SimplePing, 2 ComplexPing, 3 ServerAlive,"
-                          "4 ResolveOxid2, 5 ServerAlive2"),
+    "IObjectExporter": _t(
+        "0 ResolveOxid, 1 SimplePing, 2 ComplexPing, 3 ServerAlive,4 ResolveOxid2, 5 ServerAlive2"
+    ),
     "IRemUnknown2": _t("3 RemQueryInterface, 4 RemAddRef, 5 RemRelease, 6 RemQueryInterface2"),
     # MS-WMI 3.1.4
     "IWbemLevel1Login": _t("3 EstablishPosition, 4 RequestChallenge, 5 WBEMLogin, 6 NTLMLogin"),

@@ -14,8 +14,18 @@ import uuid
 
 from dcwatch.errors import Malformed
 
-_LE = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
-_BE = {1: struct.Struct(">B"), 2: struct.Struct(">H"), 4: struct.Struct(">I"), 8: struct.Struct(">Q")}
+_LE = {
+    1: struct.Struct("<B"),
+    2: struct.Struct("<H"),
+    4: struct.Struct("<I"),
+    8: struct.Struct("<Q"),
+}
+_BE = {
+    1: struct.Struct(">B"),
+    2: struct.Struct(">H"),
+    4: struct.Struct(">I"),
+    8: struct.Struct(">Q"),
+}
 MAX_ITEMS = 4096  # cap on decoded list lengths kept in activity args (the count is still reported)
 
 
@@ -24,8 +34,9 @@ class NdrReader:
 
     __slots__ = ("_e", "_s", "buf", "end", "ndr64", "pos")
 
-    def __init__(self, data: bytes | memoryview, little_endian: bool = True,
-                 ndr64: bool = False) -> None:
+    def __init__(
+        self, data: bytes | memoryview, little_endian: bool = True, ndr64: bool = False
+    ) -> None:
         self.buf = memoryview(data) if not isinstance(data, memoryview) else data
         self.pos = 0
         self.end = len(self.buf)

@@ -16,9 +16,14 @@ Decoder = Callable[[NdrReader], dict[str, Any]]
 
 # MS-NRPC 2.2.1.3.13 NETLOGON_SECURE_CHANNEL_TYPE
 CHANNEL_TYPES = {
-    0: "NullSecureChannel", 1: "MsvApSecureChannel", 2: "WorkstationSecureChannel",
-    3: "TrustedDnsDomainSecureChannel", 4: "TrustedDomainSecureChannel",
-    5: "UasServerSecureChannel", 6: "ServerSecureChannel", 7: "CdcServerSecureChannel",
+    0: "NullSecureChannel",
+    1: "MsvApSecureChannel",
+    2: "WorkstationSecureChannel",
+    3: "TrustedDnsDomainSecureChannel",
+    4: "TrustedDomainSecureChannel",
+    5: "UasServerSecureChannel",
+    6: "ServerSecureChannel",
+    7: "CdcServerSecureChannel",
 }
 
 
@@ -27,8 +32,7 @@ def _req_challenge(r: NdrReader) -> dict[str, Any]:
     primary = r.unique_wstr("PrimaryName")
     computer = r.wstr("ComputerName")
     challenge = r.raw(8, "ClientChallenge")
-    return {"server": primary, "computer": computer,
-            "challenge_all_zero": challenge == bytes(8)}
+    return {"server": primary, "computer": computer, "challenge_all_zero": challenge == bytes(8)}
 
 
 def _authenticate(r: NdrReader, with_flags: bool = True) -> dict[str, Any]:
@@ -40,8 +44,10 @@ def _authenticate(r: NdrReader, with_flags: bool = True) -> dict[str, Any]:
     computer = r.wstr("ComputerName")
     cred = r.raw(8, "ClientCredential")
     out: dict[str, Any] = {
-        "server": primary, "account": account,
-        "channel_type": CHANNEL_TYPES.get(channel, channel), "computer": computer,
+        "server": primary,
+        "account": account,
+        "channel_type": CHANNEL_TYPES.get(channel, channel),
+        "computer": computer,
         "credential_all_zero": cred == bytes(8),
     }
     if with_flags:
@@ -60,12 +66,17 @@ def _password_set2(r: NdrReader) -> dict[str, Any]:
     account = r.wstr("AccountName")
     channel = r.enum("SecureChannelType")
     computer = r.wstr("ComputerName")
+    r.align(4)  # NETLOGON_AUTHENTICATOR holds a ULONG
     auth = r.raw(12, "Authenticator")
     password = r.raw(516, "ClearNewPassword")
-    return {"server": primary, "account": account,
-            "channel_type": CHANNEL_TYPES.get(channel, channel), "computer": computer,
-            "authenticator_all_zero": auth == bytes(12),
-            "password_all_zero": password == bytes(516)}
+    return {
+        "server": primary,
+        "account": account,
+        "channel_type": CHANNEL_TYPES.get(channel, channel),
+        "computer": computer,
+        "authenticator_all_zero": auth == bytes(12),
+        "password_all_zero": password == bytes(516),
+    }
 
 
 def _password_set(r: NdrReader) -> dict[str, Any]:
@@ -74,11 +85,16 @@ def _password_set(r: NdrReader) -> dict[str, Any]:
     account = r.wstr("AccountName")
     channel = r.enum("SecureChannelType")
     computer = r.wstr("ComputerName")
+    r.align(4)
     r.raw(12, "Authenticator")
     password = r.raw(16, "UasNewPassword")
-    return {"server": primary, "account": account,
-            "channel_type": CHANNEL_TYPES.get(channel, channel), "computer": computer,
-            "password_all_zero": password == bytes(16)}
+    return {
+        "server": primary,
+        "account": account,
+        "channel_type": CHANNEL_TYPES.get(channel, channel),
+        "computer": computer,
+        "password_all_zero": password == bytes(16),
+    }
 
 
 def _trust_get(r: NdrReader) -> dict[str, Any]:
@@ -88,12 +104,22 @@ def _trust_get(r: NdrReader) -> dict[str, Any]:
     account = r.wstr("AccountName")
     channel = r.enum("SecureChannelType")
     computer = r.wstr("ComputerName")
-    return {"server": primary, "account": account,
-            "channel_type": CHANNEL_TYPES.get(channel, channel), "computer": computer}
+    return {
+        "server": primary,
+        "account": account,
+        "channel_type": CHANNEL_TYPES.get(channel, channel),
+        "computer": computer,
+    }
 
 
 REQUESTS: dict[int, Decoder] = {
-    4: _req_challenge, 5: _authenticate1, 15: _authenticate, 26: _authenticate,
-    6: _password_set, 30: _password_set2, 42: _trust_get, 46: _trust_get,
+    4: _req_challenge,
+    5: _authenticate1,
+    15: _authenticate,
+    26: _authenticate,
+    6: _password_set,
+    30: _password_set2,
+    42: _trust_get,
+    46: _trust_get,
 }
 RESPONSES: dict[int, Decoder] = {}

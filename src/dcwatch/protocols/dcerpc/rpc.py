@@ -28,18 +28,33 @@ SHUTDOWN = 17
 CO_CANCEL = 18
 ORPHANED = 19
 PTYPE_NAMES = {
-    REQUEST: "request", RESPONSE: "response", FAULT: "fault", BIND: "bind", BIND_ACK: "bind_ack",
-    BIND_NAK: "bind_nak", ALTER_CONTEXT: "alter_context",
-    ALTER_CONTEXT_RESP: "alter_context_resp", AUTH3: "auth3", SHUTDOWN: "shutdown",
-    CO_CANCEL: "co_cancel", ORPHANED: "orphaned",
+    REQUEST: "request",
+    RESPONSE: "response",
+    FAULT: "fault",
+    BIND: "bind",
+    BIND_ACK: "bind_ack",
+    BIND_NAK: "bind_nak",
+    ALTER_CONTEXT: "alter_context",
+    ALTER_CONTEXT_RESP: "alter_context_resp",
+    AUTH3: "auth3",
+    SHUTDOWN: "shutdown",
+    CO_CANCEL: "co_cancel",
+    ORPHANED: "orphaned",
 }
 # C706 12.6.3.1: pfc_flags
 PFC_FIRST_FRAG = 0x01
 PFC_LAST_FRAG = 0x02
 PFC_OBJECT_UUID = 0x80
 # MS-RPCE 2.2.1.1.7 / C706 13.1.1: auth types
-AUTH_TYPES = {0: "none", 9: "spnego", 10: "ntlm", 14: "schannel", 16: "kerberos",
-              68: "netlogon", 255: "default"}
+AUTH_TYPES = {
+    0: "none",
+    9: "spnego",
+    10: "ntlm",
+    14: "schannel",
+    16: "kerberos",
+    68: "netlogon",
+    255: "default",
+}
 # C706 13.1.2.1: protection levels
 AUTH_LEVELS = {1: "none", 2: "connect", 3: "call", 4: "packet", 5: "integrity", 6: "privacy"}
 AUTH_LEVEL_PRIVACY = 6
@@ -108,13 +123,24 @@ def parse_pdu(data: memoryview) -> Pdu:
     if frag < HEADER_LEN or frag > len(data):
         raise Malformed(f"dcerpc: frag_length {frag} outside 16..{len(data)}")
     end = frag
-    pdu = Pdu(ptype=ptype, flags=flags, little=little, frag_len=frag, call_id=call_id,
-              body=data[HEADER_LEN:end])
+    pdu = Pdu(
+        ptype=ptype,
+        flags=flags,
+        little=little,
+        frag_len=frag,
+        call_id=call_id,
+        body=data[HEADER_LEN:end],
+    )
     if auth_len:
         tstart = frag - auth_len - SEC_TRAILER_LEN
         if tstart < HEADER_LEN:
             raise Malformed(f"dcerpc: auth_length {auth_len} does not fit frag_length {frag}")
-        atype, alevel, pad, _res = data[tstart], data[tstart + 1], data[tstart + 2], data[tstart + 3]
+        atype, alevel, pad, _res = (
+            data[tstart],
+            data[tstart + 1],
+            data[tstart + 2],
+            data[tstart + 3],
+        )
         pdu.auth_type = atype
         pdu.auth_level = alevel
         pdu.auth_value = bytes(data[tstart + SEC_TRAILER_LEN : frag])

@@ -197,8 +197,12 @@ def _display(r: NdrReader) -> dict[str, Any]:
     # MS-SAMR 3.1.5.3.3 SamrQueryDisplayInformation3(handle, class, Index, EntryCount, MaxLen)
     h = r.handle()
     cls = r.enum("DisplayInformationClass")
-    return {"handle": h, "info_class": cls, "index": r.u32("Index"),
-            "entry_count": r.u32("EntryCount")}
+    return {
+        "handle": h,
+        "info_class": cls,
+        "index": r.u32("Index"),
+        "entry_count": r.u32("EntryCount"),
+    }
 
 
 def _alias_membership(r: NdrReader) -> dict[str, Any]:
@@ -221,17 +225,52 @@ def _set_dsrm(r: NdrReader) -> dict[str, Any]:
 
 
 REQUESTS: dict[int, Decoder] = {
-    0: _connect0, 57: _connect2, 62: _connect4, 64: _connect2,
-    1: _handle_only, 5: _lookup_domain, 6: _enum_req, 7: _open_domain, 8: _info_class,
-    46: _info_class, 11: _enum_req, 13: _enum_users_req, 15: _enum_req, 16: _alias_membership,
-    17: _lookup_names, 18: _lookup_ids, 19: _open_rid, 27: _open_rid, 34: _open_rid,
-    20: _info_class, 25: _handle_only, 33: _handle_only, 36: _info_class, 47: _info_class,
-    39: _handle_only, 40: _display, 48: _display, 51: _display, 66: _set_dsrm,
+    0: _connect0,
+    57: _connect2,
+    62: _connect4,
+    64: _connect2,
+    1: _handle_only,
+    5: _lookup_domain,
+    6: _enum_req,
+    7: _open_domain,
+    8: _info_class,
+    46: _info_class,
+    11: _enum_req,
+    13: _enum_users_req,
+    15: _enum_req,
+    16: _alias_membership,
+    17: _lookup_names,
+    18: _lookup_ids,
+    19: _open_rid,
+    27: _open_rid,
+    34: _open_rid,
+    20: _info_class,
+    25: _handle_only,
+    33: _handle_only,
+    36: _info_class,
+    47: _info_class,
+    39: _handle_only,
+    40: _display,
+    48: _display,
+    51: _display,
+    66: _set_dsrm,
 }
 RESPONSES: dict[int, Decoder] = {
-    0: _new_handle, 57: _new_handle, 62: _new_handle, 64: _connect5_resp, 7: _new_handle,
-    19: _new_handle, 27: _new_handle, 34: _new_handle,
-    5: _lookup_domain_resp, 6: _enum_resp, 11: _enum_resp, 13: _enum_resp, 15: _enum_resp,
-    17: _lookup_names_resp, 18: _lookup_ids_resp, 25: _members_group_resp,
+    0: _new_handle,
+    57: _new_handle,
+    62: _new_handle,
+    64: _connect5_resp,
+    7: _new_handle,
+    19: _new_handle,
+    27: _new_handle,
+    34: _new_handle,
+    5: _lookup_domain_resp,
+    6: _enum_resp,
+    11: _enum_resp,
+    13: _enum_resp,
+    15: _enum_resp,
+    17: _lookup_names_resp,
+    18: _lookup_ids_resp,
+    25: _members_group_resp,
     33: _members_alias_resp,
 }

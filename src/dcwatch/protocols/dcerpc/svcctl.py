@@ -53,8 +53,13 @@ def _create_service(r: NdrReader, wide: bool = True) -> dict[str, Any]:
     r.u32("dwErrorControl")
     path = s("lpBinaryPathName")
     out: dict[str, Any] = {
-        "handle": h, "service": name, "display_name": display, "access": access,
-        "service_type": stype, "start_type": START_TYPES.get(start, start), "binary_path": path,
+        "handle": h,
+        "service": name,
+        "display_name": display,
+        "access": access,
+        "service_type": stype,
+        "start_type": START_TYPES.get(start, start),
+        "binary_path": path,
     }
     us("lpLoadOrderGroup")
     if r.ptr("lpdwTagId"):
@@ -103,8 +108,12 @@ def _change_config(r: NdrReader) -> dict[str, Any]:
     start = r.u32("dwStartType")
     r.u32("dwErrorControl")
     path = r.unique_wstr("lpBinaryPathName")
-    return {"handle": h, "service_type": stype, "start_type": START_TYPES.get(start, start),
-            "binary_path": path}
+    return {
+        "handle": h,
+        "service_type": stype,
+        "start_type": START_TYPES.get(start, start),
+        "binary_path": path,
+    }
 
 
 def _control(r: NdrReader) -> dict[str, Any]:
@@ -114,11 +123,25 @@ def _control(r: NdrReader) -> dict[str, Any]:
 
 
 REQUESTS: dict[int, Decoder] = {
-    15: _open_scm, 27: _open_scm_a, 16: _open_service, 28: _open_service_a,
-    12: _create_service, 24: _create_service_a, 19: _start_service, 11: _change_config,
-    0: _handle_only, 1: _control, 2: _handle_only, 6: _handle_only, 17: _handle_only,
+    15: _open_scm,
+    27: _open_scm_a,
+    16: _open_service,
+    28: _open_service_a,
+    12: _create_service,
+    24: _create_service_a,
+    19: _start_service,
+    11: _change_config,
+    0: _handle_only,
+    1: _control,
+    2: _handle_only,
+    6: _handle_only,
+    17: _handle_only,
 }
 RESPONSES: dict[int, Decoder] = {
-    15: _new_handle, 27: _new_handle, 16: _new_handle, 28: _new_handle,
-    12: _create_resp, 24: _create_resp,
+    15: _new_handle,
+    27: _new_handle,
+    16: _new_handle,
+    28: _new_handle,
+    12: _create_resp,
+    24: _create_resp,
 }

@@ -62,9 +62,14 @@ def _register_task(r: NdrReader) -> dict[str, Any]:
     r.unique_wstr("sddl")
     logon = r.u32("logonType")
     user = _USER.search(xml)
-    return {"path": path, "flags": flags, "logon_type": logon, "commands": task_commands(xml),
-            "user_id": unescape(user.group(1).strip()) if user else None,
-            "xml_length": len(xml)}
+    return {
+        "path": path,
+        "flags": flags,
+        "logon_type": logon,
+        "commands": task_commands(xml),
+        "user_id": unescape(user.group(1).strip()) if user else None,
+        "xml_length": len(xml),
+    }
 
 
 def _path_first(r: NdrReader) -> dict[str, Any]:
@@ -79,5 +84,9 @@ def _retrieve(r: NdrReader) -> dict[str, Any]:
 
 ATSVC_REQUESTS: dict[int, Decoder] = {0: _job_add, 1: _job_del}
 TASK_REQUESTS: dict[int, Decoder] = {
-    1: _register_task, 2: _retrieve, 12: _path_first, 13: _path_first, 19: _path_first,
+    1: _register_task,
+    2: _retrieve,
+    12: _path_first,
+    13: _path_first,
+    19: _path_first,
 }

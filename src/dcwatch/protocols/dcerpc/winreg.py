@@ -66,9 +66,17 @@ def _create_resp(r: NdrReader) -> dict[str, Any]:
 
 REQUESTS: dict[int, Decoder] = {
     **{op: _root(name) for op, name in ROOTS.items()},
-    15: _open_key, 6: _create_key, 7: _value, 8: _value, 17: _value, 20: _save_key,
-    22: _value, 31: _save_key,
+    15: _open_key,
+    6: _create_key,
+    7: _value,
+    8: _value,
+    17: _value,
+    20: _save_key,
+    22: _value,
+    31: _save_key,
 }
 RESPONSES: dict[int, Decoder] = {
-    **dict.fromkeys(ROOTS, _new_handle), 15: _new_handle, 6: _create_resp,
+    **dict.fromkeys(ROOTS, _new_handle),
+    15: _new_handle,
+    6: _create_resp,
 }

@@ -229,7 +229,8 @@ class PacketDecoder:
             conn, from_client = entry
         info = conn.info
         info.frame = frame_no
-        info.ts = self._when(ts)
+        if payload or flags & (FIN | RST):  # pure ACKs reach no analyzer: no datetime for them
+            info.ts = self._when(ts)
         conn.last = ts
         try:
             conn.segment(from_client, seq, flags, payload)

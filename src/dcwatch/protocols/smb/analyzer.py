@@ -76,9 +76,12 @@ class SmbAnalyzer:
         self.ctx: FlowContext = flow.context
         self.emit = emit
         self._framers = {
-            True: NbssFramer(lambda m: self._message(True, m), lambda p, n: self._prefix(True, p, n)),
-            False: NbssFramer(lambda m: self._message(False, m),
-                              lambda p, n: self._prefix(False, p, n)),
+            True: NbssFramer(
+                lambda m: self._message(True, m), lambda p, n: self._prefix(True, p, n)
+            ),
+            False: NbssFramer(
+                lambda m: self._message(False, m), lambda p, n: self._prefix(False, p, n)
+            ),
         }
         self._sessions: dict[int, _Session] = {}
         self._trees: dict[tuple[int, int], _Tree] = {}
@@ -186,8 +189,12 @@ class SmbAnalyzer:
         if cmd != smb1.COM_NEGOTIATE:
             return
         if from_client and not reply:
-            self._neg = {"frame": self.flow.frame, "ts": self._ts(),
-                         "dialects": smb1.negotiate_dialects(m), "smb1": True}
+            self._neg = {
+                "frame": self.flow.frame,
+                "ts": self._ts(),
+                "dialects": smb1.negotiate_dialects(m),
+                "smb1": True,
+            }
         elif reply and self._neg is not None:
             idx = smb1.negotiate_response_index(m)
             offered = self._neg["dialects"]
@@ -229,8 +236,12 @@ class SmbAnalyzer:
         if cmd == smb2.NEGOTIATE:
             names = [smb2.dialect_name(d) for d in smb2.negotiate_request(m)]
             smb1_used = bool(self._neg and self._neg.get("smb1"))
-            self._neg = {"frame": self.flow.frame, "ts": self._ts(), "dialects": names,
-                         "smb1": smb1_used}
+            self._neg = {
+                "frame": self.flow.frame,
+                "ts": self._ts(),
+                "dialects": names,
+                "smb1": smb1_used,
+            }
         elif cmd == smb2.SESSION_SETUP:
             _flags, blob = smb2.session_setup_request(m)
             tok, err = gssapi.safe_unwrap(blob)
@@ -325,7 +336,7 @@ class SmbAnalyzer:
 
     # ------------------------------------------------------------ command handlers
     def _negotiate_response(self, hdr: smb2.Header, m: memoryview) -> None:
-        if hdr.status != smb2.STATUS_SUCCESS or smb2.is_error_body(m) and len(m) < 128:
+        if hdr.status != smb2.STATUS_SUCCESS or (smb2.is_error_body(m) and len(m) < 128):
             self._emit_negotiate(None, None, hdr.status)
             return
         dialect, mode, _blob = smb2.negotiate_response(m)
@@ -335,15 +346,31 @@ class SmbAnalyzer:
             return
         self._emit_negotiate(smb2.dialect_name(dialect), bool(mode & 0x0002), hdr.status)
 
-    def _emit_negotiate(self, dialect: str | None, signing_required: bool | None,
-                        status: int) -> None:
-        neg = self._neg or {"frame": self.flow.frame, "ts": self._ts(), "dialects": [],
-                            "smb1": False}
+    def _emit_negotiate(
+        self, dialect: str | None, signing_required: bool | None, status: int
+    ) -> None:
+        neg = self._neg or {
+            "frame": self.flow.frame,
+            "ts": self._ts(),
+            "dialects": [],
+            "smb1": False,
+        }
         self._neg = None
-        self.emit(self._act(ActivityKind.SMB_NEGOTIATE, neg["frame"], neg["ts"], None, status, {
-            "dialects": neg["dialects"], "dialect": dialect, "smb1": neg["smb1"],
-            "signing_required": signing_required,
-        }))
+        self.emit(
+            self._act(
+                ActivityKind.SMB_NEGOTIATE,
+                neg["frame"],
+                neg["ts"],
+                None,
+                status,
+                {
+                    "dialects": neg["dialects"],
+                    "dialect": dialect,
+                    "smb1": neg["smb1"],
+                    "signing_required": signing_required,
+                },
+            )
+        )
 
     def _session_response(self, p: _Pending, hdr: smb2.Header, m: memoryview) -> None:
         tok: gssapi.GssToken | None = p.data
@@ -356,28 +383,48 @@ class SmbAnalyzer:
             sflags, _blob = smb2.session_setup_response(m)
         auth_msg = tok.ntlm if tok is not None else None
         ap = tok.ap_req if tok is not None else None
-        fields: dict[str, Any] = {"auth": None, "session_id": f"{sid:016x}",
-                                  "encrypted": bool(sflags & smb2.SESSION_FLAG_ENCRYPT_DATA)}
+        fields: dict[str, Any] = {
+            "auth": None,
+            "session_id": f"{sid:016x}",
+            "encrypted": bool(sflags & smb2.SESSION_FLAG_ENCRYPT_DATA),
+        }
         actor = None
         origin = Origin(self.flow.source, p.frame, "pcap")
         if isinstance(auth_msg, ntlm.NtlmAuthenticate):
             actor = auth_msg.account
-            fields.update(auth="anonymous" if auth_msg.anonymous else "ntlm",
-                          ntlm_version=auth_msg.ntlm_version,
-                          workstation=auth_msg.workstation or None,
-                          mic_present=auth_msg.mic_present, user=auth_msg.user,
-                          domain=auth_msg.domain)
+            fields.update(
+                auth="anonymous" if auth_msg.anonymous else "ntlm",
+                ntlm_version=auth_msg.ntlm_version,
+                workstation=auth_msg.workstation or None,
+                mic_present=auth_msg.mic_present,
+                user=auth_msg.user,
+                domain=auth_msg.domain,
+            )
             sess.workstation = auth_msg.workstation or None
-            self.emit(ntlm.auth_activity(
-                auth_msg, ts=p.ts, origin=origin, via="smb", src_ip=self.flow.client_ip,
-                src_port=self.flow.client_port, dst_ip=self.flow.server_ip,
-                dst_port=self.flow.server_port, status=hdr.status))
+            self.emit(
+                ntlm.auth_activity(
+                    auth_msg,
+                    ts=p.ts,
+                    origin=origin,
+                    via="smb",
+                    src_ip=self.flow.client_ip,
+                    src_port=self.flow.client_port,
+                    dst_ip=self.flow.server_ip,
+                    dst_port=self.flow.server_port,
+                    status=hdr.status,
+                )
+            )
         elif ap is not None:
-            act = kerberos_ap_activity(ap, self.ctx, ts=p.ts, origin=origin, via="smb",
-                                       flow=self.flow, status=hdr.status)
+            act = kerberos_ap_activity(
+                ap, self.ctx, ts=p.ts, origin=origin, via="smb", flow=self.flow, status=hdr.status
+            )
             actor = act.actor
-            fields.update(auth="kerberos", ticket_fingerprint=act.fields["ticket_fingerprint"],
-                          service=act.fields["service"], ticket_etype=act.fields["ticket_etype"])
+            fields.update(
+                auth="kerberos",
+                ticket_fingerprint=act.fields["ticket_fingerprint"],
+                service=act.fields["service"],
+                ticket_etype=act.fields["ticket_etype"],
+            )
             self.emit(act)
         elif tok is not None and tok.mech is not None:
             fields["auth"] = tok.mech
@@ -399,11 +446,20 @@ class SmbAnalyzer:
             share_type = smb2.tree_connect_response(m)
             if len(self._trees) < MAX_FILES:
                 self._trees[(hdr.session_id, hdr.tree_id or 0)] = _Tree(path, share_type)
-        self.emit(self._act(ActivityKind.SMB_TREE_CONNECT, p.frame, p.ts,
-                            self._actor(hdr.session_id), hdr.status, {
-                                "share": path, "share_name": path.rsplit("\\", 1)[-1],
-                                "share_type": smb2.SHARE_TYPES.get(share_type or 0),
-                            }))
+        self.emit(
+            self._act(
+                ActivityKind.SMB_TREE_CONNECT,
+                p.frame,
+                p.ts,
+                self._actor(hdr.session_id),
+                hdr.status,
+                {
+                    "share": path,
+                    "share_name": path.rsplit("\\", 1)[-1],
+                    "share_type": smb2.SHARE_TYPES.get(share_type or 0),
+                },
+            )
+        )
 
     def _create_response(self, p: _Pending, hdr: smb2.Header, m: memoryview, error: bool) -> None:
         req: smb2.CreateRequest = p.data
@@ -413,49 +469,91 @@ class SmbAnalyzer:
         if not error and hdr.status == smb2.STATUS_SUCCESS:
             fid, action = smb2.create_response(m)
             self._chain_fid = fid
-            f = _File(req.name, tree.path if tree else None, pipe, p.hdr.session_id, p.frame,
-                      p.ts)
+            f = _File(req.name, tree.path if tree else None, pipe, p.hdr.session_id, p.frame, p.ts)
             if pipe:
                 sid = p.hdr.session_id
-                f.rpc = DceRpcConnection(self.flow, self.emit, transport="smb", pipe=req.name,
-                                         session_actor=lambda: self._actor(sid), via="dcerpc")
+                f.rpc = DceRpcConnection(
+                    self.flow,
+                    self.emit,
+                    transport="smb",
+                    pipe=req.name,
+                    session_actor=lambda: self._actor(sid),
+                    via="dcerpc",
+                )
             if len(self._files) >= MAX_FILES:
                 self.ctx.weird("smb2_too_many_open_files")
                 self._files.clear()
             self._files[fid] = f
-        self.emit(self._act(ActivityKind.SMB_FILE_OPEN, p.frame, p.ts,
-                            self._actor(p.hdr.session_id), hdr.status, {
-                                "path": req.name, "share": tree.path if tree else None,
-                                "pipe": pipe, "access": req.access,
-                                "disposition": smb2.DISPOSITIONS.get(req.disposition,
-                                                                     req.disposition),
-                                "create_options": req.options, "create_action": action,
-                            }))
+        self.emit(
+            self._act(
+                ActivityKind.SMB_FILE_OPEN,
+                p.frame,
+                p.ts,
+                self._actor(p.hdr.session_id),
+                hdr.status,
+                {
+                    "path": req.name,
+                    "share": tree.path if tree else None,
+                    "pipe": pipe,
+                    "access": req.access,
+                    "disposition": smb2.DISPOSITIONS.get(req.disposition, req.disposition),
+                    "create_options": req.options,
+                    "create_action": action,
+                },
+            )
+        )
 
     def _finish_file(self, f: _File) -> None:
         if f.rpc is not None:
             f.rpc.close()
         if f.bytes_read or f.bytes_written:
-            self.emit(self._act(ActivityKind.SMB_FILE_TRANSFER, f.frame, f.ts,
-                                self._actor(f.session_id), None, {
-                                    "path": f.name, "share": f.share, "pipe": f.pipe,
-                                    "bytes_read": f.bytes_read, "bytes_written": f.bytes_written,
-                                    "closed_frame": self.flow.frame,
-                                }))
+            self.emit(
+                self._act(
+                    ActivityKind.SMB_FILE_TRANSFER,
+                    f.frame,
+                    f.ts,
+                    self._actor(f.session_id),
+                    None,
+                    {
+                        "path": f.name,
+                        "share": f.share,
+                        "pipe": f.pipe,
+                        "bytes_read": f.bytes_read,
+                        "bytes_written": f.bytes_written,
+                        "closed_frame": self.flow.frame,
+                    },
+                )
+            )
 
     # ------------------------------------------------------------ activities
     def _actor(self, session_id: int) -> Account | None:
         s = self._sessions.get(session_id)
         return s.actor if s else None
 
-    def _act(self, kind: ActivityKind, frame: int, ts: datetime, actor: Account | None,
-             status: int | None, fields: dict[str, Any]) -> Activity:
+    def _act(
+        self,
+        kind: ActivityKind,
+        frame: int,
+        ts: datetime,
+        actor: Account | None,
+        status: int | None,
+        fields: dict[str, Any],
+    ) -> Activity:
         f = self.flow
         outcome = None if status is None else ("success" if status == 0 else "failure")
         fields["status"] = status
         return Activity(
-            ts=ts, kind=kind, origin=Origin(f.source, frame, "pcap"), host=f.server_ip,
-            src_ip=f.client_ip, src_port=f.client_port, dst_ip=f.server_ip,
-            dst_port=f.server_port, actor=actor, outcome=outcome, status=status,
-            protocol="smb", fields=fields,
+            ts=ts,
+            kind=kind,
+            origin=Origin(f.source, frame, "pcap"),
+            host=f.server_ip,
+            src_ip=f.client_ip,
+            src_port=f.client_port,
+            dst_ip=f.server_ip,
+            dst_port=f.server_port,
+            actor=actor,
+            outcome=outcome,
+            status=status,
+            protocol="smb",
+            fields=fields,
         )

@@ -51,8 +51,17 @@ STATUS_BUFFER_OVERFLOW = 0x80000005
 STATUS_MORE_PROCESSING_REQUIRED = 0xC0000016
 
 # MS-SMB2 2.2.4 DialectRevision
-DIALECTS = {0x0202: "2.0.2", 0x0210: "2.1", 0x0222: "2.2.2", 0x0224: "2.2.4", 0x0300: "3.0",
-            0x0302: "3.0.2", 0x0310: "3.1", 0x0311: "3.1.1", 0x02FF: "2.???"}
+DIALECTS = {
+    0x0202: "2.0.2",
+    0x0210: "2.1",
+    0x0222: "2.2.2",
+    0x0224: "2.2.4",
+    0x0300: "3.0",
+    0x0302: "3.0.2",
+    0x0310: "3.1",
+    0x0311: "3.1.1",
+    0x02FF: "2.???",
+}
 # MS-SMB2 2.2.6 SessionFlags
 SESSION_FLAG_IS_GUEST = 0x0001
 SESSION_FLAG_IS_NULL = 0x0002
@@ -60,8 +69,14 @@ SESSION_FLAG_ENCRYPT_DATA = 0x0004
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPES = {1: "disk", 2: "pipe", 3: "print"}
 # MS-SMB2 2.2.13 CreateDisposition
-DISPOSITIONS = {0: "supersede", 1: "open", 2: "create", 3: "open_if", 4: "overwrite",
-                5: "overwrite_if"}
+DISPOSITIONS = {
+    0: "supersede",
+    1: "open",
+    2: "create",
+    3: "open_if",
+    4: "overwrite",
+    5: "overwrite_if",
+}
 # MS-FSCC 2.3.49 FSCTL_PIPE_TRANSCEIVE
 FSCTL_PIPE_TRANSCEIVE = 0x0011C017
 NULL_FILE_ID = b"\xff" * 16  # MS-SMB2 3.2.4.1.4: "use the FileId of the previous compounded create"
@@ -171,7 +186,8 @@ def tree_connect_request(m: memoryview) -> str:
         (ctx_off,) = struct.unpack_from("<I", m, off)
         plen = (ctx_off - 16) if ctx_off > 16 else length - 16
         return bytes(buffer_at(m, off + 16, max(plen, 0), "TREE_CONNECT path")).decode(
-            "utf-16-le", "replace")
+            "utf-16-le", "replace"
+        )
     return bytes(buffer_at(m, off, length, "TREE_CONNECT path")).decode("utf-16-le", "replace")
 
 
@@ -195,8 +211,9 @@ class CreateRequest:
 def create_request(m: memoryview) -> CreateRequest:
     """MS-SMB2 2.2.13 CREATE request."""
     _need(m, HEADER_LEN + 56, "CREATE request")
-    access, _attrs, share, disp, opts, noff, nlen = struct.unpack_from("<IIIIIHH", m,
-                                                                        HEADER_LEN + 24)
+    access, _attrs, share, disp, opts, noff, nlen = struct.unpack_from(
+        "<IIIIIHH", m, HEADER_LEN + 24
+    )
     name = bytes(buffer_at(m, noff, nlen, "CREATE name")).decode("utf-16-le", "replace")
     return CreateRequest(name, access, disp, opts, share)
 

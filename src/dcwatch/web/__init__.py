@@ -1,0 +1,1 @@
+"""The dcwatch web portal and REST API (``dcwatch serve``)."""
