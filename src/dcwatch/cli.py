@@ -325,6 +325,39 @@ def _open_store(db: str):  # noqa: ANN202
         sys.exit(2)
 
 
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--db", help="Correlate the alerts stored in this database instead.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "text"]), default="text",
+              show_default=True)
+def incidents(paths: tuple[str, ...], db: str | None, fmt: str) -> None:
+    """Group alerts into incidents and tell each attack story in time order."""
+    import orjson
+
+    from dcwatch.incidents import correlate
+
+    if db:
+        alerts_ = _open_store(db).list_alerts(limit=100_000)
+    elif paths:
+        from dcwatch.pipeline import ScanOptions
+        from dcwatch.pipeline import scan as run_scan
+
+        _check_paths(paths)
+        alerts_ = run_scan(ScanOptions(list(paths))).alerts
+    else:
+        raise click.UsageError("give PATH... to scan, or --db")
+    for inc in sorted(correlate(alerts_), key=lambda i: i.first_seen):
+        if fmt == "jsonl":
+            click.echo(orjson.dumps(inc.to_dict()).decode())
+            continue
+        click.echo(f"[{inc.severity.value}] {inc.title}  ({inc.first_seen:%Y-%m-%d %H:%M} - "
+                   f"{inc.last_seen:%H:%M} UTC, incident {inc.id})")
+        for step in inc.story:
+            when = step.get("time", "")[11:19]
+            click.echo(f"  {when:8}  {step['phase']:<26} {step['what']}")
+        click.echo("")
+
+
 @main.command("detectors")
 def list_detectors() -> None:
     """List the detectors: external ID, slug, phase, severity, title."""
