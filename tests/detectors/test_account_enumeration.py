@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from tests.detectors.conftest import act, ids, lab, run, scan_alerts, shared
+
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
-from tests.detectors.conftest import act, ids, lab, run, scan_alerts, shared
 
 SLUG = "account-enumeration"
 SPRAY = "evtx-attack-samples/Credential_Access/kerberos_pwd_spray_4771.evtx"
@@ -54,7 +55,8 @@ def test_ntlm_no_such_user_by_workstation_name() -> None:
     acts = [act(K.NTLM_VALIDATION, i, actor=Account(f"ghost{i}"), src_host="KIOSK7",
                 status=0xC0000064, outcome="failure") for i in range(6)]
     alerts = run(acts, SLUG)
-    assert len(alerts) == 1 and "from KIOSK7" in alerts[0].description
+    assert len(alerts) == 1
+    assert "from KIOSK7" in alerts[0].description
     assert alerts[0].evidence["protocols"] == ["NTLM"]
 
 
@@ -62,7 +64,8 @@ def test_second_burst_updates_the_same_alert() -> None:
     first = [_as(i, f"a{i}", 6) for i in range(5)]
     second = [_as(60 + i, f"b{i}", 6) for i in range(3)]
     alerts = run(first + second, SLUG)
-    assert len(alerts) == 1 and alerts[0].count > 1
+    assert len(alerts) == 1
+    assert alerts[0].count > 1
     assert alerts[0].evidence["names_tried"] == 8
 
 

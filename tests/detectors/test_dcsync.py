@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from tests.conftest import shared_file
+from tests.helpers import act, user
+
 from dcwatch.detectors.engine import Engine
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
 from dcwatch.pipeline import ScanOptions, scan
-from tests.conftest import shared_file
-from tests.helpers import act, user
 
 REPL = ["1131f6aa-9c07-11d1-f79f-00c04fc2dcd2"]
 

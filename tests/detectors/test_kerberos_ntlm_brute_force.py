@@ -7,12 +7,12 @@ recordings and synthetic activities cover it.
 from __future__ import annotations
 
 import pytest
+from tests.detectors.conftest import act, ids, lab, run, scan_alerts, shared
 
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
-from tests.detectors.conftest import act, ids, lab, run, scan_alerts, shared
 
 SLUG = "kerberos-ntlm-brute-force"
 
@@ -60,7 +60,8 @@ def test_spray_thresholds_by_level() -> None:
 def test_vertical_needs_a_burst_not_a_slow_stale_service() -> None:
     burst = [_fail(i * 2, "dave") for i in range(10)]
     alerts = run(burst, SLUG)
-    assert len(alerts) == 1 and alerts[0].evidence["pattern"] == "vertical brute force"
+    assert len(alerts) == 1
+    assert alerts[0].evidence["pattern"] == "vertical brute force"
     stale = [_fail(i * 55, "svc_backup") for i in range(11)]  # one retry a minute
     assert run(stale, SLUG) == []
 
@@ -87,7 +88,8 @@ def test_second_wave_updates_the_alert() -> None:
     acts = [_fail(i, f"user{i}") for i in range(5)] + \
         [_fail(120 + i, f"late{i}") for i in range(2)]
     alerts = run(acts, SLUG)
-    assert len(alerts) == 1 and alerts[0].count > 1
+    assert len(alerts) == 1
+    assert alerts[0].count > 1
 
 
 def test_exclusion() -> None:

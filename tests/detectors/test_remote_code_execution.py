@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.detectors.conftest import ADMIN, act, ids, run, scan_alerts, shared, wire_rpc
 
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
-from tests.detectors.conftest import ADMIN, act, ids, run, scan_alerts, shared, wire_rpc
 
 SLUG = "remote-code-execution"
 EAS = "evtx-attack-samples/"
@@ -137,7 +137,8 @@ def test_wire_service_creation_and_event_merge_into_one_alert_per_source_and_dc(
     # event on DC01 (by name) and wire to 10.0.0.10 name the DC differently here: map the IP
     assert {a.external_id for a in alerts} == {2019}
     wire = [a for a in alerts if "creating service WinUpdSvc" in a.description]
-    assert wire and "failed in starting service WinUpdSvc remotely." in wire[0].description
+    assert wire
+    assert "failed in starting service WinUpdSvc remotely." in wire[0].description
     assert any(m.get("command") == "cmd.exe /c calc" for m in wire[0].evidence["methods"])
     assert wire[0].count == 2
 
@@ -168,7 +169,8 @@ def test_wmi_dcom_exec_method_by_opnum() -> None:
     a = wire_rpc("IWbemServices", "", 1, sealed=True)
     a.fields["opnum"] = 24
     alerts = run([a], SLUG)
-    assert len(alerts) == 1 and "running WMI methods" in alerts[0].description
+    assert len(alerts) == 1
+    assert "running WMI methods" in alerts[0].description
 
 
 def test_exclusion_of_the_source_ip() -> None:

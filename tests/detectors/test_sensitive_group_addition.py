@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import shared_file
+from tests.helpers import act, user
+
 from dcwatch.detectors.engine import Engine
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
 from dcwatch.pipeline import ScanOptions, scan
-from tests.conftest import shared_file
-from tests.helpers import act, user
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "killchain.jsonl"
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import shared_file
+from tests.helpers import act
 
 from dcwatch.detectors.engine import Engine
 from dcwatch.detectors.suspicious_service_creation import suspicious_reasons
 from dcwatch.model.activity import ActivityKind as K
 from dcwatch.pipeline import ScanOptions, scan
-from tests.conftest import shared_file
-from tests.helpers import act
 
 
 def ext_ids(rel: str) -> set[int]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.detectors.conftest import act, ids, lab, run, scan_alerts, shared, wire_rpc
 
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
-from tests.detectors.conftest import act, ids, lab, run, scan_alerts, shared, wire_rpc
 
 SLUG = "zerologon"
 CA = "evtx-attack-samples/Credential_Access/"

@@ -191,7 +191,8 @@ def test_netlogon_zerologon_shapes() -> None:
     c["ComputerName"] = "DC01\x00"
     c["ClientChallenge"] = b"\x00" * 8
     out = req("netlogon", 4, c.getData())
-    assert out["computer"] == "DC01" and out["challenge_all_zero"]
+    assert out["computer"] == "DC01"
+    assert out["challenge_all_zero"]
     a = nrpc.NetrServerAuthenticate3()
     a["PrimaryName"] = "\\\\DC01\x00"
     a["AccountName"] = "DC01$\x00"
@@ -202,7 +203,8 @@ def test_netlogon_zerologon_shapes() -> None:
     out = req("netlogon", 26, a.getData())
     assert out["account"] == "DC01$"
     assert out["channel_type"] == "ServerSecureChannel"
-    assert out["credential_all_zero"] and out["negotiate_flags"] == 0x212FFFFF
+    assert out["credential_all_zero"]
+    assert out["negotiate_flags"] == 0x212FFFFF
     p = nrpc.NetrServerPasswordSet2()
     p["PrimaryName"] = "\\\\DC01\x00"
     p["AccountName"] = "DC01$\x00"
@@ -212,7 +214,8 @@ def test_netlogon_zerologon_shapes() -> None:
     p["Authenticator"]["Timestamp"] = 0
     p["ClearNewPassword"] = b"\x00" * 516
     out = req("netlogon", 30, p.getData())
-    assert out["password_all_zero"] and out["authenticator_all_zero"]
+    assert out["password_all_zero"]
+    assert out["authenticator_all_zero"]
 
 
 def test_tsch_register_task_commands() -> None:

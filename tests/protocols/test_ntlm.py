@@ -90,7 +90,8 @@ def _auth_blob(
 
 def test_anonymous_and_mic_and_spn() -> None:
     anon = ntlm.parse(_auth_blob(lm=b"\x00"))
-    assert anon.anonymous and anon.account is None
+    assert anon.anonymous
+    assert anon.account is None
     av = (
         struct.pack("<HHI", ntlm.AV_FLAGS, 4, ntlm.AV_FLAG_MIC_PRESENT)
         + struct.pack("<HH", ntlm.AV_TARGET_NAME, 20)
@@ -100,7 +101,9 @@ def test_anonymous_and_mic_and_spn() -> None:
         + struct.pack("<HH", 0, 0)
     )
     m = ntlm.parse(_auth_blob("eve", av=av, mic=True))
-    assert m.mic_present and m.mic_field and m.channel_bindings_present
+    assert m.mic_present
+    assert m.mic_field
+    assert m.channel_bindings_present
     assert m.target_spn == "cifs/dc01\x00".rstrip("\x00") or m.target_spn.startswith("cifs/dc01")
     no_room = ntlm.parse(_auth_blob("eve", av=av, mic=False))
     assert not no_room.mic_present  # MsvAvFlags says MIC, but the message has no MIC field
@@ -127,11 +130,14 @@ def test_spnego_init_and_resp() -> None:
     init["MechTypes"] = [TypesMech["NTLMSSP - Microsoft NTLM Security Support Provider"]]
     init["MechToken"] = t1.getData()
     tok = gssapi.unwrap(init.getData())
-    assert tok.spnego == "init" and tok.mech == "ntlm" and tok.mech_types == ("ntlm",)
+    assert tok.spnego == "init"
+    assert tok.mech == "ntlm"
+    assert tok.mech_types == ("ntlm",)
     resp = SPNEGO_NegTokenResp()
     resp["NegState"] = b"\x02"
     resp["SupportedMech"] = TypesMech["NTLMSSP - Microsoft NTLM Security Support Provider"]
     tok = gssapi.unwrap(resp.getData())
-    assert tok.spnego == "resp" and tok.neg_state == "reject"
+    assert tok.spnego == "resp"
+    assert tok.neg_state == "reject"
     with pytest.raises(Malformed, match="gssapi"):
         gssapi.unwrap(b"\x60\x05\x06\x03\x2a\x03\x04")

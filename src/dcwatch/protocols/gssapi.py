@@ -1,4 +1,4 @@
-"""GSS-API and SPNEGO tokens (RFC 2743 3.1, RFC 4178 4.2, MS-SPNG) as SMB, DCE/RPC and LDAP carry them.
+"""GSS-API and SPNEGO tokens (RFC 2743 3.1, RFC 4178 4.2, MS-SPNG) in SMB, DCE/RPC and LDAP.
 
 ``unwrap`` accepts a security blob in any of the shapes seen on the wire: an SPNEGO NegTokenInit
 (inside the 0x60 InitialContextToken) or a bare NegTokenResp (0xa1), a raw NTLMSSP message, a
@@ -237,7 +237,7 @@ def parse_ap_req(data: bytes) -> Any:
 
 
 def _parse_ap_req_local(buf: bytes) -> ApReq:
-    """Minimal AP-REQ reader (RFC 4120 5.5.1, 5.3): sname, realm, ticket etype, kvno, fingerprint."""
+    """Minimal AP-REQ reader (RFC 4120 5.5.1): sname, realm, ticket etype, kvno, fingerprint."""
     tag, s, e = _tlv(buf, 0, len(buf))
     if tag != 0x6E:
         raise Malformed(f"kerberos: AP-REQ tag 0x{tag:02x}, expected 0x6e")

@@ -45,10 +45,13 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _hasher():
+HASH_PARAMS: dict[str, int] = {}  # argon2 cost overrides (tests lower them)
+
+
+def _hasher() -> Any:
     from argon2 import PasswordHasher
 
-    return PasswordHasher()
+    return PasswordHasher(**HASH_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,7 +231,7 @@ class DceRpcConnection:
         self.auth_level = pdu.auth_level
         if not pdu.auth_value or pdu.auth_type not in (9, 10, 16):
             return
-        tok, err = gssapi.safe_unwrap(pdu.auth_value)
+        tok, _err = gssapi.safe_unwrap(pdu.auth_value)
         if tok is None:
             self.ctx.malformed += 1
             self.ctx.weird("dcerpc_bad_auth_token")
@@ -546,7 +546,7 @@ class DceRpcTcpAnalyzer:
         """In-order bytes of one direction."""
         try:
             self.conn.feed(from_client, payload)
-        except Exception:  # analyzer boundary: count, never crash the capture run
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.conn.ctx.malformed += 1
             self.conn.ctx.weird("dcerpc_analyzer_error")
 
@@ -558,7 +558,7 @@ class DceRpcTcpAnalyzer:
         """Flush calls without responses."""
         try:
             self.conn.close()
-        except Exception:  # analyzer boundary: count, never crash the capture run
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.conn.ctx.malformed += 1
             self.conn.ctx.weird("dcerpc_analyzer_error")
 

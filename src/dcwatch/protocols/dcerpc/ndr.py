@@ -49,7 +49,8 @@ class NdrReader:
         """Raise Malformed unless ``n`` more bytes are available."""
         if n < 0 or self.pos + n > self.end:
             raise Malformed(
-                f"ndr: {what} needs {n} bytes at offset {self.pos}, stub has {self.end - self.pos} left"
+                f"ndr: {what} needs {n} bytes at offset {self.pos}, "
+                f"stub has {self.end - self.pos} left"
             )
 
     def align(self, n: int) -> None:

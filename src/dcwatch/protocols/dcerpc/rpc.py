@@ -93,7 +93,7 @@ class Context:
 
 @dataclass(slots=True)
 class BindAckResult:
-    """One p_result_t: result 0 acceptance, 1 user rejection, 2 provider rejection, 3 negotiate_ack."""
+    """One p_result_t: 0 acceptance, 1 user rejection, 2 provider rejection, 3 negotiate_ack."""
 
     result: int
     reason: int

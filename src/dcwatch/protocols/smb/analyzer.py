@@ -1,4 +1,4 @@
-"""SMB analyzer for one TCP connection (445/139): state across messages and the ``smb.*`` activities.
+"""SMB analyzer for one TCP connection (445/139): state across messages, ``smb.*`` activities.
 
 Follows SMB2/3 sessions (SessionId -> user from the NTLM AUTHENTICATE or the Kerberos ticket
 owner), trees (TreeId -> share), opens (FileId -> name, pipe or file, bytes read/written) and
@@ -96,7 +96,7 @@ class SmbAnalyzer:
         """In-order bytes of one direction."""
         try:
             self._framers[from_client].feed(payload)
-        except Exception:  # analyzer boundary: count, never crash the capture run
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
 
@@ -116,7 +116,7 @@ class SmbAnalyzer:
             for f in list(self._files.values()):
                 self._finish_file(f)
             self._files.clear()
-        except Exception:  # analyzer boundary: count, never crash the capture run
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
 

@@ -1,0 +1,40 @@
+"""2029 Suspected DCShadow attack (replication request): wire only, synthetic cases."""
+
+from __future__ import annotations
+
+from tests.detectors.conftest import ADMIN, DC_IP, act, run, wire_rpc
+
+from dcwatch.model.activity import Account
+from dcwatch.model.activity import ActivityKind as K
+
+SLUG = "dcshadow-replication"
+
+
+def test_replica_add_by_a_user_from_a_non_dc_fires() -> None:
+    alerts = run([wire_rpc("drsuapi", "IDL_DRSReplicaAdd", 1, actor=ADMIN)], SLUG)
+    assert len(alerts) == 1
+    assert "is not a legitimate domain controller" in alerts[0].description
+
+
+def test_replica_add_between_dcs_is_quiet() -> None:
+    acts = [wire_rpc("drsuapi", "IDL_DRSReplicaAdd", 1, src="10.0.0.11",
+                     actor=Account("DC02$", "CORP"))]
+    assert run(acts, SLUG, dc_ips=(DC_IP, "10.0.0.11")) == []
+
+
+def test_dc_pulling_changes_from_a_non_dc_fires() -> None:
+    # WS5 (10.0.0.66) got a machine TGT, so its IP is known and it is not a configured DC;
+    # the genuine DC then calls GetNCChanges on it: it replicates from a rogue
+    tgt = act(K.KERBEROS_AS, 0, actor=Account("WS5$", "CORP"), src_ip="10.0.0.66", status=0,
+              outcome="success")
+    pull = wire_rpc("drsuapi", "IDL_DRSGetNCChanges", 1, src=DC_IP, dst="10.0.0.66")
+    alerts = run([tgt, pull], SLUG, dcs=("DC01",), dc_ips=(DC_IP,))
+    assert len(alerts) == 1
+    assert alerts[0].evidence["rogue_computer"] == "WS5"
+    # an address nothing is known about: quiet
+    other = wire_rpc("drsuapi", "IDL_DRSGetNCChanges", 1, src=DC_IP, dst="10.0.0.77")
+    assert run([other], SLUG) == []
+
+
+def test_normal_dcsync_style_get_nc_changes_from_a_client_is_not_this_alert() -> None:
+    assert run([wire_rpc("drsuapi", "IDL_DRSGetNCChanges", 1, actor=ADMIN)], SLUG) == []
