@@ -76,24 +76,34 @@ def main() -> None:
     sh = ["ip", "netns", "exec", ns]
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        subprocess.run(sh + ["ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"],
-                       check=True)
+        subprocess.run(
+            [*sh, "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True
+        )
         for dev in ("va", "vb"):
-            subprocess.run(sh + ["ip", "link", "set", dev, "mtu", "65535", "up"], check=True)
+            subprocess.run([*sh, "ip", "link", "set", dev, "mtu", "65535", "up"], check=True)
         print(f"{'offered pps':>12} {'sent':>9} {'received':>9} {'drops':>7} {'decoded pps':>12}")
         for rate in (int(r) for r in args.rates.split(",")):
-            sensor = subprocess.Popen(sh + [sys.executable, "-c", SENSOR,
-                                            str(args.seconds + 2)], stdout=subprocess.PIPE,
-                                      text=True)
+            sensor = subprocess.Popen(
+                [*sh, sys.executable, "-c", SENSOR, str(args.seconds + 2)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             import time
 
             time.sleep(1.0)
-            sent = int(subprocess.run(sh + [sys.executable, "-c", REPLAY, args.pcap, str(rate),
-                                            str(args.seconds)], capture_output=True, text=True,
-                                      check=True).stdout)
+            sent = int(
+                subprocess.run(
+                    [*sh, sys.executable, "-c", REPLAY, args.pcap, str(rate), str(args.seconds)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
             res = json.loads(sensor.communicate()[0])
-            print(f"{rate:>12} {sent:>9} {res['packets']:>9} {res['drops']:>7} "
-                  f"{res['packets'] / args.seconds:>12.0f}")
+            print(
+                f"{rate:>12} {sent:>9} {res['packets']:>9} {res['drops']:>7} "
+                f"{res['packets'] / args.seconds:>12.0f}"
+            )
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
 

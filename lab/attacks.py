@@ -334,7 +334,7 @@ def step_asrep_roast(args):
         body["till"] = KerberosTime.to_asn1(now)
         body["rtime"] = KerberosTime.to_asn1(now)
         body["nonce"] = random.getrandbits(31)
-        seq_set_iter(body, "etype", (ENC_RC4,))
+        seq_set_iter(body, "etype", tuple(args.etypes))
         try:
             r = sendReceive(encoder.encode(req), REALM, DC)
         except Exception as e:  # noqa: BLE001
@@ -700,6 +700,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kvno", type=int, default=1)
     ap.add_argument("--duration", type=int, default=87600)
     ap.add_argument("--rc4", action="store_true")
+    ap.add_argument("--etypes", nargs="*", type=int, default=[ENC_RC4])
     args = ap.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     STEPS[args.step](args)

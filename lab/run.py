@@ -99,7 +99,7 @@ SAMBA_OPTIONS = {
 }
 
 # Bump when the provisioning recipe changes: a golden snapshot with another stamp is rebuilt.
-RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 5],
+RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 6],
                     sort_keys=True)
 
 
@@ -165,6 +165,14 @@ def ns_exists(ns: str) -> bool:
                                 text=True).stdout.split()
 
 
+# Samba's KDC is Heimdal, whose "require-preauth" defaults to true for *every* account; only
+# with it off does the per-account DONT_REQ_PREAUTH flag (AS-REP roasting) take effect.
+KDC_SECTION = """
+[kdc]
+    require-preauth = false
+"""
+
+
 def etc_files(ns: str) -> None:
     ip, host = HOSTS[ns]
     d = Path("/etc/netns") / ns
@@ -191,7 +199,7 @@ def etc_files(ns: str) -> None:
 [domain_realm]
     .{DNS_DOMAIN} = {REALM}
     {DNS_DOMAIN} = {REALM}
-""")
+""" + (KDC_SECTION if ns == "dcw-dc" else ""))
 
 
 def net_up() -> None:
@@ -262,7 +270,9 @@ def provision() -> None:
         "--server-role=dc", "--dns-backend=SAMBA_INTERNAL", f"--adminpass={ADMIN_PASS}",
         f"--host-name={DC_NAME}", f"--host-ip={DC_IP}", "--use-rfc2307",
         f"--targetdir={SAMBA}", *opts], ns="dcw-dc", capture=True)
-    # provisioning writes the option names lower-case/as given; make sure of the log file
+    # provision keeps only some --option values (e.g. drops "ldap server require strong auth"):
+    # write the lab's [global] options into smb.conf ourselves
+    set_global_options()
     samba_tool("group", "add", "Helpdesk", "--description=Helpdesk operators")
     for name, pw, groups, extra in USERS:
         samba_tool("user", "create", name, pw, "--use-username-as-cn",
@@ -299,6 +309,24 @@ def provision() -> None:
     sh(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", str(STATE),
         "-cf", str(GOLDEN), "samba"], capture=True)
     GOLDEN_STAMP.write_text(hashlib.sha256(RECIPE.encode()).hexdigest())
+
+
+def set_global_options() -> None:
+    lines = SMB_CONF.read_text().splitlines()
+    keys = {k.lower() for k in SAMBA_OPTIONS}
+    out, section = [], None
+    for line in lines:
+        st = line.strip()
+        if st.startswith("["):
+            section = st.lower()
+            out.append(line)
+            if section == "[global]":
+                out.extend(f"\t{k} = {v}" for k, v in SAMBA_OPTIONS.items())
+            continue
+        if section == "[global]" and "=" in st and st.split("=", 1)[0].strip().lower() in keys:
+            continue
+        out.append(line)
+    SMB_CONF.write_text("\n".join(out) + "\n")
 
 
 def restore_or_provision() -> None:
@@ -350,18 +378,40 @@ def samba_start() -> None:
     log(f"samba running, pid {samba_pid()}")
 
 
+def ns_pids(ns: str) -> list[int]:
+    if not ns_exists(ns):
+        return []
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def samba_stop() -> None:
+    """Stop the DC: samba's root process, then whatever it left behind in the DC namespace
+    (smbd's on-demand samba-dcerpcd and rpcd_* workers outlive it and would keep serving
+    the named pipes of a stale database). Every process in dcw-dc was started by the lab."""
     pid = samba_pid()
-    if not pid:
-        return
-    log(f"stopping samba pid {pid}")
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
-        if not samba_pid():
+    if pid:
+        log(f"stopping samba pid {pid}")
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not samba_pid():
+                break
+            time.sleep(0.2)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = ns_pids("dcw-dc")
+        if not left:
             break
-        time.sleep(0.2)
-    else:
-        os.kill(pid, signal.SIGKILL)
+        log(f"{'terminating' if sig == signal.SIGTERM else 'killing'} {len(left)} leftover "
+            f"process(es) in dcw-dc: {left}")
+        for p in left:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        for _ in range(50):
+            if not ns_pids("dcw-dc"):
+                break
+            time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------- capture

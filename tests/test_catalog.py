@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
+from tests.conftest import REPO
 
 from dcwatch.detectors import registry
-from tests.conftest import REPO
 
 SPEC = REPO.parent / "shared" / "spec" / "alerts.csv"
 

@@ -29,7 +29,7 @@ def test_scan_jsonl_contract() -> None:
     alerts = [json.loads(line) for line in r.stdout.splitlines()]
     assert {a["external_id"] for a in alerts} >= {2006, 2024, 2026}
     for a in alerts:
-        assert ALERT_KEYS <= set(a)
+        assert set(a) >= ALERT_KEYS
         assert isinstance(a["external_id"], int)
         assert a["status"] == "open"
         assert a["activities"], "every alert carries its activity log"
@@ -44,7 +44,8 @@ def test_scan_json_and_table() -> None:
     r = run("scan", str(DEMO), "--format", "json", "--no-activities")
     assert r.returncode == 0
     data = json.loads(r.stdout)
-    assert len(data) >= 4 and all(a["activities"] == [] for a in data)
+    assert len(data) >= 4
+    assert all(a["activities"] == [] for a in data)
     t = CliRunner().invoke(main, ["scan", str(DEMO), "--format", "table"])
     assert t.exit_code == 0
     assert "Suspected DCSync attack" in t.output
@@ -101,7 +102,8 @@ def test_store_rescan_creates_no_duplicates(tmp_path: Path) -> None:
     one = alerts[0]["id"]
     r = run("alerts", "show", one, "--db", str(db))
     shown = json.loads(r.stdout)[0]
-    assert shown["id"] == one and shown["activities"]
+    assert shown["id"] == one
+    assert shown["activities"]
     ids = [a["uid"] for a in shown["activities"]]
     assert len(ids) == len(set(ids))
 
@@ -109,7 +111,8 @@ def test_store_rescan_creates_no_duplicates(tmp_path: Path) -> None:
 def test_alerts_show_unknown(tmp_path: Path) -> None:
     r = run("scan", str(DEMO), "--db", str(tmp_path / "a.db"))
     r = run("alerts", "show", "nope", "--db", str(tmp_path / "a.db"))
-    assert r.returncode == 2 and "no alert nope" in r.stderr
+    assert r.returncode == 2
+    assert "no alert nope" in r.stderr
 
 
 @pytest.mark.parametrize("flag", [["--threshold", "dcsync=extreme"],
@@ -122,7 +125,8 @@ def test_usage_errors_exit_2(flag: list[str]) -> None:
 def test_exclusion_drops_alert() -> None:
     r = run("scan", str(DEMO), "--format", "jsonl", "--exclude", "dcsync:user:da.admin")
     ids = {json.loads(line)["external_id"] for line in r.stdout.splitlines()}
-    assert 2006 not in ids and 2026 in ids
+    assert 2006 not in ids
+    assert 2026 in ids
 
 
 def test_version_and_detectors() -> None:

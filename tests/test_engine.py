@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.helpers import act, user
+
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Engine, Exclusion
 from dcwatch.entities.resolver import Resolver
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
-from tests.helpers import act, user
 
 DA = Account("Domain Admins", "CONTOSO", "S-1-5-21-1-2-3-512")
 ADMINS = Account("Administrators", "Builtin", "S-1-5-32-544")
@@ -17,7 +18,7 @@ REPL = ["1131f6ad-9c07-11d1-f79f-00c04fc2dcd2"]
 
 
 def add_member(seconds: float, actor: str = "alice", host: str = "DC01.contoso.local",
-               local: bool = False):  # noqa: ANN201
+               local: bool = False):
     """4728 (Domain Admins, global: only DCs log it) or 4732 (Administrators, local)."""
     return act(K.GROUP_MEMBER_ADDED, seconds, host=host, actor=user(actor),
                target=ADMINS if local else DA,

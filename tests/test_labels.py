@@ -11,11 +11,11 @@ import csv
 from pathlib import Path
 
 import pytest
+from tests.conftest import RECORDINGS, SHARED_DATA
 
 from dcwatch.detectors import by_external_id
 from dcwatch.evaluation import FileResult, load_labels
 from dcwatch.pipeline import ScanOptions, scan
-from tests.conftest import RECORDINGS, SHARED_DATA
 
 IMPLEMENTED = set(by_external_id())
 
@@ -51,7 +51,7 @@ def test_labelled_recording(path: Path, expected: set[int], tolerated: set[int] 
 
 
 def test_label_files_are_well_formed() -> None:
-    files = sorted((SHARED_DATA / "labels").glob("*.csv")) + [RECORDINGS / "labels.csv"]
+    files = [*sorted((SHARED_DATA / "labels").glob("*.csv")), RECORDINGS / "labels.csv"]
     files = [f for f in files if f.exists()]
     if not files:
         pytest.skip("no label files")

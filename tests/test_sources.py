@@ -10,13 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tests.conftest import shared_file
 
 from dcwatch.model.activity import ActivityKind as K
 from dcwatch.pipeline import ActivityStream
 from dcwatch.sources.base import SourceStats
 from dcwatch.sources.jsonl import read_json
-
-from tests.conftest import shared_file
 
 DCSYNC_4662 = {  # one 4662 with replication rights, in each export dialect
     "SubjectUserSid": "S-1-5-21-1-2-3-1105", "SubjectUserName": "alice",
@@ -61,7 +60,7 @@ def ecs_line() -> dict:
                                            (nxlog_line, "json-nxlog"),
                                            (winlogbeat6_line, "json-winlogbeat"),
                                            (ecs_line, "json-ecs")])
-def test_json_dialects_give_the_same_activity(make, fmt: str) -> None:  # noqa: ANN001
+def test_json_dialects_give_the_same_activity(make, fmt: str) -> None:
     st = SourceStats("x")
     acts = list(read_json([json.dumps(make()).encode()], "x.json", st))
     assert st.skipped == 0
@@ -70,7 +69,8 @@ def test_json_dialects_give_the_same_activity(make, fmt: str) -> None:  # noqa: 
     assert a.kind is K.DS_ACCESS
     assert a.origin.format == fmt
     assert a.host == "DC01.contoso.local"
-    assert a.actor is not None and a.actor.name == "alice"
+    assert a.actor is not None
+    assert a.actor.name == "alice"
     assert a.fields["properties"] == ["1131f6ad-9c07-11d1-f79f-00c04fc2dcd2"]
     assert a.ts.isoformat().startswith("2026-01-01T10:00:0")
 
@@ -90,7 +90,8 @@ def test_json_array_and_pretty_object(tmp_path: Path) -> None:
     p.write_text(json.dumps([evtx_dump_line(), evtx_dump_line()], indent=2))
     s = ActivityStream([str(p)])
     acts = list(s)
-    assert len(acts) == 1 and s.duplicates == 1  # the same record twice
+    assert len(acts) == 1
+    assert s.duplicates == 1
 
 
 def test_malformed_json_lines_are_counted(tmp_path: Path) -> None:
@@ -102,7 +103,8 @@ def test_malformed_json_lines_are_counted(tmp_path: Path) -> None:
     st = s.stats[0]
     assert len(acts) == 1
     assert st.skipped == 3
-    assert st.first_error and "line 2" in st.first_error
+    assert st.first_error
+    assert "line 2" in st.first_error
 
 
 def _zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -163,5 +165,6 @@ def test_winlogbeat_tar_gz() -> None:
     p = shared_file("otrf-dev/defense_evasion/host/empire_wdigest_downgrade.tar.gz")
     s = ActivityStream([str(p)])
     list(s)
-    assert s.stats and s.stats[0].format == "json-winlogbeat"
+    assert s.stats
+    assert s.stats[0].format == "json-winlogbeat"
     assert s.stats[0].records > 1000

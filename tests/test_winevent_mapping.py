@@ -109,7 +109,8 @@ def test_logon_fields() -> None:
     assert a.src_ip == "10.0.0.5"  # ::ffff: mapping dropped
     assert a.src_port == 5000
     assert a.src_host == "WS1"
-    assert a.actor is not None and a.actor.name == "bob"
+    assert a.actor is not None
+    assert a.actor.name == "bob"
     assert a.fields["logon_type"] == 3
     assert a.fields["logon_id"] == "0x99"
 
@@ -117,10 +118,12 @@ def test_logon_fields() -> None:
 def test_kerberos_fields() -> None:
     a = to_activity(rec(4768, CASES[5][1]))
     assert a is not None
-    assert a.status == 6 and a.outcome == "failure"
+    assert a.status == 6
+    assert a.outcome == "failure"
     assert "ticket_etype" not in a.fields  # 0xffffffff = no ticket
     b = to_activity(rec(4769, CASES[6][1]))
-    assert b is not None and b.actor is not None
+    assert b is not None
+    assert b.actor is not None
     assert (b.actor.name, b.actor.domain) == ("bob", "CONTOSO.LOCAL")
     assert b.fields["ticket_etype"] == 0x17
 
@@ -136,18 +139,23 @@ def test_4662_properties_are_lowercase_guids() -> None:
 def test_system_and_other_channels() -> None:
     svc = to_activity(rec(7045, {"ServiceName": "x", "ImagePath": "cmd.exe"}, "System",
                           "Service Control Manager"))
-    assert svc is not None and svc.kind is K.SERVICE_INSTALLED
+    assert svc is not None
+    assert svc.kind is K.SERVICE_INSTALLED
     sysmon = to_activity(rec(1, {"Image": "C:\\x.exe", "User": "CONTOSO\\bob",
                                  "ParentImage": "C:\\wsmprovhost.exe"},
                              "Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon"))
-    assert sysmon is not None and sysmon.kind is K.PROCESS_CREATED
-    assert sysmon.actor is not None and sysmon.actor.name == "bob"
+    assert sysmon is not None
+    assert sysmon.kind is K.PROCESS_CREATED
+    assert sysmon.actor is not None
+    assert sysmon.actor.name == "bob"
     rpc = to_activity(rec(6, {"InterfaceUuid": "12345678-1234-ABCD-EF00-01234567CFFB",
                               "ProcNum": 26}, "", "Microsoft-Windows-RPC"))
-    assert rpc is not None and rpc.fields["interface"] == "netlogon"
+    assert rpc is not None
+    assert rpc.fields["interface"] == "netlogon"
     assert rpc.fields["opnum"] == 26
     nl = to_activity(rec(5805, {"Data": ["DC01", "%%5"]}, "System", "NETLOGON"))
-    assert nl is not None and nl.kind is K.NETLOGON_AUTH_DENIED
+    assert nl is not None
+    assert nl.kind is K.NETLOGON_AUTH_DENIED
     assert nl.fields["client_computer"] == "DC01"
     # Same event ID from another provider is not the Security event.
     assert to_activity(rec(4624, {}, "Application", "SomeApp")) is None

@@ -47,20 +47,23 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
     for v in values:
         slug, _, level = v.partition("=")
         if level not in ("high", "medium", "low"):
-            raise click.BadParameter(f"{v!r}: expected SLUG=high|medium|low", param_hint="--threshold")
+            raise click.BadParameter(
+                f"{v!r}: expected SLUG=high|medium|low", param_hint="--threshold"
+            )
         out[slug] = level
     return out
 
 
-def _parse_exclusions(values: tuple[str, ...]):  # noqa: ANN202
+def _parse_exclusions(values: tuple[str, ...]):
     from dcwatch.detectors.engine import Exclusion
 
     out = []
     for v in values:
         parts = v.split(":", 2)
         if len(parts) != 3 or parts[1] not in ("user", "computer", "ip", "any"):
-            raise click.BadParameter(f"{v!r}: expected SLUG|*:user|computer|ip|any:VALUE",
-                                     param_hint="--exclude")
+            raise click.BadParameter(
+                f"{v!r}: expected SLUG|*:user|computer|ip|any:VALUE", param_hint="--exclude"
+            )
         out.append(Exclusion(parts[0], parts[1], parts[2]))
     return out
 
@@ -74,17 +77,21 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), console=Console(stderr=True),
-                                transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.task = self.bar.add_task("reading", total=total)
             self.bar.start()
 
-    def start(self, inp, st) -> None:  # noqa: ANN001
+    def start(self, inp, st) -> None:
         if self.bar:
             self.bar.update(self.task, description=f"reading {os.path.basename(inp.name)[:50]}")
 
-    def done(self, inp, st) -> None:  # noqa: ANN001
+    def done(self, inp, st) -> None:
         if self.bar:
             self.bar.advance(self.task)
 
@@ -101,18 +108,24 @@ def _summary(stats: list[SourceStats], warnings: list[str], extra: str) -> int:
     for st in stats:
         if st.fatal:
             problems += 1
-            _err(f"dcwatch: {st.name}: {st.fatal}"
-                 + (f" (after {st.records} records)" if st.records else ""))
+            _err(
+                f"dcwatch: {st.name}: {st.fatal}"
+                + (f" (after {st.records} records)" if st.records else "")
+            )
         if st.skipped:
             problems += 1
-            _err(f"dcwatch: skipped {st.skipped} malformed record(s) in {st.name} "
-                 f"(first: {st.first_error})")
+            _err(
+                f"dcwatch: skipped {st.skipped} malformed record(s) in {st.name} "
+                f"(first: {st.first_error})"
+            )
     records = sum(s.records for s in stats)
     skipped = sum(s.skipped for s in stats)
     unmapped = sum(s.unmapped for s in stats)
-    _err(f"dcwatch: read {len(stats)} input(s), {records} record(s): "
-         f"{sum(s.activities for s in stats)} activities, {unmapped} record(s) of kinds dcwatch "
-         f"does not use, {skipped} malformed record(s) skipped; {extra}")
+    _err(
+        f"dcwatch: read {len(stats)} input(s), {records} record(s): "
+        f"{sum(s.activities for s in stats)} activities, {unmapped} record(s) of kinds dcwatch "
+        f"does not use, {skipped} malformed record(s) skipped; {extra}"
+    )
     return problems
 
 
@@ -121,20 +134,35 @@ def _summary(stats: list[SourceStats], warnings: list[str], extra: str) -> int:
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--db", help="SQLite file (or SQLAlchemy URL) to store alerts in; default: memory.")
 @click.option("--honeytoken", multiple=True, help="Tag an account as a honeytoken (repeatable).")
-@click.option("--sensitive", multiple=True,
-              help="Tag an account or group as sensitive (repeatable).")
-@click.option("--dc", "dcs", multiple=True,
-              help="Name a domain controller the data may not reveal (repeatable).")
+@click.option(
+    "--sensitive", multiple=True, help="Tag an account or group as sensitive (repeatable)."
+)
+@click.option(
+    "--dc",
+    "dcs",
+    multiple=True,
+    help="Name a domain controller the data may not reveal (repeatable).",
+)
 @click.option("--threshold", multiple=True, help="SLUG=high|medium|low (repeatable).")
 @click.option("--test-mode", is_flag=True, help="All thresholds Low (MDI's test mode).")
 @click.option("--exclude", multiple=True, help="SLUG|*:user|computer|ip|any:VALUE (repeatable).")
 @click.option("--detector", "detectors", multiple=True, help="Run only these detector slugs.")
 @click.option("--strict", is_flag=True, help="Malformed or unreadable input is an error (exit 1).")
 @click.option("--no-activities", is_flag=True, help="Leave the activity log out of the output.")
-def scan(paths: tuple[str, ...], fmt: str, db: str | None, honeytoken: tuple[str, ...],
-         sensitive: tuple[str, ...], dcs: tuple[str, ...], threshold: tuple[str, ...],
-         test_mode: bool, exclude: tuple[str, ...], detectors: tuple[str, ...], strict: bool,
-         no_activities: bool) -> None:
+def scan(
+    paths: tuple[str, ...],
+    fmt: str,
+    db: str | None,
+    honeytoken: tuple[str, ...],
+    sensitive: tuple[str, ...],
+    dcs: tuple[str, ...],
+    threshold: tuple[str, ...],
+    test_mode: bool,
+    exclude: tuple[str, ...],
+    detectors: tuple[str, ...],
+    strict: bool,
+    no_activities: bool,
+) -> None:
     """Scan EVTX, JSON/JSONL, pcap/pcapng, Samba audit logs, directories and archives."""
     from dcwatch.detectors import registry
     from dcwatch.detectors.base import DetectionConfig
@@ -145,11 +173,18 @@ def scan(paths: tuple[str, ...], fmt: str, db: str | None, honeytoken: tuple[str
     _check_paths(paths)
     unknown = [d for d in detectors if d not in registry()]
     if unknown:
-        raise click.BadParameter(f"unknown detector(s): {', '.join(unknown)}",
-                                 param_hint="--detector")
-    opts = ScanOptions(list(paths), list(dcs), list(honeytoken), list(sensitive),
-                       DetectionConfig("forensic", _parse_thresholds(threshold), test_mode),
-                       _parse_exclusions(exclude), list(detectors) or None)
+        raise click.BadParameter(
+            f"unknown detector(s): {', '.join(unknown)}", param_hint="--detector"
+        )
+    opts = ScanOptions(
+        list(paths),
+        list(dcs),
+        list(honeytoken),
+        list(sensitive),
+        DetectionConfig("forensic", _parse_thresholds(threshold), test_mode),
+        _parse_exclusions(exclude),
+        list(detectors) or None,
+    )
     store = None
     try:
         if db:
@@ -159,13 +194,13 @@ def scan(paths: tuple[str, ...], fmt: str, db: str | None, honeytoken: tuple[str
         progress = None
         rows: dict[str, int] = {}
 
-        def on_input(inp, st) -> None:  # noqa: ANN001
+        def on_input(inp, st) -> None:
             if progress:
                 progress.start(inp, st)
             if store:
                 rows[st.name] = store.begin_source(inp.name)
 
-        def on_done(inp, st) -> None:  # noqa: ANN001
+        def on_done(inp, st) -> None:
             if progress:
                 progress.done(inp, st)
             if store:
@@ -188,10 +223,13 @@ def scan(paths: tuple[str, ...], fmt: str, db: str | None, honeytoken: tuple[str
         for a in alerts:
             a.activities = []
     write_alerts(alerts, fmt, sys.stdout)
-    problems = _summary(result.stats, result.warnings,
-                        f"{len(alerts)} alert(s)" + (f", stored in {db}" if db else "")
-                        + (f"; {result.duplicates} duplicate record(s) ignored"
-                           if result.duplicates else ""))
+    problems = _summary(
+        result.stats,
+        result.warnings,
+        f"{len(alerts)} alert(s)"
+        + (f", stored in {db}" if db else "")
+        + (f"; {result.duplicates} duplicate record(s) ignored" if result.duplicates else ""),
+    )
     if not result.stats and result.warnings:
         sys.exit(2)
     if strict and problems:
@@ -200,8 +238,9 @@ def scan(paths: tuple[str, ...], fmt: str, db: str | None, honeytoken: tuple[str
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
+)
 @click.option("--strict", is_flag=True, help="Malformed or unreadable input is an error (exit 1).")
 def activities(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Print the normalized activities dcwatch derives from the inputs (parser debugging)."""
@@ -220,20 +259,42 @@ def activities(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
 
 @main.command()
 @click.option("--interface", "-i", required=True, help="Interface that sees the DC's traffic.")
-@click.option("--db", default="dcwatch.db", show_default=True,
-              help="SQLite file (or SQLAlchemy URL) the alerts go to.")
-@click.option("--filter", "bpf", default=None,
-              help="Capture filter (tcpdump syntax); default: the DC protocols.")
+@click.option(
+    "--db",
+    default="dcwatch.db",
+    show_default=True,
+    help="SQLite file (or SQLAlchemy URL) the alerts go to.",
+)
+@click.option(
+    "--filter",
+    "bpf",
+    default=None,
+    help="Capture filter (tcpdump syntax); default: the DC protocols.",
+)
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--max-packets", type=int, help="Stop after this many packets.")
 @click.option("--honeytoken", multiple=True, help="Tag an account as a honeytoken (repeatable).")
 @click.option("--sensitive", multiple=True, help="Tag an account or group as sensitive.")
 @click.option("--dc", "dcs", multiple=True, help="Name a domain controller (repeatable).")
-@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True,
-              help="How new and updated alerts are printed as they happen.")
-def sensor(interface: str, db: str, bpf: str | None, duration: float | None,
-           max_packets: int | None, honeytoken: tuple[str, ...], sensitive: tuple[str, ...],
-           dcs: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="jsonl",
+    show_default=True,
+    help="How new and updated alerts are printed as they happen.",
+)
+def sensor(
+    interface: str,
+    db: str,
+    bpf: str | None,
+    duration: float | None,
+    max_packets: int | None,
+    honeytoken: tuple[str, ...],
+    sensitive: tuple[str, ...],
+    dcs: tuple[str, ...],
+    fmt: str,
+) -> None:
     """Watch live traffic on an interface (live mode: learning periods honoured)."""
     from dcwatch.detectors import registry
     from dcwatch.detectors.base import DetectionConfig
@@ -249,10 +310,9 @@ def sensor(interface: str, db: str, bpf: str | None, duration: float | None,
         _err(f"dcwatch: {e}")
         sys.exit(2)
     windows = {s: c.update_window for s, c in registry().items()}
-    engine = Engine(Resolver(list(dcs), list(honeytoken), list(sensitive)),
-                    DetectionConfig("live"))
+    engine = Engine(Resolver(list(dcs), list(honeytoken), list(sensitive)), DetectionConfig("live"))
 
-    def on_alert(alert, trigger: str) -> None:  # noqa: ANN001
+    def on_alert(alert, trigger: str) -> None:
         store.save_alerts([alert], windows)
         write_alerts([alert], fmt, sys.stdout)
         sys.stdout.flush()
@@ -262,8 +322,13 @@ def sensor(interface: str, db: str, bpf: str | None, duration: float | None,
     _err(f"dcwatch: capturing on {interface}; alerts go to {db}")
     try:
         # Live activities arrive in capture order: no re-ordering window, no added latency.
-        for a in capture(interface, st, bpf_expr=bpf or DEFAULT_FILTER, duration=duration,
-                         max_packets=max_packets):
+        for a in capture(
+            interface,
+            st,
+            bpf_expr=bpf or DEFAULT_FILTER,
+            duration=duration,
+            max_packets=max_packets,
+        ):
             engine.process(a)
     except ConfigError as e:
         _err(f"dcwatch: {e}")
@@ -271,8 +336,11 @@ def sensor(interface: str, db: str, bpf: str | None, duration: float | None,
     except KeyboardInterrupt:
         pass
     engine.finish()
-    _summary([st], [], f"{len(engine.alerts)} alert(s); kernel drops: "
-             f"{st.weirds.get('capture_kernel_drops', 0)}")
+    _summary(
+        [st],
+        [],
+        f"{len(engine.alerts)} alert(s); kernel drops: {st.weirds.get('capture_kernel_drops', 0)}",
+    )
 
 
 @main.group()
@@ -287,11 +355,11 @@ def alerts() -> None:
 @click.option("--phase")
 @click.option("--severity", type=click.Choice(["low", "medium", "high"]))
 @click.option("--limit", type=int, default=1000, show_default=True)
-def alerts_list(db: str, fmt: str, status: str | None, phase: str | None,
-                severity: str | None, limit: int) -> None:
+def alerts_list(
+    db: str, fmt: str, status: str | None, phase: str | None, severity: str | None, limit: int
+) -> None:
     """List alerts, newest first."""
     from dcwatch.outputs.text import write_alerts
-    from dcwatch.store import Store
 
     store = _open_store(db)
     write_alerts(store.list_alerts(status, phase, severity, limit), fmt, sys.stdout)
@@ -312,7 +380,7 @@ def alerts_show(alert_id: str, db: str, fmt: str) -> None:
     write_alerts([a], fmt, sys.stdout)
 
 
-def _open_store(db: str):  # noqa: ANN202
+def _open_store(db: str):
     from dcwatch.store import Store
 
     if "://" not in db and not os.path.exists(db):
@@ -328,8 +396,9 @@ def _open_store(db: str):  # noqa: ANN202
 @main.command()
 @click.argument("paths", nargs=-1)
 @click.option("--db", help="Correlate the alerts stored in this database instead.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "text"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "text"]), default="text", show_default=True
+)
 def incidents(paths: tuple[str, ...], db: str | None, fmt: str) -> None:
     """Group alerts into incidents and tell each attack story in time order."""
     import orjson
@@ -350,8 +419,10 @@ def incidents(paths: tuple[str, ...], db: str | None, fmt: str) -> None:
         if fmt == "jsonl":
             click.echo(orjson.dumps(inc.to_dict()).decode())
             continue
-        click.echo(f"[{inc.severity.value}] {inc.title}  ({inc.first_seen:%Y-%m-%d %H:%M} - "
-                   f"{inc.last_seen:%H:%M} UTC, incident {inc.id})")
+        click.echo(
+            f"[{inc.severity.value}] {inc.title}  ({inc.first_seen:%Y-%m-%d %H:%M} - "
+            f"{inc.last_seen:%H:%M} UTC, incident {inc.id})"
+        )
         for step in inc.story:
             when = step.get("time", "")[11:19]
             click.echo(f"  {when:8}  {step['phase']:<26} {step['what']}")
@@ -364,8 +435,9 @@ def list_detectors() -> None:
     from dcwatch.detectors import registry
 
     for cls in registry().values():
-        click.echo(f"{cls.external_id}\t{cls.slug}\t{cls.phase.value}\t{cls.severity.value}\t"
-                   f"{cls.title}")
+        click.echo(
+            f"{cls.external_id}\t{cls.slug}\t{cls.phase.value}\t{cls.severity.value}\t{cls.title}"
+        )
 
 
 @main.command("eval")

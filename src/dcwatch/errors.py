@@ -1,4 +1,6 @@
-"""One error hierarchy for every stage (pySigma style): what was wrong, expected versus found, and where."""
+"""One error hierarchy for every stage (pySigma style).
+
+Messages say what was wrong, expected versus found, and where."""
 
 from __future__ import annotations
 

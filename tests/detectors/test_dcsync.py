@@ -29,7 +29,8 @@ def test_fires_on_nxlog_with_source_from_logon_session() -> None:
     alerts = [a for a in scan(ScanOptions([str(p)])).alerts if a.external_id == 2006]
     assert len(alerts) == 1
     a = alerts[0]
-    assert "pgustavo" in a.description and "MORDORDC" in a.description
+    assert "pgustavo" in a.description
+    assert "MORDORDC" in a.description
     assert a.evidence["source_ip"] == "172.18.39.5"
     assert {e.role for e in a.entities} >= {"attacker", "target domain controller"}
 

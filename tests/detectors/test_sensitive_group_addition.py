@@ -33,7 +33,8 @@ def test_localized_group_name_is_recognised_by_rid() -> None:
     alerts = e.run([act(K.GROUP_MEMBER_ADDED, 0, actor=user("x"),
                         target=Account("Domänen-Admins", "FIRMA", "S-1-5-21-7-8-9-512"),
                         fields={"member_sid": "S-1-5-21-7-8-9-2000", "group_scope": "global"})])
-    assert len(alerts) == 1 and "Domänen-Admins" in alerts[0].description
+    assert len(alerts) == 1
+    assert "Domänen-Admins" in alerts[0].description
 
 
 def test_ordinary_group_and_removal_are_quiet() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import SHARED_DATA
 
 from dcwatch.sources.base import SourceStats
 from dcwatch.sources.evtx import read_evtx
 from dcwatch.sources.jsonl import read_json
-from tests.conftest import SHARED_DATA
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "killchain.jsonl"
 LINES = DEMO.read_bytes().splitlines()

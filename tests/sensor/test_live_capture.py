@@ -21,24 +21,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PCAP = REPO / "tests" / "data" / "recordings" / "killchain" / "dc.pcap"
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
-                                 reason="needs root and iproute2 to create a network namespace")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not shutil.which("ip"),
+        reason="needs root and iproute2 to create a network namespace",
+    ),
+]
 
 
 @pytest.fixture
-def netns():  # noqa: ANN201
+def netns():
     ns = f"dcwt-{uuid.uuid4().hex[:6]}"
     sh = ["ip", "netns", "exec", ns]
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        subprocess.run(sh + ["ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"],
-                       check=True)
+        subprocess.run(
+            [*sh, "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True
+        )
         for dev in ("va", "vb"):
             # captures taken with offloads hold frames larger than 1500 bytes
-            subprocess.run(sh + ["ip", "link", "set", dev, "mtu", "65535"], check=True)
+            subprocess.run([*sh, "ip", "link", "set", dev, "mtu", "65535"], check=True)
         for dev in ("va", "vb", "lo"):
-            subprocess.run(sh + ["ip", "link", "set", dev, "up"], check=True)
+            subprocess.run([*sh, "ip", "link", "set", dev, "up"], check=True)
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
@@ -47,14 +52,37 @@ def netns():  # noqa: ANN201
 def test_sensor_sees_the_replayed_kill_chain(netns: str, tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     sh = ["ip", "netns", "exec", netns]
-    sensor = subprocess.Popen(sh + [sys.executable, "-m", "dcwatch", "sensor", "-i", "vb",
-                                    "--db", str(db), "--duration", "12"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sensor = subprocess.Popen(
+        [
+            *sh,
+            sys.executable,
+            "-m",
+            "dcwatch",
+            "sensor",
+            "-i",
+            "vb",
+            "--db",
+            str(db),
+            "--duration",
+            "12",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.0)
-    r = subprocess.run(sh + [sys.executable, "-c",
-                             "import sys; from dcwatch.sources.live import replay; "
-                             f"print(replay('va', {str(PCAP)!r}, pps=3000))"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            *sh,
+            sys.executable,
+            "-c",
+            "import sys; from dcwatch.sources.live import replay; "
+            f"print(replay('va', {str(PCAP)!r}, pps=3000))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     sent = int(r.stdout.strip())
     out, err = sensor.communicate(timeout=60)

@@ -145,12 +145,19 @@ class Detector:
 
     def draft(self, key: str, activities: list[Activity], description: str,
               entities: list[EntityRef] | None = None, evidence: dict[str, Any] | None = None,
-              severity: Severity | None = None, require_dc: str | None = None) -> AlertDraft:
-        """An alert draft of this detector's type."""
+              severity: Severity | None = None, require_dc: str | None = None,
+              assume_dc: bool = True) -> AlertDraft:
+        """An alert draft of this detector's type.
+
+        ``require_dc``: the alert concerns that host only if it is a domain controller; the
+        engine waits while the data cannot tell, then assumes it is one (event logs given to
+        dcwatch are normally DC logs) unless ``assume_dc`` is False (e.g. a wire target IP)."""
         d = AlertDraft(self.slug, key, description, list(activities), entities or [],
                        evidence or {}, severity)
         if require_dc:
             d.evidence.setdefault("_require_dc", require_dc)
+            if not assume_dc:
+                d.evidence["_assume_dc"] = False
         return d
 
 
@@ -188,4 +195,7 @@ def host_name(host: str | None) -> str:
     """Display name of a host: short upper-case name."""
     if not host:
         return "an unknown computer"
-    return host.split(".", 1)[0].upper() if not host[0].isdigit() else host
+    parts = host.split(".")
+    if ":" in host or (len(parts) == 4 and all(p.isdigit() for p in parts)):
+        return host  # an address, not a name
+    return parts[0].upper()

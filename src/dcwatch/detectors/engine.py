@@ -114,6 +114,7 @@ class Engine:
             if status is False:
                 return None
             draft.evidence.pop("_require_dc", None)
+            draft.evidence.pop("_assume_dc", None)
             draft.evidence.setdefault("dc_role", why)
         return self._accept(draft)
 
@@ -125,9 +126,10 @@ class Engine:
             if status is None and not final:
                 self._pending.append(draft)
                 continue
-            if status is False:
+            if status is False or (status is None and draft.evidence.get("_assume_dc") is False):
                 continue
             draft.evidence.pop("_require_dc", None)
+            draft.evidence.pop("_assume_dc", None)
             draft.evidence.setdefault(
                 "dc_role", why or "assumed: its logs were given to dcwatch and nothing in the "
                 "data says it is not a domain controller (use --dc to state it)")

@@ -35,7 +35,7 @@ class SensitiveGroupAddition(Detector):
     handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.GROUP_MEMBER_ADDED})
     learning_period: ClassVar[timedelta | None] = timedelta(weeks=4)
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self._profile: set[tuple[str, str]] = set()  # (actor, group) seen while learning
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from dcwatch.model.activity import Account, Activity, ActivityKind
 
@@ -61,6 +62,8 @@ _DC_KINDS = {
 }
 
 
+_LOCAL_ACCOUNT_KINDS = frozenset({K.LOGON, K.LOGON_FAILED, K.LOGON_PRIVILEGED, K.LOG_CLEARED,
+                                  K.LOGON_EXPLICIT, K.PROCESS_CREATED})
 _NOT_DOMAINS = frozenset({"NT AUTHORITY", "BUILTIN", "WINDOW MANAGER", "FONT DRIVER HOST",
                           "NT SERVICE", "IIS APPPOOL", "-", ""})
 
@@ -104,7 +107,18 @@ class HostInfo:
     fqdn: str | None = None
     dc_evidence: str | None = None
     logged_as: str | None = None  # the Computer name its own event log uses, if seen
+    local_account: str | None = None  # why it is not a DC: its log names a local account
     ips: dict[str, datetime] = field(default_factory=dict)
+
+
+class Session(NamedTuple):
+    """A logon session as its 4624 described it."""
+
+    src_ip: str | None
+    src_host: str | None
+    logon_type: int | None
+    account: Account | None
+    ts: datetime
 
 
 @dataclass(slots=True)
@@ -147,6 +161,8 @@ class Resolver:
         if info is not None:
             if info.logged_as is None:
                 info.logged_as = host
+            if info.local_account is None and a.kind in _LOCAL_ACCOUNT_KINDS:
+                self._local_account(info, a)
             reason = _DC_KINDS.get(a.kind)
             if reason is None:
                 reason = self._dc_reason(a)
@@ -160,12 +176,13 @@ class Resolver:
             self._ntlm_validated(info, a.actor.name.lower())
         if a.kind in (K.LOGON, K.LOGON_FAILED) and a.actor and a.actor.name and a.actor.domain:
             self._account_domain(a.actor.name.lower(), a.actor.domain.upper())
-        if a.kind is K.LOGON and (a.src_ip or a.src_host) and a.fields.get("logon_id"):
+        if a.kind is K.LOGON and a.fields.get("logon_id"):
             hs = short(a.host)
             if hs:
                 if len(self.sessions) > 200_000:
                     self.sessions.pop(next(iter(self.sessions)))
-                self.sessions[(hs, a.fields["logon_id"])] = (a.src_ip, a.src_host)
+                self.sessions[(hs, a.fields["logon_id"])] = Session(
+                    a.src_ip, a.src_host, a.fields.get("logon_type"), a.actor, a.ts)
         if a.src_ip and a.src_host:
             self._learn_ip(a.src_ip, a.src_host, "logon workstation name", "low", a.ts)
         if a.kind is K.KERBEROS_AS and a.src_ip and a.actor and a.actor.is_machine \
@@ -179,6 +196,15 @@ class Resolver:
             g = self.sensitive_group(a.target)
             if g:
                 self.learned_sensitive_sids.setdefault(a.fields["member_sid"], f"member of {g}")
+
+    def _local_account(self, info: HostInfo, a: Activity) -> None:
+        # A DC has no local SAM accounts: an account whose domain is the logging host's own
+        # name (HOST\user) proves a member server or workstation.
+        for acct in (a.actor, a.target):
+            if acct and acct.domain and acct.name and not acct.is_machine and \
+                    acct.domain.upper() == info.name:
+                info.local_account = f"its log names the local account {acct}"
+                return
 
     def _samba_dc(self, host: str, a: Activity) -> None:
         why = "writes Samba AD DC audit logs"
@@ -204,7 +230,7 @@ class Resolver:
             self._validated_by.setdefault(name, set()).add(info.name)
 
     def _account_domain(self, name: str, domain: str) -> None:
-        if domain in _NOT_DOMAINS or name.endswith("$") and domain == "WORKGROUP":
+        if domain in _NOT_DOMAINS or (name.endswith("$") and domain == "WORKGROUP"):
             return
         doms = self._account_domains.get(name)
         if doms is None:
@@ -286,6 +312,8 @@ class Resolver:
             return True, info.dc_evidence
         if self.configured_dcs:
             return False, "not among the configured domain controllers"
+        if info is not None and info.local_account:
+            return False, info.local_account
         fqdn = info.fqdn if info else (host if host and "." in host else None)
         if info is not None and info.logged_as and "." not in info.logged_as and not info.fqdn:
             return False, "its event log names it without a DNS domain (workgroup computer)"
@@ -302,13 +330,21 @@ class Resolver:
         status, _ = self.dc_status(acct.name[:-1])  # type: ignore[index]
         return status
 
-    def session_source(self, host: str | None, logon_id: str | None
-                       ) -> tuple[str | None, str | None] | None:
-        """(source IP, source workstation) of the network logon session an event ran in."""
+    def session(self, host: str | None, logon_id: str | None) -> Session | None:
+        """The logon (4624) that opened the session an event ran in, if seen."""
         hs = short(host)
         if not hs or not logon_id:
             return None
         return self.sessions.get((hs, logon_id))
+
+    def session_source(self, host: str | None, logon_id: str | None
+                       ) -> tuple[str | None, str | None] | None:
+        """(source IP, source workstation) of the logon session an event ran in, when the
+        session came from another computer."""
+        s = self.session(host, logon_id)
+        if s is None or not (s.src_ip or s.src_host):
+            return None
+        return s.src_ip, s.src_host
 
     def computer_for_ip(self, ip: str | None) -> IpMapping | None:
         """Best known computer for an IP address."""

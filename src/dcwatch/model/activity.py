@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ActivityKind(StrEnum):
@@ -81,9 +81,8 @@ class ActivityKind(StrEnum):
     RADIUS_ACCOUNTING = "radius.accounting"
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """An account as a record names it: any part may be missing."""
+class Account(NamedTuple):
+    """An account as a record names it: any part may be missing (a tuple: cheap, hashable)."""
 
     name: str | None = None
     domain: str | None = None
@@ -100,8 +99,7 @@ class Account:
         return bool(self.name) and self.name.endswith("$")  # type: ignore[union-attr]
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """Where an activity came from, for evidence: file, and record number or frame."""
 
     source: str  # file path (archive members as ``archive.zip!member``) or ``live:IF``
@@ -183,7 +181,7 @@ class Activity:
             if v is not None:
                 d[name] = v
         if self.fields:
-            d["fields"] = self.fields
+            d["fields"] = {k: v for k, v in self.fields.items() if v is not None}
         d["origin"] = {"source": self.origin.source, "record": self.origin.record,
                        "format": self.origin.format}
         return d

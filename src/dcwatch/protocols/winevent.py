@@ -87,7 +87,9 @@ def account(data: dict[str, Any], prefix: str) -> Account | None:
     return Account(name, domain, sid)
 
 
-_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_GUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 def guids(text: str | None) -> list[str]:
@@ -108,7 +110,7 @@ def _base(rec: EventRecord, kind: ActivityKind, **kw: Any) -> Activity:
         host=rec.computer,
         event_id=rec.event_id,
         protocol="event",
-        fields={k: v for k, v in fields.items() if v is not None},
+        fields=fields,  # None values are dropped when written out (Activity.to_dict)
         **kw,
     )
 
@@ -174,8 +176,12 @@ def _explicit(rec: EventRecord) -> Activity:
 def _privileged(rec: EventRecord) -> Activity:
     d = rec.data
     privs = (s(d, "PrivilegeList") or "").split()
-    return _base(rec, K.LOGON_PRIVILEGED, actor=account(d, "Subject"),
-                 fields={"privileges": privs, "logon_id": s(d, "SubjectLogonId")})
+    return _base(
+        rec,
+        K.LOGON_PRIVILEGED,
+        actor=account(d, "Subject"),
+        fields={"privileges": privs, "logon_id": s(d, "SubjectLogonId")},
+    )
 
 
 # --- Kerberos and NTLM on the DC ---------------------------------------------------------------
@@ -195,8 +201,12 @@ def _krb_user(d: dict[str, Any]) -> Account | None:
 def _kerberos(rec: EventRecord) -> Activity:
     d = rec.data
     eid = rec.event_id
-    kind = {4768: K.KERBEROS_AS, 4769: K.KERBEROS_TGS, 4770: K.KERBEROS_RENEW,
-            4771: K.KERBEROS_PREAUTH_FAILED}[eid]
+    kind = {
+        4768: K.KERBEROS_AS,
+        4769: K.KERBEROS_TGS,
+        4770: K.KERBEROS_RENEW,
+        4771: K.KERBEROS_PREAUTH_FAILED,
+    }[eid]
     status = _status(d, "Status", "FailureCode")
     etype = num(d, "TicketEncryptionType")
     service = s(d, "ServiceName")
@@ -322,41 +332,72 @@ def _ldap_query(rec: EventRecord) -> Activity:
     d = rec.data
     pos = d.get("Data") if isinstance(d.get("Data"), list) else None
     if pos:  # Directory Service 1644 is positional: base, filter, ... client, ..., user
-        get = (lambda i: pos[i] if i < len(pos) and pos[i] not in _NULLS else None)
+
+        def get(i):
+            return pos[i] if i < len(pos) and pos[i] not in _NULLS else None
+
         client = get(4) or ""
         cip, _, cport = client.rpartition(":") if client.count(":") == 1 else (client, "", "")
-        return _base(rec, K.LDAP_SEARCH, src_ip=ip(cip or None),
-                     src_port=int(cport) if cport.isdigit() else None,
-                     actor=Account(get(15), None, None) if get(15) else None,
-                     fields={"base": get(0), "filter": get(1), "scope": get(5),
-                             "attributes": get(6), "entries_visited": get(2),
-                             "entries_returned": get(3)})
+        return _base(
+            rec,
+            K.LDAP_SEARCH,
+            src_ip=ip(cip or None),
+            src_port=int(cport) if cport.isdigit() else None,
+            actor=Account(get(15), None, None) if get(15) else None,
+            fields={
+                "base": get(0),
+                "filter": get(1),
+                "scope": get(5),
+                "attributes": get(6),
+                "entries_visited": get(2),
+                "entries_returned": get(3),
+            },
+        )
     return _base(rec, K.LDAP_SEARCH, fields={"raw": {k: str(v) for k, v in d.items()}})
 
 
 # --- accounts and groups -----------------------------------------------------------------------
 
 _ACCOUNT_KINDS = {
-    4720: K.ACCOUNT_CREATED, 4722: K.ACCOUNT_ENABLED, 4723: K.PASSWORD_CHANGED,
-    4724: K.PASSWORD_RESET, 4725: K.ACCOUNT_DISABLED, 4726: K.ACCOUNT_DELETED,
-    4738: K.ACCOUNT_CHANGED, 4741: K.COMPUTER_CREATED, 4742: K.COMPUTER_CHANGED,
-    4743: K.COMPUTER_DELETED, 4781: K.ACCOUNT_RENAMED,
+    4720: K.ACCOUNT_CREATED,
+    4722: K.ACCOUNT_ENABLED,
+    4723: K.PASSWORD_CHANGED,
+    4724: K.PASSWORD_RESET,
+    4725: K.ACCOUNT_DISABLED,
+    4726: K.ACCOUNT_DELETED,
+    4738: K.ACCOUNT_CHANGED,
+    4741: K.COMPUTER_CREATED,
+    4742: K.COMPUTER_CHANGED,
+    4743: K.COMPUTER_DELETED,
+    4781: K.ACCOUNT_RENAMED,
 }
 _GROUP_SCOPE = {  # event -> (kind, scope, security-enabled)
-    4727: (K.GROUP_CREATED, "global", True), 4731: (K.GROUP_CREATED, "local", True),
-    4754: (K.GROUP_CREATED, "universal", True), 4744: (K.GROUP_CREATED, "local", False),
-    4749: (K.GROUP_CREATED, "global", False), 4759: (K.GROUP_CREATED, "universal", False),
-    4735: (K.GROUP_CHANGED, "local", True), 4737: (K.GROUP_CHANGED, "global", True),
-    4755: (K.GROUP_CHANGED, "universal", True), 4745: (K.GROUP_CHANGED, "local", False),
-    4750: (K.GROUP_CHANGED, "global", False), 4760: (K.GROUP_CHANGED, "universal", False),
-    4730: (K.GROUP_DELETED, "global", True), 4734: (K.GROUP_DELETED, "local", True),
-    4758: (K.GROUP_DELETED, "universal", True), 4748: (K.GROUP_DELETED, "local", False),
-    4753: (K.GROUP_DELETED, "global", False), 4763: (K.GROUP_DELETED, "universal", False),
-    4728: (K.GROUP_MEMBER_ADDED, "global", True), 4732: (K.GROUP_MEMBER_ADDED, "local", True),
-    4756: (K.GROUP_MEMBER_ADDED, "universal", True), 4746: (K.GROUP_MEMBER_ADDED, "local", False),
+    4727: (K.GROUP_CREATED, "global", True),
+    4731: (K.GROUP_CREATED, "local", True),
+    4754: (K.GROUP_CREATED, "universal", True),
+    4744: (K.GROUP_CREATED, "local", False),
+    4749: (K.GROUP_CREATED, "global", False),
+    4759: (K.GROUP_CREATED, "universal", False),
+    4735: (K.GROUP_CHANGED, "local", True),
+    4737: (K.GROUP_CHANGED, "global", True),
+    4755: (K.GROUP_CHANGED, "universal", True),
+    4745: (K.GROUP_CHANGED, "local", False),
+    4750: (K.GROUP_CHANGED, "global", False),
+    4760: (K.GROUP_CHANGED, "universal", False),
+    4730: (K.GROUP_DELETED, "global", True),
+    4734: (K.GROUP_DELETED, "local", True),
+    4758: (K.GROUP_DELETED, "universal", True),
+    4748: (K.GROUP_DELETED, "local", False),
+    4753: (K.GROUP_DELETED, "global", False),
+    4763: (K.GROUP_DELETED, "universal", False),
+    4728: (K.GROUP_MEMBER_ADDED, "global", True),
+    4732: (K.GROUP_MEMBER_ADDED, "local", True),
+    4756: (K.GROUP_MEMBER_ADDED, "universal", True),
+    4746: (K.GROUP_MEMBER_ADDED, "local", False),
     4751: (K.GROUP_MEMBER_ADDED, "global", False),
     4761: (K.GROUP_MEMBER_ADDED, "universal", False),
-    4729: (K.GROUP_MEMBER_REMOVED, "global", True), 4733: (K.GROUP_MEMBER_REMOVED, "local", True),
+    4729: (K.GROUP_MEMBER_REMOVED, "global", True),
+    4733: (K.GROUP_MEMBER_REMOVED, "local", True),
     4757: (K.GROUP_MEMBER_REMOVED, "universal", True),
     4747: (K.GROUP_MEMBER_REMOVED, "local", False),
     4752: (K.GROUP_MEMBER_REMOVED, "global", False),
@@ -402,8 +443,7 @@ def _group(rec: EventRecord) -> Activity:
         rec,
         kind,
         actor=account(d, "Subject"),
-        target=Account(s(d, "TargetUserName"), s(d, "TargetDomainName"),
-                       s(d, "TargetSid")),
+        target=Account(s(d, "TargetUserName"), s(d, "TargetDomainName"), s(d, "TargetSid")),
         fields={
             "member_name": s(d, "MemberName"),
             "member_sid": s(d, "MemberSid"),
@@ -416,8 +456,14 @@ def _group(rec: EventRecord) -> Activity:
 def _dsrm(rec: EventRecord) -> Activity:
     d = rec.data
     status = _status(d, "Status")
-    return _base(rec, K.DSRM_PASSWORD_SET, actor=account(d, "Subject"), status=status,
-                 outcome=_outcome(status), fields={"workstation": s(d, "Workstation")})
+    return _base(
+        rec,
+        K.DSRM_PASSWORD_SET,
+        actor=account(d, "Subject"),
+        status=status,
+        outcome=_outcome(status),
+        fields={"workstation": s(d, "Workstation")},
+    )
 
 
 def _sid_history(rec: EventRecord) -> Activity:
@@ -428,8 +474,11 @@ def _sid_history(rec: EventRecord) -> Activity:
         actor=account(d, "Subject"),
         target=account(d, "Target"),
         outcome="success" if rec.event_id == 4765 else "failure",
-        fields={"source_user": s(d, "SourceUserName"), "source_sid": s(d, "SourceSid"),
-                "sid_list": s(d, "SidList")},
+        fields={
+            "source_user": s(d, "SourceUserName"),
+            "source_sid": s(d, "SourceSid"),
+            "sid_list": s(d, "SidList"),
+        },
     )
 
 
@@ -472,9 +521,13 @@ def _service(rec: EventRecord) -> Activity:
         rec,
         K.SERVICE_INSTALLED,
         actor=actor,
-        fields={"service_name": s(d, "ServiceName"), "image_path": image,
-                "service_type": s(d, "ServiceType"), "start_type": start,
-                "service_account": account_name},
+        fields={
+            "service_name": s(d, "ServiceName"),
+            "image_path": image,
+            "service_type": s(d, "ServiceType"),
+            "start_type": start,
+            "service_account": account_name,
+        },
     )
 
 
@@ -495,8 +548,7 @@ def task_command(xml: str | None) -> str | None:
         a = args[i] if i < len(args) else ""
         parts.append(f"{c} {a}".strip())
     text = " ; ".join(parts)
-    for ent, ch in (("&quot;", '"'), ("&apos;", "'"), ("&lt;", "<"), ("&gt;", ">"),
-                    ("&amp;", "&")):
+    for ent, ch in (("&quot;", '"'), ("&apos;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")):
         text = text.replace(ent, ch)
     return text
 
@@ -505,17 +557,31 @@ def _task(rec: EventRecord) -> Activity:
     d = rec.data
     kind = {4698: K.TASK_CREATED, 4702: K.TASK_UPDATED, 4699: K.TASK_DELETED}[rec.event_id]
     xml = s(d, "TaskContentNew") or s(d, "TaskContent")
-    return _base(rec, kind, actor=account(d, "Subject"),
-                 fields={"task_name": s(d, "TaskName"), "command": task_command(xml),
-                         "logon_id": s(d, "SubjectLogonId")})
+    return _base(
+        rec,
+        kind,
+        actor=account(d, "Subject"),
+        fields={
+            "task_name": s(d, "TaskName"),
+            "command": task_command(xml),
+            "logon_id": s(d, "SubjectLogonId"),
+        },
+    )
 
 
 def _cleared(rec: EventRecord) -> Activity:
     d = rec.data
-    actor = account(d, "Subject") or (Account(s(d, "SubjectUserName"), s(d, "SubjectDomainName"))
-                                      if s(d, "SubjectUserName") else None)
-    return _base(rec, K.LOG_CLEARED, actor=actor,
-                 fields={"log": "Security" if rec.event_id == 1102 else s(d, "Channel")})
+    actor = account(d, "Subject") or (
+        Account(s(d, "SubjectUserName"), s(d, "SubjectDomainName"))
+        if s(d, "SubjectUserName")
+        else None
+    )
+    return _base(
+        rec,
+        K.LOG_CLEARED,
+        actor=actor,
+        fields={"log": "Security" if rec.event_id == 1102 else s(d, "Channel")},
+    )
 
 
 def _process(rec: EventRecord) -> Activity:
@@ -524,18 +590,26 @@ def _process(rec: EventRecord) -> Activity:
         actor = account(d, "Target") if s(d, "TargetUserName") else account(d, "Subject")
         if actor and actor.name and actor.name.endswith("$") and s(d, "SubjectUserName"):
             actor = account(d, "Subject")
-        fields = {"image": s(d, "NewProcessName"), "command_line": s(d, "CommandLine"),
-                  "parent_image": s(d, "ParentProcessName"), "pid": s(d, "NewProcessId"),
-                  "parent_pid": s(d, "ProcessId")}
+        fields = {
+            "image": s(d, "NewProcessName"),
+            "command_line": s(d, "CommandLine"),
+            "parent_image": s(d, "ParentProcessName"),
+            "pid": s(d, "NewProcessId"),
+            "parent_pid": s(d, "ProcessId"),
+        }
     else:  # Sysmon 1
         user = s(d, "User")
         dom, _, name = (user or "").rpartition("\\")
         actor = Account(name or None, dom or None, None) if user else None
-        fields = {"image": s(d, "Image"), "command_line": s(d, "CommandLine"),
-                  "parent_image": s(d, "ParentImage"),
-                  "parent_command_line": s(d, "ParentCommandLine"),
-                  "pid": s(d, "ProcessId"), "parent_pid": s(d, "ParentProcessId"),
-                  "logon_id": s(d, "LogonId")}
+        fields = {
+            "image": s(d, "Image"),
+            "command_line": s(d, "CommandLine"),
+            "parent_image": s(d, "ParentImage"),
+            "parent_command_line": s(d, "ParentCommandLine"),
+            "pid": s(d, "ProcessId"),
+            "parent_pid": s(d, "ParentProcessId"),
+            "logon_id": s(d, "LogonId"),
+        }
     return _base(rec, K.PROCESS_CREATED, actor=actor, fields=fields)
 
 
@@ -543,8 +617,13 @@ def _netlogon_denied(rec: EventRecord) -> Activity:
     d = rec.data
     pos = d.get("Data") if isinstance(d.get("Data"), list) else []
     client = s(d, "param1") or (pos[0] if pos else None)
-    return _base(rec, K.NETLOGON_AUTH_DENIED, src_host=client, outcome="failure",
-                 fields={"client_computer": client, "binary": s(d, "Binary")})
+    return _base(
+        rec,
+        K.NETLOGON_AUTH_DENIED,
+        src_host=client,
+        outcome="failure",
+        fields={"client_computer": client, "binary": s(d, "Binary")},
+    )
 
 
 def _rpc_etw(rec: EventRecord) -> Activity:
@@ -555,12 +634,17 @@ def _rpc_etw(rec: EventRecord) -> Activity:
         rec,
         K.RPC_CALL,
         dst_host=rec.computer,
-        fields={"interface_uuid": uuid, "interface": interface_name(uuid),
-                "opnum": num(d, "ProcNum"), "endpoint": s(d, "Endpoint"),
-                "network_address": s(d, "NetworkAddress"),
-                "auth_level": num(d, "AuthenticationLevel"),
-                "auth_service": num(d, "AuthenticationService"),
-                "rpc_protocol": num(d, "Protocol"), "etw": True},
+        fields={
+            "interface_uuid": uuid,
+            "interface": interface_name(uuid),
+            "opnum": num(d, "ProcNum"),
+            "endpoint": s(d, "Endpoint"),
+            "network_address": s(d, "NetworkAddress"),
+            "auth_level": num(d, "AuthenticationLevel"),
+            "auth_service": num(d, "AuthenticationService"),
+            "rpc_protocol": num(d, "Protocol"),
+            "etw": True,
+        },
     )
 
 
@@ -594,12 +678,32 @@ def interface_name(uuid: str) -> str | None:
 Mapper = Callable[[EventRecord], Activity | None]
 
 _SECURITY: dict[int, Mapper] = {
-    4624: _logon, 4625: _logon, 4634: _logon, 4648: _explicit, 4672: _privileged,
-    4768: _kerberos, 4769: _kerberos, 4770: _kerberos, 4771: _kerberos,
-    4776: _ntlm_validation, 4662: _ds_access, 4661: _sam_access,
-    5136: _ds_change, 5137: _ds_change, 5141: _ds_change, 4794: _dsrm,
-    4765: _sid_history, 4766: _sid_history, 5140: _share, 5145: _share,
-    4697: _service, 4698: _task, 4699: _task, 4702: _task, 1102: _cleared, 4688: _process,
+    4624: _logon,
+    4625: _logon,
+    4634: _logon,
+    4648: _explicit,
+    4672: _privileged,
+    4768: _kerberos,
+    4769: _kerberos,
+    4770: _kerberos,
+    4771: _kerberos,
+    4776: _ntlm_validation,
+    4662: _ds_access,
+    4661: _sam_access,
+    5136: _ds_change,
+    5137: _ds_change,
+    5141: _ds_change,
+    4794: _dsrm,
+    4765: _sid_history,
+    4766: _sid_history,
+    5140: _share,
+    5145: _share,
+    4697: _service,
+    4698: _task,
+    4699: _task,
+    4702: _task,
+    1102: _cleared,
+    4688: _process,
     **dict.fromkeys(_ACCOUNT_KINDS, _account_change),
     **dict.fromkeys(_GROUP_SCOPE, _group),
 }
@@ -612,9 +716,12 @@ def to_activity(rec: EventRecord) -> Activity | None:
     """Map one event to an activity, or None when dcwatch does not use that event."""
     eid = rec.event_id
     prov = rec.provider
-    if eid in _SECURITY and (prov.startswith("Microsoft-Windows-Security-Auditing")
-                             or prov in ("", "Security") or eid == 1102
-                             or rec.channel.lower() == "security"):
+    if eid in _SECURITY and (
+        prov.startswith("Microsoft-Windows-Security-Auditing")
+        or prov in ("", "Security")
+        or eid == 1102
+        or rec.channel.lower() == "security"
+    ):
         return _SECURITY[eid](rec)
     if eid == 7045 and ("Service Control Manager" in prov or rec.channel == "System"):
         return _service(rec)

@@ -86,8 +86,9 @@ def _expand_file(path: str, warn: Callable[[str], None]) -> Iterator[Input]:
     yield from _expand_stream(Input(path, lambda: open(path, "rb"), path), head, warn, 0)
 
 
-def _expand_stream(inp: Input, head: bytes, warn: Callable[[str], None],
-                   depth: int) -> Iterator[Input]:
+def _expand_stream(
+    inp: Input, head: bytes, warn: Callable[[str], None], depth: int
+) -> Iterator[Input]:
     kind = sniff(head)
     if depth > 3 and kind in ("zip", "tar", "gzip"):
         warn(f"{inp.name}: archives nested too deep; skipped")
@@ -97,6 +98,7 @@ def _expand_stream(inp: Input, head: bytes, warn: Callable[[str], None],
     elif kind == "tar":
         yield from _tar_members(inp, lambda: inp.open(), warn, depth)
     elif kind == "gzip":
+
         def opener(inp: Input = inp) -> IO[bytes]:
             return gzip.open(inp.open(), "rb")  # type: ignore[return-value]
 
@@ -131,8 +133,7 @@ def _zip_members(inp: Input, warn: Callable[[str], None], depth: int) -> Iterato
         try:
             with zf.open(info) as m:
                 head = m.read(600)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError,
-                NotImplementedError) as e:
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
             warn(f"{name}: cannot read zip member: {e}")
             continue
 
@@ -142,8 +143,9 @@ def _zip_members(inp: Input, warn: Callable[[str], None], depth: int) -> Iterato
         yield from _expand_stream(Input(name, opener), head, warn, depth + 1)
 
 
-def _tar_members(inp: Input, opener: Callable[[], IO[bytes]], warn: Callable[[str], None],
-                 depth: int) -> Iterator[Input]:
+def _tar_members(
+    inp: Input, opener: Callable[[], IO[bytes]], warn: Callable[[str], None], depth: int
+) -> Iterator[Input]:
     # Stream mode: members are read in order without extracting; each is buffered only if it is
     # small, else re-read on demand through a fresh stream (seeking tar.gz is not possible).
     try:
@@ -158,7 +160,8 @@ def _tar_members(inp: Input, opener: Callable[[], IO[bytes]], warn: Callable[[st
             head = f.read(600)
             target = member.name
             yield from _expand_stream(
-                Input(name, _tar_member_opener(opener, target)), head, warn, depth + 1)
+                Input(name, _tar_member_opener(opener, target)), head, warn, depth + 1
+            )
     except (tarfile.TarError, OSError, EOFError) as e:
         warn(f"{inp.name}: corrupt or truncated tar archive: {e}")
 
@@ -236,8 +239,7 @@ def read_input(inp: Input, stats: SourceStats, evtx_threads: int = 0) -> Iterato
         f.close()
 
 
-def _evtx(src: str | IO[bytes], name: str, stats: SourceStats,
-          threads: int) -> Iterator[Activity]:
+def _evtx(src: str | IO[bytes], name: str, stats: SourceStats, threads: int) -> Iterator[Activity]:
     from dcwatch.sources.evtx import read_evtx
 
     yield from read_evtx(src, name, stats, threads)
@@ -277,15 +279,14 @@ class _Prepend(io.RawIOBase):
         return len(data)
 
 
-def reorder(acts: Iterator[Activity], window: timedelta = REORDER_WINDOW,
-            max_buffer: int = REORDER_MAX) -> Iterator[Activity]:
+def reorder(
+    acts: Iterator[Activity], window: timedelta = REORDER_WINDOW, max_buffer: int = REORDER_MAX
+) -> Iterator[Activity]:
     """Time-order a nearly ordered stream with a bounded buffer (memory stays bounded)."""
     heap: list[tuple[object, int, Activity]] = []
     newest = None
-    n = 0
-    for a in acts:
-        n += 1
-        heapq.heappush(heap, (a.ts, n, a))
+    for n, a in enumerate(acts):
+        heapq.heappush(heap, (a.ts, n, a))  # n: ties keep arrival order
         if newest is None or a.ts > newest:
             newest = a.ts
         while heap and (heap[0][0] <= newest - window or len(heap) > max_buffer):  # type: ignore[operator]

@@ -125,7 +125,7 @@ def _nxlog(obj: dict[str, Any], eid: int, origin: Origin) -> winevent.EventRecor
     )
 
 
-def _nxlog_time(obj: dict[str, Any]):  # noqa: ANN202 - datetime
+def _nxlog_time(obj: dict[str, Any]):
     """Event time in UTC: NXLog's ``EventTime`` is collector-local; ``@timestamp`` is UTC but
     later (ingestion). Their difference, rounded to 15 minutes, is the zone offset."""
     et = obj.get("EventTime")
@@ -164,7 +164,7 @@ def iter_json_objects(lines: Iterable[bytes], name: str,
     whole_doc = line[:1] == b"["
     if not whole_doc and line[:1] == b"{":
         try:
-            obj = orjson.loads(line)
+            orjson.loads(line)
         except orjson.JSONDecodeError:
             whole_doc = True
     if whole_doc:

@@ -127,7 +127,7 @@ def to_activities(obj: dict[str, Any], origin: Origin,
     return []
 
 
-def _samba_ts(text: str):  # noqa: ANN202 - datetime
+def _samba_ts(text: str):
     # "2026-11-30T08:00:00.123456+0000" (Samba) -> ISO with a colon in the offset
     t = text.strip()
     if len(t) > 5 and t[-5] in "+-" and t[-4:].isdigit():

@@ -183,12 +183,18 @@ outbox = Table(
 
 # Portal read paths (timeline newest first, filters, entity pages) need these on v1 tables.
 portal_indexes = [
-    Index("ix_alerts_last_seen", alerts.c.last_seen, alerts.c.id),
+    Index("ix_alerts_last_seen", alerts.c.last_seen, alerts.c.first_seen, alerts.c.status,
+          alerts.c.severity, alerts.c.phase),
     Index("ix_alerts_status_last_seen", alerts.c.status, alerts.c.last_seen),
-    Index("ix_alerts_phase", alerts.c.phase),
-    Index("ix_activities_actor", activities.c.actor),
-    Index("ix_activities_host", activities.c.host),
-    Index("ix_activities_src_ip", activities.c.src_ip),
-    Index("ix_activities_dst_ip", activities.c.dst_ip),
+    Index("ix_alerts_severity_last_seen", alerts.c.severity, alerts.c.last_seen),
+    Index("ix_alerts_phase_last_seen", alerts.c.phase, alerts.c.last_seen),
+    Index("ix_alerts_filters", alerts.c.status, alerts.c.severity, alerts.c.phase,
+          alerts.c.last_seen, alerts.c.first_seen),
+    Index("ix_alert_entities_ip", alert_entities.c.ip),
+    Index("ix_alert_entities_sid", alert_entities.c.sid),
+    Index("ix_activities_actor_ts", activities.c.actor, activities.c.ts),
+    Index("ix_activities_host_ts", activities.c.host, activities.c.ts),
+    Index("ix_activities_src_ip_ts", activities.c.src_ip, activities.c.ts),
+    Index("ix_activities_dst_ip_ts", activities.c.dst_ip, activities.c.ts),
     Index("ix_alert_activities_uid", alert_activities.c.activity_uid),
 ]

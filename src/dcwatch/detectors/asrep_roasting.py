@@ -1,0 +1,92 @@
+"""Suspected AS-REP Roasting attack: MDI external ID 2412.
+
+An AS-REQ without any pre-authentication (no PA-ENC-TIMESTAMP, PKINIT, FAST or encrypted
+challenge) answered by an AS-REP: only accounts with DONT_REQ_PREAUTH get one, and the AS-REP's
+enc-part (RC4 above all) can be cracked offline. Fires on one such exchange when the reply is
+RC4/DES or the client offered only weak etypes (the roasting tools' profile), otherwise on
+``min_accounts`` distinct accounts from one source in ``window``. Event 4768 with
+Pre-Authentication Type 0 counts the same way (same key: the source).
+Known false positives: legacy applications on accounts without pre-authentication (exclude).
+State: per source a SlidingWindow (10 min) in a BoundedDict of 10k sources: ~1 MB.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from dcwatch.detectors._netcommon import (
+    AES,
+    PREAUTH_PA_TYPES,
+    WEAK,
+    acct_text,
+    etype_name,
+    norm_ip,
+    source,
+    target_dc,
+    where,
+    wire,
+)
+from dcwatch.detectors.base import BoundedDict, Detector, SlidingWindow, computer_ref, refs
+from dcwatch.model.activity import Activity, ActivityKind
+from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
+
+
+class AsrepRoasting(Detector):
+    slug: ClassVar[str] = "asrep-roasting"
+    external_id: ClassVar[int] = 2412
+    title: ClassVar[str] = "Suspected AS-REP Roasting attack"
+    phase: ClassVar[Phase] = Phase.CREDENTIAL_ACCESS
+    severity: ClassVar[Severity] = Severity.HIGH
+    mitre: ClassVar[tuple[str, ...]] = ("T1558", "T1558.004")
+    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS})
+
+    window: ClassVar[timedelta] = timedelta(minutes=10)
+    min_accounts: ClassVar[int] = 2
+
+    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+        super().__init__(ctx)
+        self._recent: BoundedDict[SlidingWindow[Activity]] = BoundedDict(10_000)
+
+    def observe(self, a: Activity) -> list[AlertDraft]:
+        if a.outcome != "success" or a.actor is None or a.actor.is_machine:
+            return []
+        f = a.fields
+        if wire(a):
+            if set(f.get("pa_types") or ()) & PREAUTH_PA_TYPES:
+                return []
+            offered = set(f.get("etypes") or ())
+            weak = f.get("reply_etype") in WEAK or bool(offered) and not offered & AES
+        else:
+            if f.get("preauth_type") != 0:
+                return []
+            weak = f.get("ticket_etype") in WEAK
+        ip = norm_ip(a.src_ip) or (a.src_host or "").lower()
+        if not ip:
+            return []
+        w = self._recent.get(ip)
+        if w is None:
+            w = SlidingWindow[Activity](self.window, 1000)
+            self._recent[ip] = w
+        w.add(a.ts, a)
+        accounts = sorted({str(x.actor.name) for x in w if x.actor and x.actor.name})
+        if not weak and len(accounts) < self.min_accounts:
+            return []
+        src_ip, host = source(a, self.resolver)
+        dc = target_dc(a, self.resolver)
+        return [self.draft(
+            key=ip.lower(),
+            activities=w.items(),
+            description=(f"{where(src_ip, host)} requested Kerberos tickets without "
+                         f"pre-authentication from {dc} for {len(accounts)} account(s) "
+                         f"({', '.join(accounts)}); the replies ("
+                         f"{etype_name(f.get('reply_etype') or f.get('ticket_etype'))}) can be "
+                         f"cracked offline."),
+            entities=refs(computer_ref(host, "source computer", src_ip),
+                          computer_ref(dc, "target domain controller"),
+                          *(EntityRef("user", n, "exposed account") for n in accounts)),
+            evidence={"accounts": accounts, "reply_etype": etype_name(f.get("reply_etype")),
+                      "offered_etypes": [etype_name(e) for e in f.get("etypes") or ()],
+                      "victim": acct_text(a.actor), "source_ip": src_ip,
+                      "source_computer": host},
+        )]
