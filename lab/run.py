@@ -99,7 +99,7 @@ SAMBA_OPTIONS = {
 }
 
 # Bump when the provisioning recipe changes: a golden snapshot with another stamp is rebuilt.
-RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 6],
+RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 7],
                     sort_keys=True)
 
 
@@ -289,6 +289,12 @@ def provision() -> None:
             ldbmodify(f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
                       "replace: description\ndescription: Backup operator (honeytoken - "
                       "never used)\n")
+    # Samba 4.17's Heimdal KDC demands pre-authentication if the *server* entry (krbtgt)
+    # requires it, so a DONT_REQ_PREAUTH user is only AS-REP-roastable when krbtgt carries the
+    # flag as well (krbtgt stays disabled; this only affects AS-REQs without pre-auth data for
+    # accounts that themselves have DONT_REQ_PREAUTH).
+    ldbmodify(f"dn: CN=krbtgt,CN=Users,{BASE_DN}\nchangetype: modify\n"
+              f"replace: userAccountControl\nuserAccountControl: {0x400000 | 0x200 | 0x2}\n")
     for comp, pw in COMPUTERS:
         samba_tool("computer", "create", comp, f"--description=workstation {comp}")
         samba_tool("user", "setpassword", comp + "$", f"--newpassword={pw}")

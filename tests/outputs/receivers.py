@@ -77,7 +77,9 @@ class SyslogReceiver:
             return list(self.messages)
 
     def close(self) -> None:
+        """Stop listening (the accept loop ends before the socket closes)."""
         self.stop = True
+        self.thread.join(timeout=2)
         self.sock.close()
 
 

@@ -27,7 +27,14 @@ from dcwatch.detectors._netcommon import (
     where,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, SlidingWindow, computer_ref, refs
+from dcwatch.detectors.base import (
+    BoundedDict,
+    DetectionContext,
+    Detector,
+    SlidingWindow,
+    computer_ref,
+    refs,
+)
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -44,7 +51,7 @@ class AsrepRoasting(Detector):
     window: ClassVar[timedelta] = timedelta(minutes=10)
     min_accounts: ClassVar[int] = 2
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._recent: BoundedDict[SlidingWindow[Activity]] = BoundedDict(10_000)
 
@@ -56,7 +63,7 @@ class AsrepRoasting(Detector):
             if set(f.get("pa_types") or ()) & PREAUTH_PA_TYPES:
                 return []
             offered = set(f.get("etypes") or ())
-            weak = f.get("reply_etype") in WEAK or bool(offered) and not offered & AES
+            weak = f.get("reply_etype") in WEAK or (bool(offered) and not offered & AES)
         else:
             if f.get("preauth_type") != 0:
                 return []

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from dcwatch.detectors._netcommon import norm_ip, source, target_dc, where
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -33,7 +33,7 @@ class DnsReconnaissance(Detector):
     handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.DNS_QUERY})
     learning_period: ClassVar[timedelta | None] = timedelta(days=8)
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._secondaries: BoundedDict[bool] = BoundedDict(10_000)
 

@@ -25,7 +25,14 @@ from dcwatch.detectors._netcommon import (
     where,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import (
+    BoundedDict,
+    DetectionContext,
+    Detector,
+    computer_ref,
+    refs,
+    user_ref,
+)
 from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -40,7 +47,7 @@ class ForgedPac(Detector):
     handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS,
                                                    ActivityKind.KERBEROS_TGS})
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._no_pac: BoundedDict[Account | None] = BoundedDict(10_000)
 

@@ -26,7 +26,7 @@ from dcwatch.detectors._netcommon import (
     target_dc,
     where,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -42,7 +42,7 @@ class GoldenTicketEncryptionDowngrade(Detector):
                                                    ActivityKind.KERBEROS_TGS})
     learning_period: ClassVar[timedelta | None] = timedelta(days=5)
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.tgts = TgtTracker()
         self._aes_sources: BoundedDict[bool] = BoundedDict(100_000)

@@ -23,7 +23,7 @@ from dcwatch.detectors._netcommon import (
     where,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -38,7 +38,7 @@ class GoldenTicketNonexistentAccount(Detector):
     handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS,
                                                    ActivityKind.KERBEROS_TGS})
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.tgts = TgtTracker()
         self._unknown: BoundedDict[bool] = BoundedDict(50_000)

@@ -32,7 +32,7 @@ from dcwatch.detectors._netcommon import (
     target_dc,
     where,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -52,7 +52,7 @@ class GoldenTicketTicketAnomaly(Detector):
     follow_window: ClassVar[timedelta] = timedelta(hours=1)
     size_tolerance: ClassVar[float] = 0.5  # cipher length off by >50% of the KDC's TGTs
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.tgts = TgtTracker()
         self._forged: BoundedDict[dict[str, Any]] = BoundedDict(10_000)  # source ip -> story

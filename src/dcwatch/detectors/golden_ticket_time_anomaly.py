@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from dcwatch.detectors._golden import TgtTracker
 from dcwatch.detectors._netcommon import ANONYMOUS_PRINCIPALS, source, target_dc, where
-from dcwatch.detectors.base import Detector, computer_ref, refs
+from dcwatch.detectors.base import DetectionContext, Detector, computer_ref, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -35,7 +35,7 @@ class GoldenTicketTimeAnomaly(Detector):
     max_ticket_age: ClassVar[timedelta] = timedelta(hours=10)
     skew: ClassVar[timedelta] = timedelta(minutes=5)
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.tgts = TgtTracker()
 

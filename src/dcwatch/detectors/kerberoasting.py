@@ -29,6 +29,7 @@ from dcwatch.detectors._netcommon import (
 )
 from dcwatch.detectors.base import (
     BoundedDict,
+    DetectionContext,
     Detector,
     SlidingWindow,
     computer_ref,
@@ -65,7 +66,7 @@ class Kerberoasting(Detector):
     window: ClassVar[timedelta] = timedelta(minutes=5)
     min_spns: ClassVar[int] = 3
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._recent: BoundedDict[SlidingWindow[Activity]] = BoundedDict(10_000)
 

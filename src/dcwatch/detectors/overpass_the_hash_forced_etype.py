@@ -33,7 +33,14 @@ from dcwatch.detectors._netcommon import (
     where,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import (
+    BoundedDict,
+    DetectionContext,
+    Detector,
+    computer_ref,
+    refs,
+    user_ref,
+)
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -53,7 +60,7 @@ class OverpassTheHashForcedEtype(Detector):
 
     max_keys: ClassVar[int] = 200_000
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._accounts: BoundedDict[int] = BoundedDict(self.max_keys)
         self._sources: BoundedDict[int] = BoundedDict(self.max_keys)

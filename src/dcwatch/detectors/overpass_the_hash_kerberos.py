@@ -28,7 +28,14 @@ from dcwatch.detectors._netcommon import (
     where,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import (
+    BoundedDict,
+    DetectionContext,
+    Detector,
+    computer_ref,
+    refs,
+    user_ref,
+)
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -43,7 +50,7 @@ class OverpassTheHashKerberos(Detector):
     handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS})
     learning_period: ClassVar[timedelta | None] = timedelta(days=30)
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._aes_stack: BoundedDict[str] = BoundedDict(100_000)  # ip -> account seen with AES
 

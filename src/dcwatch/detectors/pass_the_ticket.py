@@ -32,7 +32,14 @@ from dcwatch.detectors._netcommon import (
     target_dc,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import (
+    BoundedDict,
+    DetectionContext,
+    Detector,
+    computer_ref,
+    refs,
+    user_ref,
+)
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -51,7 +58,7 @@ class PassTheTicket(Detector):
     ticket_lifetime: ClassVar[timedelta] = timedelta(hours=10)  # MaxTicketAge: state TTL
     nat_ips: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, ctx) -> None:  # noqa: ANN001 - DetectionContext
+    def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.ledger = TicketLedger()
         # fingerprint of a service ticket obtained with a stolen TGT -> alert key

@@ -6,8 +6,7 @@ selects them first, which keeps end-to-end speed close to the raw parse.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import evtx
@@ -16,9 +15,10 @@ import orjson
 from dcwatch.errors import InputError
 from dcwatch.model.activity import Activity, Origin, parse_ts
 from dcwatch.protocols import winevent
+from dcwatch.sources._evtx_worker import EID as _EID
+from dcwatch.sources._evtx_worker import Prefiltered
 from dcwatch.sources.base import SourceStats
 
-_EID = re.compile(r'"EventID":(?:\{.{0,160}?"#text":)?\s*"?(\d+)')
 _WANTED = winevent.WANTED_IDS
 
 
@@ -29,9 +29,25 @@ def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
     try:
         parser = evtx.PyEvtxParser(src, number_of_threads=threads)
     except (OSError, RuntimeError, ValueError) as e:
-        stats.fatal = f"not a readable EVTX file: {e}"
+        stats.fatal = f"not a readable EVTX file: {_short(e)}"
         return
+    yield from map_records(_wanted(parser, stats), name, stats)
+
+
+def read_prefiltered(result: Prefiltered, name: str, stats: SourceStats) -> Iterator[Activity]:
+    """Activities of a file a worker process already parsed and pre-filtered."""
+    stats.format = "evtx"
+    stats.records += result.records
+    stats.unmapped += result.unmapped
+    stats.skipped += result.skipped
+    stats.first_error = stats.first_error or result.first_error
+    stats.fatal = result.fatal
+    yield from map_records(result.wanted, name, stats)
+
+
+def _wanted(parser: Any, stats: SourceStats) -> Iterator[tuple[int | None, str]]:
     it = iter(parser.records_json())
+    search = _EID.search
     while True:
         try:
             rec = next(it)
@@ -46,20 +62,27 @@ def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
             continue
         stats.records += 1
         data = rec["data"]
-        m = _EID.search(data, 0, 600)
+        m = search(data, 0, 600)
         if m is None or int(m.group(1)) not in _WANTED:
             stats.unmapped += 1
             continue
-        where = f"record {rec.get('event_record_id')}"
+        yield rec.get("event_record_id"), data
+
+
+def map_records(records: Iterable[tuple[int | None, str]], name: str,
+                stats: SourceStats) -> Iterator[Activity]:
+    """Decode (orjson) and map the JSON text of wanted records."""
+    to_activity = winevent.to_activity
+    loads = orjson.loads
+    for rid, data in records:
         try:
-            ev = orjson.loads(data)["Event"]
-            r = event_from_xmljson(ev, Origin(name, rec.get("event_record_id"), "evtx"))
-            act = winevent.to_activity(r)
+            r = event_from_xmljson(loads(data)["Event"], Origin(name, rid, "evtx"))
+            act = to_activity(r)
         except InputError as e:
-            stats.skip(where, str(e))
+            stats.skip(f"record {rid}", str(e))
             continue
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as e:
-            stats.skip(where, f"unexpected record shape: {_short(e)}")
+            stats.skip(f"record {rid}", f"unexpected record shape: {_short(e)}")
             continue
         if act is None:
             stats.unmapped += 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
 
 from dcwatch.model.activity import Activity
 from dcwatch.model.alert import Alert, EntityRef, Phase, Severity, Status
@@ -100,6 +100,7 @@ class AlertFilter:
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None  # substring of title or description
+    entity_pairs: list[tuple[str, str]] | None = None  # resolved by Portal (indexed path)
 
     def conditions(self, *, skip_phase: bool = False) -> list[Any]:
         """SQL conditions on the alerts table."""
@@ -121,7 +122,11 @@ class AlertFilter:
             like = f"%{_like_escape(self.text.lower())}%"
             out.append(or_(func.lower(a.title).like(like, escape="\\"),
                            func.lower(a.description).like(like, escape="\\")))
-        if self.entity:
+        if self.entity and self.entity_pairs is not None:
+            e = t.alert_entities.c
+            out.append(a.id.in_(select(e.alert_id).where(
+                tuple_(e.kind, e.name).in_(self.entity_pairs or [("", "")]))))
+        elif self.entity:
             e = t.alert_entities.c
             like = f"%{_like_escape(self.entity.lower())}%"
             out.append(exists().where(and_(e.alert_id == a.id, or_(
@@ -465,9 +470,10 @@ class Portal:
                      ) -> tuple[list[AlertView], int]:
         """A page of alerts (newest first) and the total matching the filter."""
         flt = flt or AlertFilter()
-        cond = flt.conditions()
         a = t.alerts
         with self.engine.connect() as c:
+            self._resolve(c, flt)
+            cond = flt.conditions()
             total = c.execute(select(func.count()).select_from(a).where(*cond)).scalar() or 0
             rows = list(c.execute(select(a).where(*cond).order_by(
                 a.c.last_seen.desc(), a.c.id).limit(limit).offset(offset)).mappings())
@@ -479,9 +485,65 @@ class Portal:
         flt = flt or AlertFilter()
         a = t.alerts
         with self.engine.connect() as c:
+            self._resolve(c, flt)
             got = dict(c.execute(select(a.c.phase, func.count()).where(
                 *flt.conditions(skip_phase=True)).group_by(a.c.phase)).all())
         return {p.value: int(got.get(p.value, 0)) for p in Phase}
+
+    # --- indexed helpers ------------------------------------------------------------------------
+
+    def optimize(self) -> None:
+        """Give SQLite's planner statistics once (the portal's queries depend on them)."""
+        if not self.store.url.startswith("sqlite"):
+            return
+        with self.engine.begin() as c:
+            have = c.exec_driver_sql("SELECT name FROM sqlite_master WHERE name='sqlite_stat1'"
+                                     ).first()
+            if have is None:
+                c.exec_driver_sql("PRAGMA analysis_limit=1000")
+                c.exec_driver_sql("ANALYZE")
+
+    def _entity_pairs(self, c: Any, text: str, cap: int = 1000
+                      ) -> list[tuple[str, str]] | None:
+        """(kind, name) of the entities whose name, IP or SID contains ``text``; None when
+        there are too many (the caller falls back to a scan)."""
+        q = text.strip()
+        e = t.alert_entities.c
+        like = f"%{_like_escape(q.lower())}%"
+        pairs: dict[tuple[str, str], None] = {}
+        for r in c.execute(select(e.kind, e.name).where(func.lower(e.name).like(
+                like, escape="\\")).group_by(e.kind, e.name).limit(cap + 1)):
+            pairs[(r.kind, r.name)] = None
+        for col, v in ((e.ip, q), (e.sid, q.upper())):
+            for r in c.execute(select(e.kind, e.name).where(col >= v, col < v + "\uffff")
+                               .group_by(e.kind, e.name).limit(cap + 1)):
+                pairs[(r.kind, r.name)] = None
+        return list(pairs) if len(pairs) <= cap else None
+
+    def _resolve(self, c: Any, flt: AlertFilter) -> None:
+        if flt.entity and flt.entity_pairs is None:
+            flt.entity_pairs = self._entity_pairs(c, flt.entity)
+
+    def _alerts_naming(self, c: Any, pairs: list[tuple[str, str]], limit: int, offset: int = 0,
+                       exclude: str | None = None) -> tuple[list[Any], int]:
+        """Alerts naming any of ``pairs`` (newest first) and how many: an IN list when the
+        entities are rare, an ordered scan with EXISTS when they are everywhere (a DC)."""
+        e = t.alert_entities.c
+        a = t.alerts
+        match = tuple_(e.kind, e.name).in_(pairs)
+        total = int(c.execute(select(func.count(func.distinct(e.alert_id))).where(match)
+                              ).scalar() or 0)
+        if total <= 5000:
+            cond = a.c.id.in_(select(e.alert_id).where(match))
+        else:
+            cond = exists().where(e.alert_id == a.c.id, match)
+        q = select(a).where(cond)
+        if exclude:
+            q = q.where(a.c.id != exclude)
+            total -= 1
+        rows = list(c.execute(q.order_by(a.c.last_seen.desc(), a.c.id).limit(limit)
+                              .offset(offset)).mappings())
+        return rows, max(total, 0)
 
     def _views(self, c: Any, rows: list[Any]) -> list[AlertView]:
         ids = [r["id"] for r in rows]
@@ -525,16 +587,12 @@ class Portal:
 
     def related_alerts(self, view: AlertView, limit: int = 20) -> list[AlertView]:
         """Other alerts naming one of this alert's entities, newest first."""
-        pairs = {(e.kind, e.name) for e in view.alert.entities}
+        pairs = list(dict.fromkeys((e.kind, e.name) for e in view.alert.entities))
         if not pairs:
             return []
-        e = t.alert_entities.c
-        a = t.alerts
-        match = or_(*[and_(e.kind == k, e.name == n) for k, n in pairs])
-        q = select(a).where(a.c.id != view.alert.id, a.c.id.in_(
-            select(e.alert_id).where(match))).order_by(a.c.last_seen.desc()).limit(limit)
         with self.engine.connect() as c:
-            return self._views(c, list(c.execute(q).mappings()))
+            rows, _ = self._alerts_naming(c, pairs, limit, exclude=view.alert.id)
+            return self._views(c, rows)
 
     def entity_info(self, kind: str, name: str) -> EntityInfo:
         """Identifiers (SIDs, IPs) and roles seen for an entity across alerts."""
@@ -556,37 +614,47 @@ class Portal:
     def entity_alerts(self, kind: str, name: str, limit: int = 50, offset: int = 0
                       ) -> tuple[list[AlertView], int]:
         """Alerts naming an entity, newest first."""
-        e = t.alert_entities.c
-        a = t.alerts
-        ids = select(e.alert_id).where(e.kind == kind, e.name == name)
         with self.engine.connect() as c:
-            total = c.execute(select(func.count(func.distinct(e.alert_id))).where(
-                e.kind == kind, e.name == name)).scalar() or 0
-            rows = list(c.execute(select(a).where(a.c.id.in_(ids)).order_by(
-                a.c.last_seen.desc()).limit(limit).offset(offset)).mappings())
-            return self._views(c, rows), int(total)
+            rows, total = self._alerts_naming(c, [(kind, name)], limit, offset)
+            return self._views(c, rows), total
 
     def entity_activities(self, kind: str, name: str, extra_ips: Iterable[str] = (),
                           limit: int = 100) -> list[Activity]:
         """Recent activities involving an entity (as actor, host, source or destination)."""
         x = t.activities.c
-        conds: list[Any] = []
-        if kind == "user":
-            short = name.rsplit("\\", 1)[-1]
-            conds += [x.actor == name, x.actor == short]
-        elif kind == "computer":
-            for n in {name, name.upper(), name.lower()}:
-                conds += [x.host == n, and_(x.host >= n + ".", x.host < n + "/")]
-            conds += [x.actor.like(f"%\\{_like_escape(name)}$", escape="\\")]
-        elif kind == "ip":
-            conds += [x.src_ip == name, x.dst_ip == name]
-        else:
-            conds += [x.actor == name]
-        for ip in extra_ips:
-            conds += [x.src_ip == ip, x.dst_ip == ip]
-        q = select(x.data).where(or_(*conds)).order_by(x.ts.desc()).limit(limit)
+        eq: list[tuple[Any, str]] = []
         with self.engine.connect() as c:
-            return [Activity.from_dict(r[0]) for r in c.execute(q)]
+            if kind == "user":
+                eq += [(x.actor, name), (x.actor, name.rsplit("\\", 1)[-1])]
+            elif kind == "computer":
+                for n in dict.fromkeys((name, name.upper(), name.lower())):
+                    eq += [(x.host, n), (x.actor, n + "$")]
+                    eq += [(x.host, h) for h in self._values_with_prefix(c, x.host, n + ".")]
+            elif kind == "ip":
+                eq += [(x.src_ip, name), (x.dst_ip, name)]
+            else:
+                eq += [(x.actor, name)]
+            for ip in extra_ips:
+                eq += [(x.src_ip, ip), (x.dst_ip, ip)]
+            found: dict[str, tuple[datetime, Any]] = {}
+            for col, v in dict.fromkeys(eq):
+                for r in c.execute(select(x.uid, x.ts, x.data).where(col == v)
+                                   .order_by(x.ts.desc()).limit(limit)):
+                    found[r.uid] = (r.ts, r.data)
+        best = sorted(found.values(), key=lambda p: p[0], reverse=True)[:limit]
+        return [Activity.from_dict(d) for _, d in best]
+
+    @staticmethod
+    def _values_with_prefix(c: Any, col: Any, prefix: str, cap: int = 20) -> list[str]:
+        """Distinct values of an indexed column starting with ``prefix`` (index seeks)."""
+        out: list[str] = []
+        cur = c.execute(select(func.min(col)).where(col >= prefix, col < prefix + "\uffff")
+                        ).scalar()
+        while cur is not None and len(out) < cap:
+            out.append(cur)
+            cur = c.execute(select(func.min(col)).where(col > cur, col < prefix + "\uffff")
+                            ).scalar()
+        return out
 
     def entities(self, q: str = "", limit: int = 50, offset: int = 0
                  ) -> tuple[list[dict[str, Any]], int]:
@@ -611,17 +679,25 @@ class Portal:
         """Entities and alerts matching a text (names, IPs, SIDs, titles, ids)."""
         q = q.strip()
         if not q:
-            return {"entities": [], "alerts": []}
-        ents, _ = self.entities(q, limit)
-        flt = AlertFilter(text=q)
-        views, total = self.query_alerts(flt, limit=limit)
+            return {"entities": [], "alerts": [], "alerts_total": 0}
+        e = t.alert_entities.c
         a = t.alerts.c
         with self.engine.connect() as c:
-            extra = list(c.execute(select(t.alerts).where(or_(
-                a.id == q, a.external_id == (int(q) if q.isdigit() else -1))).limit(limit)
-            ).mappings())
-            seen = {v.alert.id for v in views}
-            views += [v for v in self._views(c, extra) if v.alert.id not in seen]
+            pairs = self._entity_pairs(c, q, cap=limit) or []
+            ents = []
+            for kind, name in pairs[:limit]:
+                n = c.execute(select(func.count(func.distinct(e.alert_id))).where(
+                    e.kind == kind, e.name == name)).scalar()
+                ents.append({"kind": kind, "name": name, "alerts": int(n or 0)})
+            rows, total = self._alerts_naming(c, pairs, limit) if pairs else ([], 0)
+            like = f"%{_like_escape(q.lower())}%"
+            rows += list(c.execute(select(t.alerts).where(or_(
+                a.id == q, a.external_id == (int(q) if q.isdigit() else -1),
+                func.lower(a.title).like(like, escape="\\"))).order_by(
+                a.last_seen.desc()).limit(limit)).mappings())
+            uniq = list({r["id"]: r for r in rows}.values())
+            uniq.sort(key=lambda r: r["last_seen"], reverse=True)
+            views = self._views(c, uniq[:limit])
         return {"entities": ents, "alerts": views, "alerts_total": max(total, len(views))}
 
     # --- alert changes (audited) ----------------------------------------------------------------

@@ -140,6 +140,7 @@ def create_app(store: Store | str, *, demo: bool = False, base_url: str | None =
                               "(`dcwatch user token NAME`).")
     app.state.store = store
     app.state.portal = Portal(store)
+    app.state.portal.optimize()
     app.state.demo = demo
     app.state.base_url = base_url
     app.state.secure_cookies = secure_cookies
