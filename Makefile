@@ -20,13 +20,21 @@ $(DEVSTAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP) $@
 
-# The main job on the embedded default: SQLite store, bundled recording.
-demo: $(STAMP)
-	@rm -f $(DB)
-	$(BIN)/python scripts/make_demo_recording.py tests/data/demo/killchain.jsonl
-	$(BIN)/dcwatch scan tests/data/demo --db $(DB) --format table --no-activities
+DEMO_DATA ?= tests/data/recordings/killchain
+PORT ?= 8080
 
-test: $(DEVSTAMP)
+# The main job on the embedded default: SQLite store, the bundled kill-chain recording (the
+# Samba AD lab's capture and audit log), then the portal on http://127.0.0.1:$(PORT).
+demo: $(STAMP)
+	@rm -f $(DB) $(DB)-wal $(DB)-shm
+	$(BIN)/dcwatch scan $(DEMO_DATA) --db $(DB) --format table --no-activities
+	$(BIN)/dcwatch incidents --db $(DB)
+	$(BIN)/dcwatch serve --db $(DB) --demo --host 127.0.0.1 --port $(PORT)
+
+system-deps:
+	@bash scripts/system_deps.sh
+
+test: $(DEVSTAMP) system-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(DEVSTAMP)

@@ -74,7 +74,7 @@ def build(path: str, n: int) -> Store:
     return st
 
 
-def timeit(fn, repeat: int = 7) -> float:  # noqa: ANN001
+def timeit(fn, repeat: int = 7) -> float:
     """Median wall time in ms."""
     out = []
     for _ in range(repeat):

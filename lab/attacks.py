@@ -160,8 +160,8 @@ def step_session_enum(args):
             sess = []
             for s in buf:
                 cname = s["sesi%d_cname" % level][:-1]
-                uname = s.get("sesi%d_username" % level, "")
-                sess.append(f"{cname}:{uname[:-1] if uname else ''}")
+                uname = s["sesi%d_username" % level][:-1] if level != 0 else ""
+                sess.append(f"{cname}:{uname}")
             out(f"NetrSessionEnum level {level}: {len(sess)} sessions {sess}")
         except Exception as e:  # noqa: BLE001
             out(f"NetrSessionEnum level {level}: {str(e)[:120]}")

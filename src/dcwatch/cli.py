@@ -25,6 +25,20 @@ def main() -> None:
     """dcwatch: identity threat detection for Active Directory."""
 
 
+def _notify(store, targets: list[str], alerts: list, ids: list[str],
+            existed: set[str]) -> None:
+    """Queue and deliver the alerts of a scan (new, or updates of stored ones)."""
+    from dcwatch.outputs.webhook import Notifier
+
+    notifier = Notifier(store, targets)
+    for a, stored_id in zip(alerts, ids, strict=True):
+        trigger = "update" if stored_id != a.id or a.id in existed else "new"
+        full = store.get_alert(stored_id)
+        if full is not None:
+            notifier(full, trigger)
+    notifier.flush()
+
+
 @main.command()
 def version() -> None:
     """Print the version."""
@@ -185,12 +199,16 @@ def scan(
         _parse_exclusions(exclude),
         list(detectors) or None,
     )
+    if targets and not db:
+        raise click.UsageError("--notify needs --db (undelivered alerts are queued there)")
     store = None
     try:
         if db:
             from dcwatch.store import Store
+            from dcwatch.store.portal import Portal
 
             store = Store(db)
+            opts.exclusions += Portal(store).engine_exclusions()  # "close and exclude" etc.
         progress = None
         rows: dict[str, int] = {}
 
@@ -215,7 +233,10 @@ def scan(
         alerts = result.alerts
         if store:
             reg = registry()
-            store.save_alerts(alerts, {s: c.update_window for s, c in reg.items()})
+            existed = {a.id for a in alerts if store.get_alert(a.id) is not None}
+            ids = store.save_alerts(alerts, {s: c.update_window for s, c in reg.items()})
+            if targets:
+                _notify(store, list(targets), alerts, ids, existed)
     except (ConfigError, DcwatchError) as e:
         _err(f"dcwatch: {e}")
         sys.exit(2)
@@ -463,6 +484,12 @@ def eval_cmd(labels: tuple[str, ...]) -> None:
 def _unused(_: Iterator[object], __: timedelta) -> None:  # keep imports honest for type checkers
     return None
 
+
+from dcwatch.web.cli import serve as _serve  # noqa: E402  (FastAPI loads when it runs)
+from dcwatch.web.cli import user as _user  # noqa: E402
+
+main.add_command(_serve)
+main.add_command(_user)
 
 if __name__ == "__main__":
     main()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -16,9 +16,9 @@ from dcwatch.detectors.engine import Engine, Exclusion
 from dcwatch.entities.resolver import Resolver
 from dcwatch.model.activity import Activity
 from dcwatch.model.alert import Alert
-from dcwatch.sources.base import SourceStats
 from dcwatch.protocols.winevent import WANTED_IDS
 from dcwatch.sources._evtx_worker import prefilter
+from dcwatch.sources.base import SourceStats
 from dcwatch.sources.evtx import read_prefiltered
 from dcwatch.sources.files import EVTX_MAGIC, Input, expand, merge, read_input, reorder
 

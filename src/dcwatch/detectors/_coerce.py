@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dcwatch.detectors._netcommon import acct_text, source, target_dc, where
+from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
 from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
 from dcwatch.entities.resolver import short
 from dcwatch.model.activity import Activity
@@ -55,5 +55,5 @@ def coercion_draft(det: Detector, a: Activity, method: str, listener: str | None
                   "outcome": a.outcome, "status": a.status, "source_ip": ip,
                   "source_computer": host, "pipe": a.fields.get("pipe")},
         severity=Severity.HIGH if success else Severity.MEDIUM,
-        require_dc=a.dst_ip or a.host,
+        require_dc=a.dst_ip or a.host, assume_dc=not wire(a),
     )

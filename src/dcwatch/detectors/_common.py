@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -278,3 +279,185 @@ class LocalAccountHosts:
         """Why ``host`` is not a DC, when its log showed a local account."""
         h = short(host)
         return self.hosts.get(h) if h else None
+
+
+# --- directory changes (5136, LDAP modify/add on the wire, Samba dsdbChange) ------------------
+
+# Attributes the DC maintains on every logon: a change to them is no one's decision.
+BOOKKEEPING_ATTRS = frozenset({
+    "lastlogon", "lastlogontimestamp", "logoncount", "badpwdcount", "badpasswordtime",
+    "lastlogoff", "lockouttime", "msds-lastsuccessfulinteractivelogontime",
+    "msds-lastfailedinteractivelogontime", "msds-failedinteractivelogoncount", "whenchanged",
+    "usnchanged", "dscorepropagationdata", "replpropertymetadata",
+})
+_DS_KINDS = frozenset({K.DS_MODIFY, K.DS_CREATE})
+_OPS = {"value_added": "add", "value_deleted": "delete"}
+
+
+class LdapBinds:
+    """Who bound on each LDAP connection, so that wire searches and modifications get an actor.
+
+    The LDAP decoder emits ``ldap.bind`` with the bound identity and later operations of the
+    same TCP connection without one (RFC 4511 4.2: the bind authenticates the connection)."""
+
+    def __init__(self) -> None:
+        self.by_conn: BoundedDict[Account] = BoundedDict(50_000)
+
+    @staticmethod
+    def _conn(a: Activity) -> str:
+        return f"{a.src_ip}|{a.src_port}|{a.dst_ip}|{a.dst_port}"
+
+    def observe(self, a: Activity) -> None:
+        """Learn from an ``ldap.bind`` activity (others are ignored)."""
+        if a.kind is not K.LDAP_BIND or a.outcome == "failure" or a.actor is None:
+            return
+        acct = a.actor
+        name = acct.name or ""
+        if "=" in name and "," in name:  # a simple bind names a DN: its CN is the account
+            acct = Account(cn_of(name), acct.domain, acct.sid)
+        elif "\\" in name:
+            dom, _, n = name.partition("\\")
+            acct = Account(n, dom, acct.sid)
+        elif "@" in name:
+            n, _, dom = name.partition("@")
+            acct = Account(n, dom, acct.sid)
+        if acct.name or acct.sid:
+            self.by_conn[self._conn(a)] = acct
+
+    def actor(self, a: Activity) -> Account | None:
+        """The identity bound on the connection of a wire LDAP activity."""
+        return a.actor or self.by_conn.get(self._conn(a))
+
+
+def named(resolver: Resolver, acct: Account | None) -> Account | None:
+    """An account with its name filled from the SID when the data named it by SID only
+    (Samba audit records and some events carry only the SID)."""
+    if acct is None or acct.name or not acct.sid:
+        return acct
+    known = resolver.sids.get(acct.sid)
+    return Account(known.name, known.domain, acct.sid) if known else acct
+
+
+@dataclass(slots=True)
+class DsChange:
+    """One directory write, whichever source saw it: object, attributes, values, who, where."""
+
+    act: Activity
+    dn: str
+    ops: dict[str, str]  # lower-case attribute -> add | delete | replace | modify
+    values: dict[str, list[str]]  # lower-case attribute -> values, where the source shows them
+    names: dict[str, str]  # lower-case attribute -> as written
+    created: bool  # the object itself was created (4741-like add)
+    actor: Account | None
+    dc: str | None
+    src_ip: str | None
+    src_host: str | None
+    object_class: str | None
+
+    @property
+    def cn(self) -> str:
+        """The object's first RDN value (``CN=alice,...`` -> ``alice``)."""
+        return cn_of(self.dn) or self.dn
+
+    @property
+    def source(self) -> str:
+        """Which data showed it: event, samba or ldap."""
+        return self.act.protocol or "event"
+
+    def has(self, attr: str) -> bool:
+        """Whether the write touched ``attr``."""
+        return attr.lower() in self.ops
+
+    def adds(self, attr: str) -> bool:
+        """Whether the write set or added values of ``attr`` (not only removed them)."""
+        return self.ops.get(attr.lower()) in ("add", "replace", "modify")
+
+    def meaningful(self) -> list[str]:
+        """Attributes written other than the DC's logon bookkeeping, as written."""
+        return [self.names[k] for k in self.ops if k not in BOOKKEEPING_ATTRS]
+
+
+def ds_change(a: Activity, resolver: Resolver, binds: LdapBinds | None = None,
+              logons: NetworkLogons | None = None) -> DsChange | None:
+    """Normalise a ``ds.object_modified``/``ds.object_created`` activity (None for others)."""
+    if a.kind not in _DS_KINDS:
+        return None
+    f = a.fields
+    dn = str(f.get("dn") or (a.target.name if a.target and a.target.name else "") or "")
+    if not dn:
+        return None
+    attrs = [str(x) for x in f.get("attributes") or []]
+    raw_values = f.get("values") if isinstance(f.get("values"), dict) else {}
+    op_field = str(f.get("operation") or "")
+    ops: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    per_attr = {str(c.get("attribute", "")).lower(): str(c.get("op", ""))
+                for c in f.get("changes") or [] if isinstance(c, dict)}
+    for name in attrs:
+        low = name.lower()
+        names[low] = name
+        v = raw_values.get(name)
+        vals = [v] if isinstance(v, str) else [str(x) for x in v or []]
+        if a.protocol == "samba":  # "action:value" (sources/samba.py)
+            acts = {x.split(":", 1)[0] for x in vals if ":" in x}
+            vals = [x.split(":", 1)[1] for x in vals if ":" in x]
+            op = "delete" if acts == {"delete"} else ("replace" if "replace" in acts else
+                                                     "add" if acts else "modify")
+        elif low in per_attr:
+            op = per_attr[low]
+        else:
+            op = _OPS.get(op_field, "add" if a.kind is K.DS_CREATE else "modify")
+        ops[low] = op
+        values[low] = [x for x in vals if x]
+    wire = a.protocol not in (None, "event", "samba")
+    if wire:
+        actor = binds.actor(a) if binds else a.actor
+        src_ip, src_host = rpc_source(a, resolver)
+    elif a.protocol == "samba":
+        actor = named(resolver, a.actor)
+        src_ip, src_host = rpc_source(a, resolver)
+    else:
+        actor = named(resolver, a.actor)
+        lid = f.get("logon_id")
+        src_ip, src_host = (logons.source_of(a.host, lid, a.ts, actor) if logons
+                            else (None, None))
+        if src_ip is None and src_host is None:
+            src_ip, src_host = resolver.session_source(a.host, lid) or (None, None)
+        src_ip = src_ip if is_remote_ip(src_ip) else None
+    dc = rpc_target(a, resolver) if wire or a.protocol == "samba" else a.host
+    created = a.kind is K.DS_CREATE and (a.protocol != "event" or a.event_id == 5137)
+    return DsChange(a, dn, ops, values, names, created, actor, dc, src_ip, src_host,
+                    f.get("object_class"))
+
+
+def actor_text(acct: Account | None, fallback: str = "An unknown user") -> str:
+    """``DOMAIN\\name`` of an actor (SID when no name is known), or the fallback."""
+    if acct is None or not (acct.name or acct.sid):
+        return fallback
+    return str(acct)
+
+
+def same_account(a: Account | None, b: Account | None) -> bool:
+    """Two namings of one account: same SID, or same name without domain and trailing ``$``."""
+    if a is None or b is None:
+        return False
+    if a.sid and b.sid:
+        return a.sid == b.sid
+    def n(x: Account) -> str:
+        return (x.name or "").lower().rsplit("\\", 1)[-1].split("@", 1)[0].rstrip("$")
+    return bool(n(a)) and n(a) == n(b)
+
+
+_ACE = re.compile(r"\(([^()]*)\)")
+
+
+def sddl_aces(sddl: str | None) -> list[str]:
+    """The ACE strings of an SDDL security descriptor (MS-DTYP 2.5.1), in order."""
+    return _ACE.findall(sddl or "")
+
+
+def ace_trustee(ace: str) -> str | None:
+    """The trustee (SID or SDDL alias) of an ACE string ``type;flags;rights;obj;inh;sid``."""
+    parts = ace.split(";")
+    return parts[5] if len(parts) >= 6 and parts[5] else None

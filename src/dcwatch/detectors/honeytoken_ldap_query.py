@@ -1,25 +1,35 @@
 """Honeytoken was queried via LDAP: MDI external ID 2429.
 
-An LDAP search explicitly targets an account tagged as a honeytoken (``--honeytoken``): an
-equality/substring clause on sAMAccountName, userPrincipalName, cn, name, displayName or
-distinguishedName naming it, or a search based at its DN. Broad enumerations whose results
-merely include it do not count (spec: explicit targeting only).
-Sources: LDAP SearchRequest on the wire and event 1644.
-State: none.
+An LDAP search targets a user tagged as honeytoken: an equality (or specific substring) clause
+on one of its names (sAMAccountName, userPrincipalName, cn, name, displayName, ANR,
+distinguishedName, objectSid) or a base object that is its DN. Broad enumerations whose
+*results* merely include the decoy are not counted (spec: explicit targeting only).
+Sources: LDAP SearchRequest on the wire (the bound identity of the connection is the actor),
+Directory Service event 1644.
+Known false positives: administrators reviewing the decoy, directory sync tools (exclude them).
+DCs and local service identities are ignored.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._ldapq import clauses
-from dcwatch.detectors._netcommon import acct_text, source, target_dc, where
-from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
-from dcwatch.model.activity import Account, Activity, ActivityKind
+from dcwatch.detectors._common import (
+    LdapBinds,
+    display,
+    host_ref,
+    is_service_identity,
+    rpc_source,
+    rpc_target,
+    source_key,
+)
+from dcwatch.detectors._honeytoken import Honeytokens
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, ip_ref, refs, user_ref
+from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
-NAME_ATTRS = frozenset({"samaccountname", "userprincipalname", "cn", "name", "displayname",
-                        "distinguishedname", "anr"})
+K = ActivityKind
+MAX_QUERIES = 50  # distinct queries listed per alert
 
 
 class HoneytokenLdapQuery(Detector):
@@ -29,36 +39,60 @@ class HoneytokenLdapQuery(Detector):
     phase: ClassVar[Phase] = Phase.RECONNAISSANCE
     severity: ClassVar[Severity] = Severity.LOW
     mitre: ClassVar[tuple[str, ...]] = ("T1087", "T1087.002")
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.LDAP_SEARCH})
+    handles: ClassVar[frozenset[str]] = frozenset({K.LDAP_SEARCH, K.LDAP_BIND})
+
+    def __init__(self, ctx: DetectionContext) -> None:
+        super().__init__(ctx)
+        self.honey = Honeytokens(self.resolver)
+        self.binds = LdapBinds()
+        self._queries: BoundedDict[dict[str, None]] = BoundedDict(10_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        if not self.resolver.honeytokens:
+        if a.kind is K.LDAP_BIND:
+            self.binds.observe(a)
             return []
-        hit = None
-        for attr, _r, _op, value in clauses(a.fields.get("filter")):
-            if attr in NAME_ATTRS:
-                v = value.replace("*", "")
-                if attr == "distinguishedname" and v.lower().startswith("cn="):
-                    v = v.split(",", 1)[0][3:]
-                if v and self.resolver.is_honeytoken(Account(v)):
-                    hit = v
-        base = str(a.fields.get("base_dn") or "")
-        if hit is None and base.lower().startswith("cn="):
-            cn = base.split(",", 1)[0][3:].replace("\\", "")
-            if self.resolver.is_honeytoken(Account(cn)):
-                hit = cn
-        if hit is None:
+        if not self.honey.active:
             return []
-        ip, host = source(a, self.resolver)
-        dc = target_dc(a, self.resolver)
+        f = a.fields
+        flt = str(f.get("filter") or "")
+        base = str(f.get("base_dn") or f.get("base") or "")
+        hits = self.honey.in_filter(flt)
+        token = hits[0][0] if hits else None
+        if token is None and "," in base and "=" in base:
+            token = self.honey.match(base)
+        if token is None:
+            return []
+        wire = a.protocol not in (None, "event")
+        actor = self.binds.actor(a) if wire else a.actor
+        if actor is not None and ((is_service_identity(actor) and not actor.is_machine)
+                                  or self.resolver.is_dc_account(actor)):
+            return []
+        ip, ws = rpc_source(a, self.resolver) if wire else (a.src_ip, a.src_host)
+        dc = rpc_target(a, self.resolver) if wire else a.host
+        key = f"{token}|{source_key(self.resolver, ip, ws)}"
+        query = f"base {base or '(root)'} filter {flt or '(none)'}"
+        queries = self._queries.setdefault(key, {})
+        if len(queries) < MAX_QUERIES:
+            queries[query] = None
+        who = str(actor) if actor else "An unknown user"
+        src = display(ws) if ws else (ip or "an unknown computer")
         return [self.draft(
-            key=f"{(ip or host or '?').lower()}|{hit.lower()}",
+            key=key,
             activities=[a],
-            description=(f"{acct_text(a.actor)} on {where(ip, host)} queried honeytoken {hit} "
-                         f"over LDAP against {dc}."),
-            entities=refs(user_ref(a.actor, "attacker"), EntityRef("user", hit, "honeytoken"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
-            evidence={"filter": a.fields.get("filter"), "base": base, "honeytoken": hit,
-                      "source_ip": ip, "source_computer": host},
+            description=f"{who} on {src} queried honeytoken {token} over LDAP against "
+                        f"{display(dc)}:\n" + "\n".join(queries),
+            entities=refs(EntityRef("user", token, "honeytoken"), user_ref(actor, "attacker"),
+                          host_ref(ws, "source computer", ip),
+                          ip_ref(ip, "source IP") if ws else None,
+                          host_ref(dc, "domain controller")),
+            evidence={k: v for k, v in (
+                ("honeytoken", token),
+                ("queries", [{"base": base, "filter": flt, "scope": f.get("scope_name")
+                              or f.get("scope"), "attributes": f.get("attributes"),
+                              "matched_clause": hits[0][1] if hits else "base object",
+                              "entries_returned": f.get("entries",
+                                                        f.get("entries_returned")),
+                              "user": who, "time": a.ts.isoformat()}]),
+                ("source_ip", ip), ("source_computer", display(ws) if ws else None),
+                ("domain_controller", display(dc))) if v},
         )]

@@ -6,9 +6,13 @@ uses AES. Windows and MIT clients always offer AES; a client that knows only the
 Sources: wire AS-REQ (``etypes``, ``preauth_etype``); event 4768 with Pre-Authentication Type 2
 and Ticket Encryption Type 0x17 (weaker: no etype list), merged into one alert per
 (account, source).
-Modes: ``scan`` (no history) alerts unless the data shows the account/source to be RC4-only
-(its other AS exchanges used only weak etypes). Live mode learns per account and per source the
-pre-auth etypes for a month, then (threshold High) alerts only where AES was learned.
+Samba's KDC audit gives the pre-auth key type itself (``passwordType``): an RC4 pre-auth there
+counts like the wire's. Modes: ``scan`` (no history) alerts unless the data shows the account to
+be RC4-only (its other AS exchanges used only weak etypes); from logs, accounts created, renamed
+or reset within the last hour are skipped (a new/renamed account may have no usable AES keys;
+noPac's renamed computer account is the classic case, 2419's business).
+Live mode learns per account and per source the pre-auth etypes for a month, then (threshold
+High) alerts only where AES was learned.
 Known false positives: accounts or smart-card setups really limited to RC4/DES (check
 msDS-SupportedEncryptionTypes); exclude the account.
 State: two BoundedDicts (account -> etype flags, source IP -> etype flags), ~150 bytes per key:
@@ -17,7 +21,7 @@ State: two BoundedDicts (account -> etype flags, source IP -> etype flags), ~150
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from dcwatch.detectors._netcommon import (
@@ -41,7 +45,7 @@ from dcwatch.detectors.base import (
     refs,
     user_ref,
 )
-from dcwatch.model.activity import Activity, ActivityKind
+from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
 _AES_SEEN = 1
@@ -55,7 +59,11 @@ class OverpassTheHashForcedEtype(Detector):
     phase: ClassVar[Phase] = Phase.LATERAL_MOVEMENT
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1550", "T1550.002", "T1550.003")
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS})
+    handles: ClassVar[frozenset[str]] = frozenset({
+        ActivityKind.KERBEROS_AS, ActivityKind.ACCOUNT_CREATED,
+        ActivityKind.COMPUTER_CREATED, ActivityKind.ACCOUNT_RENAMED,
+        ActivityKind.PASSWORD_RESET})
+    fresh_window: ClassVar[timedelta] = timedelta(hours=1)
     learning_period: ClassVar[timedelta | None] = timedelta(days=30)
 
     max_keys: ClassVar[int] = 200_000
@@ -64,6 +72,7 @@ class OverpassTheHashForcedEtype(Detector):
         super().__init__(ctx)
         self._accounts: BoundedDict[int] = BoundedDict(self.max_keys)
         self._sources: BoundedDict[int] = BoundedDict(self.max_keys)
+        self._fresh: BoundedDict[datetime] = BoundedDict(10_000)  # account -> created/renamed
 
     def lateral_movement_path(self, account: str) -> list[str]:
         """Evidence hook: computers on a lateral movement path to ``account`` (none known yet;
@@ -71,9 +80,15 @@ class OverpassTheHashForcedEtype(Detector):
         return []
 
     def observe(self, a: Activity) -> list[AlertDraft]:
+        f = a.fields
+        if a.kind is not ActivityKind.KERBEROS_AS:
+            for n in (a.target.name if a.target else None, f.get("new_name"),
+                      f.get("sam_account_name")):
+                if n:
+                    self._fresh[acct_key(Account(n))] = a.ts
+            return []
         if a.actor is None or not a.actor.name or a.outcome == "failure":
             return []
-        f = a.fields
         if wire(a):
             if PA_ENC_TIMESTAMP not in (f.get("pa_types") or ()):
                 return []
@@ -81,6 +96,11 @@ class OverpassTheHashForcedEtype(Detector):
             offered = set(f.get("etypes") or ())
             weak = pre in WEAK and not (offered & AES)
             strong = pre in AES
+        elif a.protocol == "samba":  # Samba's KDC audit: passwordType = the pre-auth key type
+            if not f.get("password_type") or f.get("ticket_etype") is None:
+                return []
+            pre = f["ticket_etype"]
+            weak, strong = pre in WEAK, pre in AES
         else:  # 4768: only the issued etype and the pre-auth type are known
             if f.get("preauth_type") != PA_ENC_TIMESTAMP or f.get("ticket_etype") is None:
                 return []
@@ -103,7 +123,13 @@ class OverpassTheHashForcedEtype(Detector):
                 return []
         elif prev_a == _WEAK_SEEN:
             return []  # the data shows this account authenticating with RC4/DES only
+        elif not wire(a) and self._is_fresh(acct, a.ts):
+            return []  # a just created/renamed/reset account may have no usable AES keys
         return [self._draft(a, acct, pre, bool((prev_a | prev_s) & _AES_SEEN))]
+
+    def _is_fresh(self, acct: str, ts: datetime) -> bool:
+        t = self._fresh.get(acct) or self._fresh.get(acct.rstrip("$"))
+        return t is not None and abs(ts - t) <= self.fresh_window
 
     def _flag(self, acct: str, skey: str, flag: int) -> None:
         self._accounts[acct] = self._accounts.get(acct, 0) | flag

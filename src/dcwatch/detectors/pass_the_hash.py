@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from dcwatch.detectors._common import is_anonymous
+from dcwatch.detectors._common import host_ref, is_anonymous
 from dcwatch.detectors._netcommon import acct_key, acct_text, norm_ip, target_dc, where
 from dcwatch.detectors.base import (
     BoundedDict,
@@ -51,40 +51,59 @@ class PassTheHash(Detector):
         super().__init__(ctx)
         self._logons: BoundedDict[dict[str, datetime]] = BoundedDict(100_000)
 
-    def _computer(self, a: Activity) -> str | None:
+    def _names(self, a: Activity) -> set[str]:
+        """Every name the data gives the client computer: IP, resolved name, workstation."""
         ip = norm_ip(a.src_ip)
         m = self.resolver.computer_for_ip(ip)
-        if m:
-            return m.host
-        return short(a.src_host) or ip
+        return {n for n in (ip, m.host if m else None, short(a.src_host)) if n}
+
+    def _display(self, names: set[str]) -> set[str]:
+        """One name per computer: resolved names replace the IPs they stand for."""
+        res = {n: self.resolver.computer_for_ip(n) for n in names}
+        hosts = {m.host for m in res.values() if m}
+        return {m.host if m else n for n, m in res.items()} if hosts else names
+
+    def _resolved(self, names: set[str]) -> set[str]:
+        out = set(names)
+        for n in names:
+            m = self.resolver.computer_for_ip(n)
+            if m:
+                out.add(m.host)
+        return out
+
+    def _computer_name(self, a: Activity) -> str | None:
+        m = self.resolver.computer_for_ip(norm_ip(a.src_ip))
+        return m.host if m else short(a.src_host) or norm_ip(a.src_ip)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.actor is None or not a.actor.name or a.actor.is_machine or is_anonymous(a.actor):
             return []
         acct = acct_key(a.actor)
-        comp = self._computer(a)
-        if not comp:
+        names = self._names(a)
+        if not names:
             return []
         if a.kind is K.KERBEROS_AS:
             if a.outcome == "success":
                 seen = self._logons.get(acct)
                 if seen is None:
                     seen = self._logons[acct] = {}
-                seen[comp] = a.ts
-                if len(seen) > 32:
+                for n in names:
+                    seen[n] = a.ts
+                while len(seen) > 32:
                     seen.pop(min(seen, key=seen.__getitem__))
             return []
         if a.outcome == "failure" or a.fields.get("anonymous"):
             return []
         seen = {c: t for c, t in (self._logons.get(acct) or {}).items()
                 if a.ts - t <= self.window}
-        if not seen or comp in seen:
+        if not seen or self._resolved(set(seen)) & self._resolved(names):
             return []
+        comp = self._computer_name(a) or next(iter(names))
         if self.resolver.dc_status(norm_ip(a.src_ip) or comp)[0]:
             return []
         ip = norm_ip(a.src_ip)
         dc = target_dc(a, self.resolver)
-        origins = sorted(seen)
+        origins = sorted(self._display(set(seen)))
         user = acct_text(a.actor)
         return [self.draft(
             key=f"{acct}|{comp.lower()}",
@@ -94,7 +113,7 @@ class PassTheHash(Detector):
                          f"{where(ip, comp if comp != ip else None)} against {dc}."),
             entities=refs(user_ref(a.actor, "victim"),
                           computer_ref(comp if comp != ip else None, "source computer", ip),
-                          *(computer_ref(o, "logon computer") for o in origins),
+                          *(host_ref(o, "logon computer") for o in origins),
                           computer_ref(dc, "target server")),
             evidence={"logged_on_at": origins, "used_from": comp, "source_ip": ip,
                       "protocol": a.protocol, "via": a.fields.get("via")},

@@ -19,24 +19,21 @@ from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
-SENSITIVE = re.compile(
-    r"(?:^|[\\/])(?:ntds\.dit|[^\\/]*\.dit|sam|system|security|[^\\/]*\.hiv|"
-    r"(?:sam|system|security)\.(?:save|sav|bak|hive))$"
-    r"|harddiskvolumeshadowcopy", re.IGNORECASE)
-HIVE_DIRS = re.compile(r"(?:^|[\\/])(?:windows[\\/]system32[\\/]config|temp|tmp|users|"
-                       r"perflogs|programdata)[\\/]|^[^\\/]+$", re.IGNORECASE)
+DIT = re.compile(r"\.dit$", re.IGNORECASE)
+HIVE_COPY = re.compile(r"(?:^|[\\/])(?:sam|system|security)\.(?:save|sav|bak|hiv|hive|reg)$|"
+                       r"\.hiv$", re.IGNORECASE)
+HIVE_LIVE = re.compile(r"(?:^|[\\/])(?:windows[\\/])?(?:system32[\\/]config|repair)[\\/]"
+                       r"(?:sam|system|security)$", re.IGNORECASE)
+SHADOW = re.compile(r"harddiskvolumeshadowcopy\d*[\\/].*(?:\.dit|[\\/]config[\\/]"
+                    r"(?:sam|system|security))$", re.IGNORECASE)
 READ_DATA = 0x1  # FILE_READ_DATA (5145 AccessMask)
 
 
 def sensitive_file(path: str) -> bool:
-    """A DC-sensitive file: the AD database anywhere, hives where copies are usually put."""
-    p = path.replace("/", "\\")
-    if not SENSITIVE.search(p):
-        return False
-    name = p.rsplit("\\", 1)[-1].lower()
-    if name.endswith(".dit") or "shadowcopy" in p.lower():
-        return True
-    return bool(HIVE_DIRS.search(p))
+    """A DC-sensitive file: an AD database (``*.dit``), a hive (live path or saved copy), or
+    either of them read through a volume shadow copy."""
+    p = path.replace("/", "\\").strip()
+    return bool(DIT.search(p) or HIVE_COPY.search(p) or HIVE_LIVE.search(p) or SHADOW.search(p))
 
 
 class SmbDataExfiltration(Detector):
@@ -85,5 +82,5 @@ class SmbDataExfiltration(Detector):
                           EntityRef("file", path, "copied file")),
             evidence={"files": [{"path": path, "share": share, "bytes_read": size}],
                       "destination_ip": ip, "destination_computer": host},
-            require_dc=a.dst_ip or a.host,
+            require_dc=a.dst_ip or a.host, assume_dc=not wire(a),
         )]

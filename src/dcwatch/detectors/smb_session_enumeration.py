@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from dcwatch.detectors._netcommon import acct_text, source, target_dc, where
+from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
 from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
@@ -78,5 +78,5 @@ class SmbSessionEnumeration(Detector):
                       "info_level": args.get("level"), "status": a.status,
                       "outcome": "success" if success else "failure",
                       "exposed_accounts": exposed},
-            require_dc=a.dst_ip or a.host,
+            require_dc=a.dst_ip or a.host, assume_dc=not wire(a),
         )]

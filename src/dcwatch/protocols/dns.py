@@ -9,7 +9,7 @@ Validated against tshark: tests/protocols/test_dns.py.
 from __future__ import annotations
 
 import math
-from collections import Counter
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ QTYPES: dict[int, str] = {
     65: "HTTPS", 99: "SPF", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY",
     257: "CAA",
 }
+_HEADER = struct.Struct(">HHHH").unpack_from  # RFC 1035 4.1.1: ID, flags, QDCOUNT, ANCOUNT
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
@@ -50,6 +51,34 @@ class DnsMessage:
 
 def read_name(b: bytes, off: int) -> tuple[str, int]:
     """Decode a (possibly compressed) domain name; return it and the offset after it."""
+    # Fast path: an uncompressed name of printable labels (almost every question) is sliced
+    # once and its length octets turned into dots; anything else takes the general loop.
+    n = len(b)
+    p = off
+    dots: list[int] = []
+    while p < n:
+        c = b[p]
+        if c == 0:
+            if p == off:
+                return "<Root>", p + 1
+            if p - off > MAX_NAME:
+                break
+            raw = bytearray(b[off + 1 : p])
+            for d in dots:
+                raw[d - off - 1] = 0x2E
+            if raw.translate(None, _PRINTABLE):
+                break
+            return raw.decode("ascii"), p + 1
+        if c & 0xC0:
+            break
+        if p != off:
+            dots.append(p)
+        p += c + 1
+    return _read_name(b, off)
+
+
+def _read_name(b: bytes, off: int) -> tuple[str, int]:
+    """The general case of ``read_name``: compression pointers, escapes, errors."""
     labels: list[str] = []
     end_off = -1
     hops = total = 0
@@ -96,19 +125,16 @@ def _label(raw: bytes) -> str:
 
 def parse(data: bytes) -> DnsMessage:
     """Parse the header and first question of a DNS message."""
-    b = bytes(data)
+    b = data if type(data) is bytes else bytes(data)
     if len(b) < HEADER_LEN:
         raise Truncated(f"dns: header needs {HEADER_LEN} bytes, {len(b)} left")
-    txid = int.from_bytes(b[0:2], "big")
-    flags = int.from_bytes(b[2:4], "big")
-    qd = int.from_bytes(b[4:6], "big")
-    an = int.from_bytes(b[6:8], "big")
+    txid, flags, qd, an = _HEADER(b, 0)
     qname = qtype = None
     if qd:
         qname, off = read_name(b, HEADER_LEN)
         if off + 4 > len(b):
             raise Truncated("dns: question type/class cut short")
-        qtype = int.from_bytes(b[off : off + 2], "big")
+        qtype = b[off] << 8 | b[off + 1]
     return DnsMessage(txid, bool(flags & 0x8000), (flags >> 11) & 0xF, flags & 0xF,
                       bool(flags & 0x0200), qd, an, qname, qtype)
 
@@ -119,8 +145,11 @@ def name_features(name: str) -> dict[str, Any]:
     sub = "".join(labels[:-2]) if len(labels) > 2 else "".join(labels)
     entropy = 0.0
     if sub:
-        counts = Counter(sub.lower())
-        entropy = -sum(c / len(sub) * math.log2(c / len(sub)) for c in counts.values())
+        s = sub.lower()
+        n = len(s)
+        log2 = math.log2
+        # per character in first-seen order (as collections.Counter): the same float sum
+        entropy = -sum([p * log2(p) for p in [s.count(ch) / n for ch in dict.fromkeys(s)]])
     return {
         "name_length": len(name) if labels else 0,
         "label_count": len(labels),
@@ -136,7 +165,7 @@ class DnsAnalyzer:
         self.flow = flow
         self.emit = emit
         self.pending: dict[int, tuple[DnsMessage, int, datetime | None]] = {}
-        self.bufs: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
+        self.bufs: dict[bool, bytearray] | None = None  # TCP only: most flows are one datagram
 
     def datagram(self, from_client: bool, payload: bytes) -> None:
         """One DNS message per UDP datagram."""
@@ -144,6 +173,8 @@ class DnsAnalyzer:
 
     def data(self, from_client: bool, payload: bytes) -> None:
         """TCP: 2-byte length prefix per message (RFC 1035 4.2.2)."""
+        if self.bufs is None:
+            self.bufs = {True: bytearray(), False: bytearray()}
         buf = self.bufs[from_client]
         buf += payload
         error: InputError | None = None
@@ -162,7 +193,8 @@ class DnsAnalyzer:
 
     def gap(self, from_client: bool, nbytes: int) -> None:
         """Lost bytes: framing is gone for this direction."""
-        self.bufs[from_client].clear()
+        if self.bufs is not None:
+            self.bufs[from_client].clear()
 
     def close(self) -> None:
         """Emit queries that never got a response."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 
 from dcwatch.model.activity import Activity
 from dcwatch.model.alert import Alert, EntityRef, Phase, Severity, Status
@@ -125,7 +125,7 @@ class AlertFilter:
         if self.entity and self.entity_pairs is not None:
             e = t.alert_entities.c
             out.append(a.id.in_(select(e.alert_id).where(
-                tuple_(e.kind, e.name).in_(self.entity_pairs or [("", "")]))))
+                pairs_condition(self.entity_pairs or [("", "")]))))
         elif self.entity:
             e = t.alert_entities.c
             like = f"%{_like_escape(self.entity.lower())}%"
@@ -133,6 +133,15 @@ class AlertFilter:
                 func.lower(e.name).like(like, escape="\\"), e.ip.like(like, escape="\\"),
                 func.lower(e.sid).like(like, escape="\\")))))
         return out
+
+
+def pairs_condition(pairs: Iterable[tuple[str, str]]) -> Any:
+    """alert_entities rows with one of these (kind, name): per-kind IN lists (indexed)."""
+    e = t.alert_entities.c
+    by_kind: dict[str, list[str]] = {}
+    for k, n in pairs:
+        by_kind.setdefault(k, []).append(n)
+    return or_(*[and_(e.kind == k, e.name.in_(names)) for k, names in by_kind.items()])
 
 
 def _like_escape(s: str) -> str:
@@ -511,8 +520,9 @@ class Portal:
         e = t.alert_entities.c
         like = f"%{_like_escape(q.lower())}%"
         pairs: dict[tuple[str, str], None] = {}
-        for r in c.execute(select(e.kind, e.name).where(func.lower(e.name).like(
-                like, escape="\\")).group_by(e.kind, e.name).limit(cap + 1)):
+        # SQLite's LIKE ignores ASCII case: a covering scan of ix_alert_entities_name
+        for r in c.execute(select(e.kind, e.name).where(e.name.like(like, escape="\\"))
+                           .group_by(e.kind, e.name).limit(cap + 1)):
             pairs[(r.kind, r.name)] = None
         for col, v in ((e.ip, q), (e.sid, q.upper())):
             for r in c.execute(select(e.kind, e.name).where(col >= v, col < v + "\uffff")
@@ -530,7 +540,7 @@ class Portal:
         entities are rare, an ordered scan with EXISTS when they are everywhere (a DC)."""
         e = t.alert_entities.c
         a = t.alerts
-        match = tuple_(e.kind, e.name).in_(pairs)
+        match = pairs_condition(pairs)
         total = int(c.execute(select(func.count(func.distinct(e.alert_id))).where(match)
                               ).scalar() or 0)
         if total <= 5000:

@@ -186,8 +186,6 @@ portal_indexes = [
     Index("ix_alerts_last_seen", alerts.c.last_seen, alerts.c.first_seen, alerts.c.status,
           alerts.c.severity, alerts.c.phase),
     Index("ix_alerts_status_last_seen", alerts.c.status, alerts.c.last_seen),
-    Index("ix_alerts_severity_last_seen", alerts.c.severity, alerts.c.last_seen),
-    Index("ix_alerts_phase_last_seen", alerts.c.phase, alerts.c.last_seen),
     Index("ix_alerts_filters", alerts.c.status, alerts.c.severity, alerts.c.phase,
           alerts.c.last_seen, alerts.c.first_seen),
     Index("ix_alert_entities_ip", alert_entities.c.ip),

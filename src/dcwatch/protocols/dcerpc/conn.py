@@ -157,6 +157,19 @@ class DceRpcConnection:
         buf = self._buf[from_client]
         if self._desync[from_client]:
             return
+        if not buf:
+            # Nothing buffered (the usual case: one PDU per SMB READ/WRITE/IOCTL or TCP
+            # segment): parse the PDUs in place, buffer only an incomplete tail.
+            view = data if isinstance(data, memoryview) else memoryview(data)
+            pos = self._pdus(from_client, view)
+            if pos < 0:
+                return
+            if pos < len(view):
+                buf += view[pos:]
+                if len(buf) > MAX_BUFFER:
+                    self.ctx.weird("dcerpc_buffer_overflow")
+                    buf.clear()
+            return
         buf += data
         pos = 0
         n = len(buf)
@@ -182,6 +195,27 @@ class DceRpcConnection:
         if len(buf) > MAX_BUFFER:
             self.ctx.weird("dcerpc_buffer_overflow")
             buf.clear()
+
+    def _pdus(self, from_client: bool, view: memoryview) -> int:
+        """Hand every complete PDU of ``view`` on; the bytes used, or -1 when framing is lost."""
+        pos = 0
+        n = len(view)
+        while n - pos >= 10:
+            try:
+                frag = rpc.frag_length(view, pos)
+            except InputError as exc:
+                self._bad(exc, "dcerpc_bad_header")
+                self._desync[from_client] = True
+                return -1
+            if frag < rpc.HEADER_LEN:
+                self._bad(Malformed(f"dcerpc: frag_length {frag} < 16"), "dcerpc_bad_header")
+                self._desync[from_client] = True
+                return -1
+            if n - pos < frag:
+                break
+            self._pdu(from_client, view[pos : pos + frag] if pos or frag != n else view)
+            pos += frag
+        return pos
 
     def gap(self, from_client: bool) -> None:
         """Bytes were lost in one direction: framing cannot be trusted any more."""
@@ -350,15 +384,21 @@ class DceRpcConnection:
             call = _Call(pdu.call_id, ctx_id, opnum, pdu.little, level, obj)
             self._calls[pdu.call_id] = call
         call.frags += 1
-        if call.size + len(stub) <= MAX_CALL_BYTES:
-            call.parts.append(bytes(stub))
+        last = pdu.flags & rpc.PFC_LAST_FRAG
+        if call.size + len(stub) > MAX_CALL_BYTES:
+            self.ctx.weird("dcerpc_call_too_large")
+            stub = None
+        elif last and not call.parts:  # a single-fragment call: decode in place, no copy
             call.size += len(stub)
         else:
-            self.ctx.weird("dcerpc_call_too_large")
-        if pdu.flags & rpc.PFC_LAST_FRAG:
+            call.parts.append(bytes(stub))
+            call.size += len(stub)
+            stub = None
+        if last:
             call.complete = True
             call.frame, call.ts = self._now()
-            call.args = self._decode(call, b"".join(call.parts), request=True)
+            whole = stub if stub is not None else b"".join(call.parts)
+            call.args = self._decode(call, whole, request=True)
             call.parts = []
 
     def _response(self, pdu: rpc.Pdu) -> None:
@@ -367,11 +407,17 @@ class DceRpcConnection:
         if call is None:
             self.ctx.weird("dcerpc_response_without_request")
             return
-        if call.resp_size + len(stub) <= MAX_CALL_BYTES:
+        last = pdu.flags & rpc.PFC_LAST_FRAG
+        if call.resp_size + len(stub) > MAX_CALL_BYTES:
+            stub = None
+        elif last and not call.resp_parts:  # single fragment: decode in place, no copy
+            call.resp_size += len(stub)
+        else:
             call.resp_parts.append(bytes(stub))
             call.resp_size += len(stub)
-        if pdu.flags & rpc.PFC_LAST_FRAG:
-            data = b"".join(call.resp_parts)
+            stub = None
+        if last:
+            data = stub if stub is not None else b"".join(call.resp_parts)
             call.resp_parts = []
             status = None
             sealed = self._sealed(call)

@@ -60,10 +60,12 @@ class NdrReader:
             raise Malformed(f"ndr: alignment to {n} passes the end of the stub ({self.end})")
 
     def _num(self, size: int, what: str) -> int:
-        self.align(size)
-        self.need(size, what)
-        v = self._s[size].unpack_from(self.buf, self.pos)[0]
-        self.pos += size
+        pos = (self.pos + size - 1) & ~(size - 1)
+        if pos + size > self.end:  # the checks of align() and need(), with their messages
+            self.align(size)
+            self.need(size, what)
+        v = self._s[size].unpack_from(self.buf, pos)[0]
+        self.pos = pos + size
         return v
 
     def u8(self, what: str = "u8") -> int:
@@ -135,6 +137,19 @@ class NdrReader:
 
     def wstr(self, what: str = "string") -> str:
         """Conformant varying UTF-16 string ([string] wchar_t*, C706 14.3.4): text without NUL."""
+        size = 8 if self.ndr64 else 4
+        pos = (self.pos + size - 1) & ~(size - 1)
+        start = pos + 3 * size
+        if start <= self.end:  # fast path: the three counts at once, messages built on error only
+            n = self._s[size].unpack_from(self.buf, pos + 2 * size)[0]
+            stop = start + 2 * n
+            if stop <= self.end:
+                self.pos = stop
+                return str(self.buf[start:stop], "utf-16-le", "replace").rstrip("\x00")
+        return self._wstr(what)
+
+    def _wstr(self, what: str) -> str:
+        """``wstr`` one field at a time (exact error messages)."""
         self.conf(f"{what} max count")
         self.conf(f"{what} offset")
         n = self.count(f"{what} actual count", 2)

@@ -9,8 +9,9 @@ counted and skipped; bulk READ/WRITE payloads on files are skipped by the framer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from dcwatch.errors import InputError, Malformed
@@ -24,6 +25,10 @@ from dcwatch.protocols.smb.netbios import NbssFramer
 MAX_PENDING = 4096  # outstanding requests kept per connection (credits rarely allow more)
 MAX_FILES = 8192
 OK_DATA = (smb2.STATUS_SUCCESS, smb2.STATUS_BUFFER_OVERFLOW)  # statuses that still carry data
+# Requests whose body the analyzer never reads: their response needs only the header.
+_NO_REQUEST_BODY = frozenset({smb2.LOGOFF, smb2.TREE_DISCONNECT, smb2.ECHO, smb2.FLUSH,
+                              smb2.LOCK, smb2.CANCEL, smb2.QUERY_DIRECTORY, smb2.CHANGE_NOTIFY,
+                              smb2.QUERY_INFO, smb2.SET_INFO, smb2.OPLOCK_BREAK})
 
 
 @dataclass(slots=True)
@@ -63,7 +68,6 @@ class _Pending:
     frame: int
     ts: datetime
     data: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SmbAnalyzer:
@@ -75,13 +79,10 @@ class SmbAnalyzer:
         self.flow = flow
         self.ctx: FlowContext = flow.context
         self.emit = emit
+        # partial, not lambda: the callback runs once per SMB message
         self._framers = {
-            True: NbssFramer(
-                lambda m: self._message(True, m), lambda p, n: self._prefix(True, p, n)
-            ),
-            False: NbssFramer(
-                lambda m: self._message(False, m), lambda p, n: self._prefix(False, p, n)
-            ),
+            True: NbssFramer(partial(self._message, True), partial(self._prefix, True)),
+            False: NbssFramer(partial(self._message, False), partial(self._prefix, False)),
         }
         self._sessions: dict[int, _Session] = {}
         self._trees: dict[tuple[int, int], _Tree] = {}
@@ -123,7 +124,7 @@ class SmbAnalyzer:
     # ------------------------------------------------------------ framing callbacks
     def _message(self, from_client: bool, m: memoryview) -> None:
         try:
-            pid = bytes(m[:4])
+            pid = m[:4].tobytes()
             if pid == smb2.PROTOCOL_ID:
                 self.stats["smb2"] += 1
                 self._smb2_chain(from_client, m)
@@ -203,23 +204,28 @@ class SmbAnalyzer:
 
     # ------------------------------------------------------------ SMB2 dispatch
     def _smb2_chain(self, from_client: bool, m: memoryview) -> None:
-        pos = 0
         self._chain_fid = None
+        pos = 0
+        hdr = smb2.parse_header(m)
         while True:
-            hdr = smb2.parse_header(m[pos:])
             nxt = hdr.next_command
-            if nxt and (nxt < smb2.HEADER_LEN or pos + nxt > len(m) or nxt % 8):
+            if not nxt:
+                msg = m[pos:] if pos else m  # the common single message: no slice
+            elif nxt < smb2.HEADER_LEN or pos + nxt > len(m) or nxt % 8:
                 raise Malformed(f"smb2: NextCommand {nxt} at {pos} outside the {len(m)} bytes")
-            msg = m[pos : pos + nxt] if nxt else m[pos:]
-            if hdr.is_response == from_client:
+            else:
+                msg = m[pos : pos + nxt]
+            response = bool(hdr.flags & smb2.FLAG_RESPONSE)
+            if response == from_client:
                 self.ctx.weird("smb2_direction_mismatch")
-            elif hdr.is_response:
+            elif response:
                 self._response(hdr, msg)
             else:
                 self._request(hdr, msg)
             if not nxt:
                 return
             pos += nxt
+            hdr = smb2.parse_header(m[pos:])
 
     def _ts(self) -> datetime:
         return self.flow.ts or EPOCH
@@ -231,9 +237,12 @@ class SmbAnalyzer:
         self._pending[p.hdr.message_id] = p
 
     def _request(self, hdr: smb2.Header, m: memoryview) -> None:
-        p = _Pending(hdr, self.flow.frame, self._ts())
+        flow = self.flow
+        p = _Pending(hdr, flow.frame, flow.ts or EPOCH)
         cmd = hdr.command
-        if cmd == smb2.NEGOTIATE:
+        if cmd in _NO_REQUEST_BODY:  # nothing to remember but the header (fast path)
+            pass
+        elif cmd == smb2.NEGOTIATE:
             names = [smb2.dialect_name(d) for d in smb2.negotiate_request(m)]
             smb1_used = bool(self._neg and self._neg.get("smb1"))
             self._neg = {
@@ -273,7 +282,11 @@ class SmbAnalyzer:
             if code == smb2.FSCTL_PIPE_TRANSCEIVE and f is not None and f.rpc is not None:
                 f.rpc.feed(True, inp)
             p.data = (code, fid)
-        self._add_pending(p)
+        pending = self._pending
+        if len(pending) >= MAX_PENDING:
+            self.ctx.weird("smb2_too_many_pending")
+            pending.clear()
+        pending[hdr.message_id] = p
 
     def _response(self, hdr: smb2.Header, m: memoryview) -> None:
         p = self._pending.get(hdr.message_id)
