@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import click
 
@@ -25,17 +26,27 @@ def main() -> None:
     """dcwatch: identity threat detection for Active Directory."""
 
 
-def _notify(store, targets: list[str], alerts: list, ids: list[str],
-            existed: set[str]) -> None:
-    """Queue and deliver the alerts of a scan (new, or updates of stored ones)."""
+def _fingerprint(alert: Any) -> tuple | None:
+    """What makes a stored alert changed: its time frame, count and activity log size."""
+    if alert is None:
+        return None
+    return (alert.last_seen, alert.first_seen, alert.count, len(alert.activities))
+
+
+def _notify(store: Any, targets: list[str], alerts: list, ids: list[str],
+            before: dict[str, tuple | None]) -> None:
+    """Queue and deliver a scan's new alerts and the stored alerts it changed (not the rest)."""
     from dcwatch.outputs.webhook import Notifier
 
     notifier = Notifier(store, targets)
     for a, stored_id in zip(alerts, ids, strict=True):
-        trigger = "update" if stored_id != a.id or a.id in existed else "new"
         full = store.get_alert(stored_id)
-        if full is not None:
-            notifier(full, trigger)
+        if full is None:
+            continue
+        if stored_id == a.id and before.get(a.id) is None:
+            notifier(full, "new")
+        elif _fingerprint(full) != before.get(stored_id, before.get(a.id)):
+            notifier(full, "update")
     notifier.flush()
 
 
@@ -163,6 +174,13 @@ def _summary(stats: list[SourceStats], warnings: list[str], extra: str) -> int:
 @click.option("--detector", "detectors", multiple=True, help="Run only these detector slugs.")
 @click.option("--strict", is_flag=True, help="Malformed or unreadable input is an error (exit 1).")
 @click.option("--no-activities", is_flag=True, help="Leave the activity log out of the output.")
+@click.option(
+    "--notify",
+    "targets",
+    multiple=True,
+    help="With --db: send new/updated alerts to syslog+udp|tcp|tls://HOST:PORT (CEF) or "
+    "http(s):// (JSON webhook); failed deliveries stay queued (repeatable).",
+)
 def scan(
     paths: tuple[str, ...],
     fmt: str,
@@ -176,6 +194,7 @@ def scan(
     detectors: tuple[str, ...],
     strict: bool,
     no_activities: bool,
+    targets: tuple[str, ...],
 ) -> None:
     """Scan EVTX, JSON/JSONL, pcap/pcapng, Samba audit logs, directories and archives."""
     from dcwatch.detectors import registry
@@ -233,10 +252,11 @@ def scan(
         alerts = result.alerts
         if store:
             reg = registry()
-            existed = {a.id for a in alerts if store.get_alert(a.id) is not None}
+            before = {a.id: _fingerprint(store.get_alert(a.id)) for a in alerts} if targets \
+                else {}
             ids = store.save_alerts(alerts, {s: c.update_window for s, c in reg.items()})
             if targets:
-                _notify(store, list(targets), alerts, ids, existed)
+                _notify(store, list(targets), alerts, ids, before)
     except (ConfigError, DcwatchError) as e:
         _err(f"dcwatch: {e}")
         sys.exit(2)

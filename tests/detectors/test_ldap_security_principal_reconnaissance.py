@@ -13,8 +13,8 @@ ENUM = ["(samAccountType=805306368)", "(objectClass=computer)", "(servicePrincip
 def test_several_enumeration_types_from_one_computer() -> None:
     alerts = run(SLUG, [search(i, f) for i, f in enumerate(ENUM)])
     assert len(alerts) == 1
-    assert "looked for 3 kinds of enumeration" in alerts[0].description  # fires at the 3rd
-    assert alerts[0].count == 2  # the 4th updates
+    assert "looked for 4 kinds of enumeration" in alerts[0].description  # fires at the 3rd
+    assert alerts[0].count == 2  # ... and the 4th updates it
 
 
 def test_sensitive_group_query_alone() -> None:

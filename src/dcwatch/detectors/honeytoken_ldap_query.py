@@ -80,7 +80,7 @@ class HoneytokenLdapQuery(Detector):
             key=key,
             activities=[a],
             description=f"{who} on {src} queried honeytoken {token} over LDAP against "
-                        f"{display(dc)}:\n" + "\n".join(queries),
+                        f"{display(dc)}.",  # spec template; the queries are evidence
             entities=refs(EntityRef("user", token, "honeytoken"), user_ref(actor, "attacker"),
                           host_ref(ws, "source computer", ip),
                           ip_ref(ip, "source IP") if ws else None,

@@ -127,13 +127,13 @@ class HoneytokenSamrQuery(Detector):
         who = str(a.actor) if a.actor else "An unknown user"
         lines = self._ops.setdefault(key, {})
         verb = {"success": "", "failure": " (failed)"}.get(a.outcome or "", "")
-        lines[f"{who} {_PHRASES[op]} {token}{verb}"] = None
+        lines[f"{_PHRASES[op]} {token}{verb}"] = None
         src = display(ws) if ws else (ip or "an unknown computer")
         return [self.draft(
             key=key,
             activities=[a],
             description=f"{who} on {src} queried honeytoken {token} over SAM-R against "
-                        f"{display(dc)}:\n" + "\n".join(lines),
+                        f"{display(dc)}: " + "; ".join(lines) + ".",
             entities=refs(EntityRef("user", token, "honeytoken"),
                           user_ref(a.actor, "attacker"), host_ref(ws, "source computer", ip),
                           ip_ref(ip, "source IP") if ws else None,

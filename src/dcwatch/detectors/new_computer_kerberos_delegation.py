@@ -159,10 +159,15 @@ class NewComputerKerberosDelegation(Detector):
                           named(self.resolver, a.actor), a.host, *src)
 
     def _s4u(self, a: Activity) -> list[AlertDraft]:
+        f = a.fields
         info = self._fresh(acct_key(a.actor), a.ts) if a.actor else None
+        if info is None and f.get("transited"):
+            # 4769 of S4U2proxy names the impersonated user; the delegating service (the
+            # requester) is in Transited Services as name@REALM
+            for t in str(f["transited"]).replace(",", " ").split():
+                info = info or self._fresh(t.split("@", 1)[0], a.ts)
         if info is None:
             return []
-        f = a.fields
         pa = f.get("pa_types") or []
         opts = f.get("kdc_options") or []
         kind = None

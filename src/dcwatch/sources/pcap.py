@@ -46,11 +46,14 @@ class _Reader:
         while len(self.buf) - self.pos < n:
             if self.eof:
                 return False
-            more = self.f.read(max(CHUNK, n))
+            left = len(self.buf) - self.pos
+            # A record cut by the chunk end is completed with a small read, so the next chunk
+            # is used as read (no copy of CHUNK bytes to prepend a few hundred).
+            more = self.f.read(n - left if left else max(CHUNK, n))
             if not more:
                 self.eof = True
                 return len(self.buf) - self.pos >= n
-            self.buf = self.buf[self.pos :] + more
+            self.buf = self.buf[self.pos :] + more if left else more
             self.pos = 0
         return True
 
@@ -94,27 +97,34 @@ def _pcap(r: _Reader, stats: SourceStats, d: PacketDecoder) -> Iterator[list[Act
     feed = d.feed
     out = d.out
     n = 0
+    buf, pos = r.buf, r.pos  # locals in the loop; ``r`` is synced only around need()
+    size = len(buf)
     while True:
-        buf, pos = r.buf, r.pos
-        if len(buf) - pos < 16 and not r.need(16):
-            if len(r.buf) - r.pos:
-                stats.fatal = f"truncated capture after frame {n}"
-            return
-        buf, pos = r.buf, r.pos
+        if size - pos < 16:
+            r.pos = pos
+            if not r.need(16):
+                if len(r.buf) - r.pos:
+                    stats.fatal = f"truncated capture after frame {n}"
+                return
+            buf, pos = r.buf, r.pos
+            size = len(buf)
         sec, frac, incl, _orig = rec(buf, pos)
         if incl > MAX_FRAME:
             stats.fatal = f"corrupt record header after frame {n} (captured length {incl})"
             return
         end = pos + 16 + incl
-        if end > len(buf):
+        if end > size:
+            r.pos = pos
             if not r.need(16 + incl):
                 stats.fatal = f"truncated capture after frame {n}"
                 return
             buf, pos = r.buf, r.pos
+            size = len(buf)
             end = pos + 16 + incl
-        r.pos = end
+        start = pos + 16
+        pos = end
         n += 1
-        feed(sec + frac * scale, linktype, buf[pos + 16 : end], n)
+        feed(sec + frac * scale, linktype, buf[start:end], n)
         if out:
             yield d.drain()
 

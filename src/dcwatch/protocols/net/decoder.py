@@ -32,6 +32,7 @@ MAX_UDP_FLOWS = 100_000
 
 _IPV4 = struct.Struct(">B1xH2xHx B").unpack_from  # RFC 791 3.1: vihl, total, flags/frag, proto
 _TCP = struct.Struct(">HHI4xBB").unpack_from  # RFC 9293 3.1: ports, seq, data offset, flags
+_PORTS = struct.Struct(">HH").unpack_from
 
 
 def _ntop(raw: bytes) -> str:
@@ -153,6 +154,15 @@ class PacketDecoder:
                 self._udp(ts, data, 0, len(data), frame_no, frame, off + 12, 4)
             return
         if proto == PROTO_TCP:
+            if l4 + 20 <= end:  # most TCP is not for a DC service: drop it before _tcp()
+                sport, dport = _PORTS(frame, l4)
+                ports = self.tcp_ports
+                if dport not in ports and sport not in ports:
+                    if self.rpc_cls is None or not self.context.rpc_ports:
+                        return
+                    dyn = self._dynamic_ports()
+                    if dport not in dyn and sport not in dyn:
+                        return
             self._tcp(ts, frame, l4, end, frame_no, frame, off + 12, 4)
         else:
             self._udp(ts, frame, l4, end, frame_no, frame, off + 12, 4)
@@ -225,6 +235,7 @@ class PacketDecoder:
             rev = (addrs[alen:] + addrs[:alen], dport, sport)
             self.tcp[key] = (conn, from_client)
             self.tcp[rev] = (conn, not from_client)
+            conn.keys = (key, rev)
         else:
             conn, from_client = entry
         info = conn.info
@@ -257,6 +268,12 @@ class PacketDecoder:
         return TcpConnection(info, cls(info, self.emit), ts, self.counters)
 
     def _forget_tcp(self, conn: TcpConnection) -> None:
+        if conn.keys is not None:
+            for k in conn.keys:
+                e = self.tcp.get(k)
+                if e is not None and e[0] is conn:
+                    del self.tcp[k]
+            return
         i = conn.info
         for a, pa, b_, pb in ((i.client_ip, i.client_port, i.server_ip, i.server_port),
                               (i.server_ip, i.server_port, i.client_ip, i.client_port)):
@@ -297,9 +314,10 @@ class PacketDecoder:
                 self._count("udp_flows_evicted")
                 self._close(next(iter(self.udp.values()))[0])
             info = FlowInfo("udp", cip, cport, sip, sp, self.source, context=self.context)
-            rec: list[Any] = [info, ports[sp](info, self.emit), ts]
+            rev = (addrs[alen:] + addrs[:alen], dport, sport)
+            rec: list[Any] = [info, ports[sp](info, self.emit), ts, key, rev]
             self.udp[key] = (rec, from_client)
-            self.udp[(addrs[alen:] + addrs[:alen], dport, sport)] = (rec, not from_client)
+            self.udp[rev] = (rec, not from_client)
         else:
             rec, from_client = entry
         info = rec[0]
@@ -318,6 +336,10 @@ class PacketDecoder:
                 if conn.error is not None:
                     e, conn.error = conn.error, None
                     raise e
+            elif len(conn) > 3:  # [info, analyzer, last, key, reverse key]
+                self.udp.pop(conn[3], None)
+                self.udp.pop(conn[4], None)
+                conn[1].close()
             else:
                 info = conn[0]
                 raw = socket.inet_pton(socket.AF_INET6 if ":" in info.client_ip

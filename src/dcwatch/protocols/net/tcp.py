@@ -38,7 +38,7 @@ class HalfStream:
 class TcpConnection:
     """One TCP connection: flow info, its analyzer and both half-streams."""
 
-    __slots__ = ("analyzer", "c", "closed", "counters", "error", "info", "last", "s")
+    __slots__ = ("analyzer", "c", "closed", "counters", "error", "info", "keys", "last", "s")
 
     def __init__(self, info: FlowInfo, analyzer: Any, ts: float, counters: dict[str, int]) -> None:
         self.info = info
@@ -49,6 +49,7 @@ class TcpConnection:
         self.closed = False
         self.counters = counters
         self.error: InputError | None = None
+        self.keys: tuple[Any, Any] | None = None  # the decoder's two table keys of this flow
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

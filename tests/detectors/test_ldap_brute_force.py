@@ -1,0 +1,31 @@
+"""2004 LDAP brute force (simple binds)."""
+
+from __future__ import annotations
+
+from dcwatch.model.activity import ActivityKind as K
+from tests.detectors.netutil import ids_of, recording, run, wire
+
+
+def bind(seconds: float, name: str, ok: bool = False):  # noqa: ANN201
+    return wire(K.LDAP_BIND, seconds, protocol="ldap", status=0 if ok else 49,
+                outcome="success" if ok else "failure", dst_port=389,
+                fields={"auth": "simple", "name": name, "cleartext_password": True})
+
+
+def test_spray_with_a_guessed_account() -> None:
+    acts = [bind(i, f"user{i % 5}") for i in range(10)] + [bind(20, "user3", ok=True)]
+    alerts = run("ldap-brute-force", acts)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert "made 10 LDAP password guesses against 5 account(s)" in a.description
+    assert a.evidence["guessed"] == ["user3"]
+
+
+def test_thresholds() -> None:
+    acts = [bind(i, "bob") for i in range(5)]
+    assert run("ldap-brute-force", acts) == []
+    assert len(run("ldap-brute-force", acts, threshold="medium")) == 1
+
+
+def test_lab_quiet() -> None:
+    assert 2004 not in ids_of(recording("benign_baseline"))

@@ -1,0 +1,42 @@
+"""2017 pass-the-hash."""
+
+from __future__ import annotations
+
+from dcwatch.model.activity import Account
+from dcwatch.model.activity import ActivityKind as K
+from tests.detectors.netutil import WS1, WS2, ids_of, recording, run, wire
+from tests.helpers import user
+
+
+def tgt(seconds: float, who: str, src: str):  # noqa: ANN201
+    return wire(K.KERBEROS_AS, seconds, src=src, actor=user(who), outcome="success", status=0,
+                fields={"sname": "krbtgt/CONTOSO.LOCAL"})
+
+
+def ntlm(seconds: float, who: str, src: str, ws: str | None = None):  # noqa: ANN201
+    return wire(K.NTLM_AUTH, seconds, src=src, actor=user(who), protocol="ntlm", status=0,
+                outcome="success", src_host=ws, fields={"via": "smb", "ntlm_version": "v2"})
+
+
+def test_hash_used_from_another_computer() -> None:
+    alerts = run("pass-the-hash", [tgt(0, "da.admin", WS2), ntlm(5, "da.admin", WS2),
+                                   ntlm(60, "da.admin", WS1)])
+    assert len(alerts) == 1
+    assert alerts[0].description == ("The NTLM hash of CONTOSO\\da.admin was taken from a "
+                                     "computer CONTOSO\\da.admin had logged on to earlier "
+                                     "(10.0.0.22) and then used from 10.0.0.21 against "
+                                     "10.0.0.10.")
+
+
+def test_same_computer_by_name_or_ip_and_machine_accounts() -> None:
+    machine_tgt = wire(K.KERBEROS_AS, 0, src=WS2, actor=Account("WS2$", "C"),
+                       outcome="success", status=0, fields={})
+    assert run("pass-the-hash", [tgt(0, "bob", WS2), machine_tgt,
+                                 ntlm(5, "bob", WS2, ws="WS2")]) == []
+    assert run("pass-the-hash", [ntlm(5, "bob", WS1)]) == []  # no logon seen anywhere
+    assert run("pass-the-hash", [tgt(0, "bob", WS2), ntlm(11 * 3600, "bob", WS1)]) == []
+
+
+def test_lab_quiet_on_benign() -> None:
+    assert 2017 not in ids_of(recording("benign_baseline"))
+    assert 2017 not in ids_of(recording("benign_baseline", "samba-audit.jsonl"))
