@@ -80,7 +80,10 @@ HONEYTOKEN = "backup.admin"
 
 SAMBA_OPTIONS = {
     "ldap server require strong auth": "no",
-    "server smb encrypt": "if_required",  # offered, never required (impacket copes)
+    # not even offered: impacket encrypts every SMB3 session whose server advertises the
+    # encryption capability, which would hide srvsvc/samr/svcctl from the capture. Windows
+    # clients do not encrypt by default either (signed, cleartext SMB 3.1.1).
+    "server smb encrypt": "off",
     "log level": (
         "1 auth_json_audit:4 dsdb_json_audit:5 dsdb_password_json_audit:5 "
         "dsdb_group_json_audit:5 dsdb_transaction_json_audit:2"
@@ -99,7 +102,7 @@ SAMBA_OPTIONS = {
 }
 
 # Bump when the provisioning recipe changes: a golden snapshot with another stamp is rebuilt.
-RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 7],
+RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 8],
                     sort_keys=True)
 
 

@@ -79,3 +79,18 @@ def test_delete(tmp_path: Path) -> None:
     assert s.set_status(alerts[0].id, Status.DELETED)
     assert s.get_alert(alerts[0].id) is None
     assert s.count_alerts() == len(alerts) - 1
+
+
+def test_entities_learned_from_the_data(tmp_path: Path) -> None:
+    s = Store(str(tmp_path / "e.db"))
+    res = scan(ScanOptions([str(DEMO)]))
+    s.save_entities(res.resolver.entity_rows())
+    s.save_entities(res.resolver.entity_rows())  # idempotent
+    dc = s.get_entity("computer", "DC01")
+    assert dc is not None
+    assert "domain-controller" in dc["tags"]
+    assert dc["fqdn"] == "dc01.contoso.local"
+    ws = s.get_entity("ip", "10.0.0.21")
+    assert ws is not None and ws["ips"]["computer"] == "WS01"
+    admin = s.get_entity("user", "CONTOSO\\da.admin")
+    assert admin is not None and admin["sid"].endswith("-1104")

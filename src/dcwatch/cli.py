@@ -255,6 +255,8 @@ def scan(
             before = {a.id: _fingerprint(store.get_alert(a.id)) for a in alerts} if targets \
                 else {}
             ids = store.save_alerts(alerts, {s: c.update_window for s, c in reg.items()})
+            if result.resolver is not None:
+                store.save_entities(result.resolver.entity_rows())
             if targets:
                 _notify(store, list(targets), alerts, ids, before)
     except (ConfigError, DcwatchError) as e:

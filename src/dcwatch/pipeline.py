@@ -52,11 +52,14 @@ class ScanOptions:
 
 @dataclass(slots=True)
 class ScanResult:
+    """What a scan produced."""
+
     alerts: list[Alert]
     stats: list[SourceStats]
     warnings: list[str]
     activities: int
     duplicates: int
+    resolver: Resolver | None = None
 
 
 class ActivityStream:
@@ -150,4 +153,4 @@ def scan(opts: ScanOptions, on_alert: Callable[[Alert, str], None] | None = None
     stream = stream or ActivityStream(opts.paths, opts.evtx_threads)
     alerts = engine.run(stream)
     return ScanResult(alerts, stream.stats, stream.warnings, engine.activities,
-                      stream.duplicates)
+                      stream.duplicates, resolver)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
-from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import Detector, refs, user_ref
 from dcwatch.entities.resolver import short
 from dcwatch.model.activity import Activity
 from dcwatch.model.alert import AlertDraft, EntityRef, Severity
@@ -47,8 +48,8 @@ def coercion_draft(det: Detector, a: Activity, method: str, listener: str | None
         description=(f"{acct_text(a.actor)} on {where(ip, host)} {verb} {dc}{to} over "
                      f"{what} ({method}{', ' + path if path else ''})."),
         entities=refs(user_ref(a.actor, "attacker"),
-                      computer_ref(host, "source computer", ip),
-                      computer_ref(dc, "target domain controller"),
+                      host_ref(host, "source computer", ip),
+                      host_ref(dc, "target domain controller"),
                       EntityRef("computer", listener, "coerced destination")
                       if listener else None),
         evidence={"method": method, "path": path, "listener": listener,

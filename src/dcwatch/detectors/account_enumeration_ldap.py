@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._ldapq import cldap_user
 from dcwatch.detectors._netcommon import source, target_dc, where
 from dcwatch.detectors.base import (
@@ -20,7 +21,6 @@ from dcwatch.detectors.base import (
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
 )
 from dcwatch.model.activity import Activity, ActivityKind
@@ -65,8 +65,8 @@ class AccountEnumerationLdap(Detector):
             activities=w.items(),
             description=(f"{where(ip, host)} ran LDAP-based account enumeration against {dc}: "
                          f"{len(names)} names tried."),
-            entities=refs(computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
+            entities=refs(host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"names_tried": names[:500], "answered": found[:500], "source_ip": ip,
                       "source_computer": host},
         )]

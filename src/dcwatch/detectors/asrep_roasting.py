@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import (
     AES,
     PREAUTH_PA_TYPES,
@@ -32,7 +33,6 @@ from dcwatch.detectors.base import (
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
 )
 from dcwatch.model.activity import Activity, ActivityKind
@@ -89,8 +89,8 @@ class AsrepRoasting(Detector):
                          f"({', '.join(accounts)}); the replies ("
                          f"{etype_name(f.get('reply_etype') or f.get('ticket_etype'))}) can be "
                          f"cracked offline."),
-            entities=refs(computer_ref(host, "source computer", src_ip),
-                          computer_ref(dc, "target domain controller"),
+            entities=refs(host_ref(host, "source computer", src_ip),
+                          host_ref(dc, "target domain controller"),
                           *(EntityRef("user", n, "exposed account") for n in accounts)),
             evidence={"accounts": accounts, "reply_etype": etype_name(f.get("reply_etype")),
                       "offered_etypes": [etype_name(e) for e in f.get("etypes") or ()],

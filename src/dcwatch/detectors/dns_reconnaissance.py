@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import norm_ip, source, target_dc, where
-from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -59,8 +60,8 @@ class DnsReconnaissance(Detector):
             description=(f"{where(ip, host)}, which is not a DNS server, performed suspicious "
                          f"DNS activity against {dc} (query {zone}, type "
                          f"{ZONE_TRANSFER[qtype]}, answer {rcode})."),
-            entities=refs(computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
+            entities=refs(host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"queries": [{"name": zone, "type": ZONE_TRANSFER[qtype],
                                    "response": rcode, "answers": a.fields.get("answers")}],
                       "outcome": "failure" if refused else "success",

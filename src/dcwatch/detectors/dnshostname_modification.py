@@ -108,12 +108,13 @@ class DnshostnameModification(Detector):
         spn_ts = self._spn_change.get(computer.lower())
         spn_first = spn_ts is not None and timedelta(0) <= a.ts - spn_ts <= self.spn_window
         who = actor_text(actor)
-        verb = "created computer" if a.kind in (K.COMPUTER_CREATED, K.DS_CREATE) else \
-            "set the dNSHostName of"
+        created = a.kind in (K.COMPUTER_CREATED, K.DS_CREATE)
+        verb = (f"created computer {computer.upper()}$ with dNSHostName" if created else
+                f"set the dNSHostName of {computer.upper()}$ to")
         return [self.draft(
             key=computer.lower(),
             activities=[a],
-            description=f"{who} {verb} {computer.upper()}$ with dNSHostName {value}, the name of "
+            description=f"{who} {verb} {value}, the name of "
                         f"{whose} {label}, on {display(dc)}"
                         + (" after clearing its SPNs" if spn_first else "") + ".",
             entities=refs(user_ref(actor, "actor"),

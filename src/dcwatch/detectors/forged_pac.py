@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import (
     KRB_ERR_NAMES,
     acct_text,
@@ -29,7 +30,6 @@ from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -81,8 +81,8 @@ class ForgedPac(Detector):
             description=(f"{acct_text(actor)} on {where(ip, host)} {verb} {dc} for {svc} with "
                          f"forged authorization data ({result})."),
             entities=refs(user_ref(actor, "attacker"),
-                          computer_ref(host, "source computer", norm_ip(ip)),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", norm_ip(ip)),
+                          host_ref(dc, "target domain controller")),
             evidence={"pac_less_tgt": used, "service": svc, "outcome": a.outcome,
                       "status": a.status,
                       "enc_authorization_data": f.get("enc_authorization_data"),

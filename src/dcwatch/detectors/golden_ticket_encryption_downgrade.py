@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._golden import TgtTracker
 from dcwatch.detectors._netcommon import (
     AES,
@@ -26,7 +27,7 @@ from dcwatch.detectors._netcommon import (
     target_dc,
     where,
 )
-from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -76,8 +77,8 @@ class GoldenTicketEncryptionDowngrade(Detector):
                          f"issued by {dc}, which issues AES TGTs; a Golden Ticket may be in use "
                          f"on {src}" + (f" for {user}." if user else ".")),
             entities=refs(EntityRef("user", user, "impersonated account") if user else None,
-                          computer_ref(host, "source computer", use.src_ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", use.src_ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"request_ticket_encryption_type": etype_name(use.etype),
                       "source_computer_supported_etypes":
                           [etype_name(e) for e in a.fields.get("etypes") or ()],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._golden import TgtTracker
 from dcwatch.detectors._netcommon import (
     ANONYMOUS_PRINCIPALS,
@@ -23,7 +24,7 @@ from dcwatch.detectors._netcommon import (
     where,
     wire,
 )
-from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -76,8 +77,8 @@ class GoldenTicketNonexistentAccount(Detector):
                          f"Directory, was used from {src} against {svc or 'a service'} on {dc} "
                          f"- a possible Golden Ticket."),
             entities=refs(EntityRef("user", name, "nonexistent account"),
-                          computer_ref(host, "source computer", use.src_ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", use.src_ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"reason": why, "account": name, "service": svc,
                       "ticket_fingerprint": use.fingerprint, "source_ip": use.src_ip,
                       "source_computer": host, "status": a.status},

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._golden import TgtTracker
 from dcwatch.detectors._netcommon import (
     ANONYMOUS_PRINCIPALS,
@@ -32,7 +33,7 @@ from dcwatch.detectors._netcommon import (
     target_dc,
     where,
 )
-from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, computer_ref, refs
+from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -130,8 +131,8 @@ class GoldenTicketTicketAnomaly(Detector):
             activities=[a],
             description=desc,
             entities=refs(*(EntityRef("user", u, "impersonated account") for u in users),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"anomalies": list(story["anomalies"]), "services": list(story["services"]),
                       "accounts": list(users), "forged_tickets": list(story["tickets"]),
                       "rejected_requests": story["rejected"], "source_ip": ip,

@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._golden import TgtTracker
 from dcwatch.detectors._netcommon import ANONYMOUS_PRINCIPALS, source, target_dc, where
-from dcwatch.detectors.base import DetectionContext, Detector, computer_ref, refs
+from dcwatch.detectors.base import DetectionContext, Detector, refs
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -63,8 +64,8 @@ class GoldenTicketTimeAnomaly(Detector):
                          f"(maximum lifetime {self.max_ticket_age}) was presented from "
                          f"{where(use.src_ip, host)} to {dc}."),
             entities=refs(EntityRef("user", user, "impersonated account") if user else None,
-                          computer_ref(host, "source computer", use.src_ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", use.src_ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"ticket_fingerprint": use.fingerprint, "issued_seen": use.issued,
                       "first_seen": use.first_seen.isoformat(), "age_hours": round(hours, 2),
                       "max_ticket_age_hours": self.max_ticket_age.total_seconds() / 3600,

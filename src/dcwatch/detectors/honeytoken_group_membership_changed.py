@@ -83,7 +83,7 @@ class HoneytokenGroupMembershipChanged(Detector):
     def _fire(self, a: Activity, token: str, group: Account, actor: Account | None,
               added: bool, dc: str | None, ip: str | None,
               ws: str | None) -> list[AlertDraft]:
-        gname = str(group) if group.name or group.sid else "a group"
+        gname = group.name or group.sid or "a group"
         sensitive = self.resolver.sensitive_group(group)
         verb = "added" if added else "removed"
         prep = "to" if added else "from"

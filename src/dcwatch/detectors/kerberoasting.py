@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import (
     AES,
     WEAK,
@@ -32,7 +33,6 @@ from dcwatch.detectors.base import (
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -110,8 +110,8 @@ class Kerberoasting(Detector):
                          f"RC4 encryption for {len(spns)} service(s) ({', '.join(spns)}) from "
                          f"{dc}; {len(cracked)} ticket(s) can be cracked offline."),
             entities=refs(user_ref(a.actor, "attacker"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller"),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller"),
                           *(EntityRef("service", s, "exposed service") for s in spns)),
             evidence={"services": spns, "crackable_tickets": cracked,
                       "requested_etypes": [etype_name(e) for e in a.fields.get("etypes") or ()],

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._ldapq import attribute_hunts
 from dcwatch.detectors._netcommon import acct_text, source, target_dc, where
-from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import Detector, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -42,8 +43,8 @@ class LdapAttributeReconnaissance(Detector):
             description=(f"{acct_text(a.actor)} on {where(ip, host)} ran suspicious LDAP "
                          f"queries against {dc} looking for {', '.join(hunts)}."),
             entities=refs(user_ref(a.actor, "attacker"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"queries": [{"filter": a.fields.get("filter"),
                                    "base": a.fields.get("base_dn"),
                                    "entries": a.fields.get("entries")}],

@@ -14,13 +14,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import source, target_dc, where
 from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
 )
 from dcwatch.model.activity import Activity, ActivityKind
@@ -75,8 +75,8 @@ class LdapBruteForce(Detector):
             activities=w.items(),
             description=(f"{src} made {len(fails)} LDAP password guesses against "
                          f"{len(accounts)} account(s) on {dc}{found}."),
-            entities=refs(computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller"),
+            entities=refs(host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller"),
                           *(EntityRef("user", n, "attacked account") for n in accounts),
                           *(EntityRef("user", n, "guessed account") for n in guessed)),
             evidence={"attempts": len(fails), "accounts": accounts, "guessed": guessed,

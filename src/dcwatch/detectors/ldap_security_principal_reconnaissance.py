@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._ldapq import enumeration_types
 from dcwatch.detectors._netcommon import acct_text, source, target_dc, where
 from dcwatch.detectors.base import (
@@ -23,7 +24,6 @@ from dcwatch.detectors.base import (
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -82,8 +82,8 @@ class LdapSecurityPrincipalReconnaissance(Detector):
                          f"{where(ip, host)} to {dc} looked for {len(seen)} kinds of "
                          f"enumeration ({', '.join(seen)}){extra}."),
             entities=refs(user_ref(a.actor, "attacker"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller"),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller"),
                           EntityRef("group", group, "queried sensitive group") if group
                           else None),
             evidence={"enumeration_types": seen, "sensitive_group": group,

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import acct_text, norm_ip, source, target_dc, where
-from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import Detector, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
@@ -47,8 +48,8 @@ class NtlmTampering(Detector):
                          f"authentication attempt to {dc}: the client's AV pairs announce a MIC "
                          f"that the message no longer carries (MIC removed in transit)."),
             entities=refs(user_ref(a.actor, "victim"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target server")),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target server")),
             evidence={"av_flags": flags, "mic_field": False, "flags": f.get("flags"),
                       "outcome": a.outcome, "via": f.get("via"), "source_ip": ip},
         )]

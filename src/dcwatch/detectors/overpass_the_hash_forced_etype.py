@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import (
     AES,
     PA_ENC_TIMESTAMP,
@@ -41,7 +42,6 @@ from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -152,8 +152,8 @@ class OverpassTheHashForcedEtype(Detector):
                          f"over-pass-the-hash, {who}'s NT hash used on {src} to get a "
                          f"Kerberos ticket.{lmp}"),
             entities=refs(user_ref(a.actor, "compromised account"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"encrypted_timestamp_etype": etype_name(pre),
                       "source_computer_supported_etypes":
                           [etype_name(e) for e in offered] if offered else None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import (
     AES,
     WEAK,
@@ -32,7 +33,6 @@ from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -79,8 +79,8 @@ class OverpassTheHashKerberos(Detector):
                          f"{', '.join(etype_name(e) for e in offered)}; this computer's own "
                          f"Kerberos offers AES), which may indicate malicious use of Kerberos."),
             entities=refs(user_ref(a.actor, "compromised account"),
-                          computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target domain controller")),
+                          host_ref(host, "source computer", ip),
+                          host_ref(dc, "target domain controller")),
             evidence={"offered_etypes": [etype_name(e) for e in offered],
                       "pa_types": a.fields.get("pa_types"), "source_ip": ip,
                       "source_computer": host, "domain_controller": dc,

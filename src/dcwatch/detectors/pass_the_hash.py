@@ -24,7 +24,6 @@ from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -112,9 +111,9 @@ class PassTheHash(Detector):
                          f"on to earlier ({', '.join(origins)}) and then used from "
                          f"{where(ip, comp if comp != ip else None)} against {dc}."),
             entities=refs(user_ref(a.actor, "victim"),
-                          computer_ref(comp if comp != ip else None, "source computer", ip),
+                          host_ref(comp if comp != ip else None, "source computer", ip),
                           *(host_ref(o, "logon computer") for o in origins),
-                          computer_ref(dc, "target server")),
+                          host_ref(dc, "target server")),
             evidence={"logged_on_at": origins, "used_from": comp, "source_ip": ip,
                       "protocol": a.protocol, "via": a.fields.get("via")},
         )]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import (
     Issue,
     TicketLedger,
@@ -36,7 +37,6 @@ from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
-    computer_ref,
     refs,
     user_ref,
 )
@@ -129,10 +129,10 @@ class PassTheTicket(Detector):
             description=(f"Kerberos tickets of {user} were taken from {_at(from_host, issue.ip)}, "
                          f"moved to {_at(to_host, to_ip)} and used there to access {resource}."),
             entities=refs(user_ref(issue.account, "victim"),
-                          computer_ref(from_host, "ticket source computer", issue.ip),
-                          computer_ref(to_host, "source computer", to_ip),
+                          host_ref(from_host, "ticket source computer", issue.ip),
+                          host_ref(to_host, "source computer", to_ip),
                           EntityRef("service", resource, "accessed resource"),
-                          computer_ref(server, "accessed server")),
+                          host_ref(server, "accessed server")),
             evidence={"ticket_fingerprint": fp, "ticket": kind,
                       "issued_to_ip": issue.ip, "issued_to_computer": from_host,
                       "issued_at": issue.ts.isoformat(), "used_from_ip": to_ip,

@@ -16,13 +16,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import AES, WEAK, acct_key, etype_name, target_dc, wire
 from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
 )
 from dcwatch.model.activity import Activity, ActivityKind
@@ -85,7 +85,7 @@ class SkeletonKey(Detector):
                          f"previously learned ({etype_name(f.get('reply_etype'))} for "
                          f"{len(accounts)} account(s) that pre-authenticated with AES), which "
                          f"can mean a Skeleton Key on {name}."),
-            entities=refs(computer_ref(name, "domain controller"),
+            entities=refs(host_ref(name, "domain controller"),
                           *(EntityRef("user", n, "affected account") for n in accounts)),
             evidence={"accounts": accounts, "sources": sources,
                       "reply_etype": etype_name(f.get("reply_etype")),

@@ -15,13 +15,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import norm_ip, source, target_dc, where
 from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
     Detector,
     SlidingWindow,
-    computer_ref,
     refs,
 )
 from dcwatch.model.activity import Activity, ActivityKind
@@ -83,8 +83,8 @@ class SmbBruteForce(Detector):
             description=(f"{where(ip, host)} made {len(w)} failed SMB logons against "
                          f"{len(accounts)} account(s) on {dc} with an unusual protocol "
                          f"implementation ({why}), typical of brute-force tools."),
-            entities=refs(computer_ref(host, "source computer", ip),
-                          computer_ref(dc, "target server"),
+            entities=refs(host_ref(host, "source computer", ip),
+                          host_ref(dc, "target server"),
                           *(EntityRef("user", n, "attacked account") for n in accounts)),
             evidence={"failures": len(w), "accounts": accounts, "implementation": why,
                       "source_ip": ip},

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
-from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import Detector, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -77,8 +78,8 @@ class SmbDataExfiltration(Detector):
                          f"{where(ip, host)}: {path}" + (f" ({size} bytes read)." if size
                                                          else ".")),
             entities=refs(user_ref(a.actor, "attacker"),
-                          computer_ref(host, "destination computer", ip),
-                          computer_ref(dc, "source domain controller"),
+                          host_ref(host, "destination computer", ip),
+                          host_ref(dc, "source domain controller"),
                           EntityRef("file", path, "copied file")),
             evidence={"files": [{"path": path, "share": share, "bytes_read": size}],
                       "destination_ip": ip, "destination_computer": host},

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
-from dcwatch.detectors.base import Detector, computer_ref, refs, user_ref
+from dcwatch.detectors.base import Detector, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -67,8 +68,8 @@ class SmbSessionEnumeration(Detector):
         else:
             desc = (f"{who} on {src} tried to enumerate SMB sessions on {dc} without success; "
                     f"nothing was exposed.")
-        ents = refs(user_ref(a.actor, "attacker"), computer_ref(host, "source computer", ip),
-                    computer_ref(dc, "target domain controller", a.dst_ip))
+        ents = refs(user_ref(a.actor, "attacker"), host_ref(host, "source computer", ip),
+                    host_ref(dc, "target domain controller", a.dst_ip))
         ents += [EntityRef("user", e["account"], "exposed account") for e in exposed
                  if e["account"]]
         return [self.draft(

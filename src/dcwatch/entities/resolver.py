@@ -62,6 +62,9 @@ _DC_KINDS = {
 }
 
 
+_SERVICE_TARGETS = frozenset({K.KERBEROS_TGS, K.KERBEROS_RENEW, K.KERBEROS_AP})
+_GROUP_KINDS = frozenset({K.GROUP_MEMBER_ADDED, K.GROUP_MEMBER_REMOVED, K.GROUP_CREATED,
+                          K.GROUP_CHANGED, K.GROUP_DELETED})
 _LOCAL_ACCOUNT_KINDS = frozenset({K.LOGON, K.LOGON_FAILED, K.LOGON_PRIVILEGED, K.LOG_CLEARED,
                                   K.LOGON_EXPLICIT, K.PROCESS_CREATED})
 _NOT_DOMAINS = frozenset({"NT AUTHORITY", "BUILTIN", "WINDOW MANAGER", "FONT DRIVER HOST",
@@ -141,6 +144,7 @@ class Resolver:
         self.configured_dcs = {short(d) for d in dcs or [] if short(d)}
         self.honeytokens = {_norm_account(n) for n in honeytokens or []}
         self.sensitive_names = {_norm_account(n) for n in sensitive or []}
+        self.group_sids: set[str] = set()
         self.learned_sensitive_sids: dict[str, str] = {}  # sid -> why (added to which group)
         self.dc_domains: dict[str, set[str]] = {}  # dns domain -> DC short names
         # (host, logon id) -> (source ip, source workstation) from network logons (4624)
@@ -169,9 +173,11 @@ class Resolver:
             if reason and info.dc_evidence is None:
                 self._mark_dc(info, reason)
         if a.actor and a.actor.sid and a.actor.name:
-            self.sids.setdefault(a.actor.sid, a.actor)
-        if a.target and a.target.sid and a.target.name:
-            self.sids.setdefault(a.target.sid, a.target)
+            self._learn_sid(a.actor)
+        if a.target and a.target.sid and a.target.name and a.kind not in _SERVICE_TARGETS:
+            self._learn_sid(a.target)
+            if a.kind in _GROUP_KINDS:
+                self.group_sids.add(a.target.sid)
         if a.kind is K.NTLM_VALIDATION and info is not None and a.actor and a.actor.name:
             self._ntlm_validated(info, a.actor.name.lower())
         if a.kind in (K.LOGON, K.LOGON_FAILED) and a.actor and a.actor.name and a.actor.domain:
@@ -196,6 +202,15 @@ class Resolver:
             g = self.sensitive_group(a.target)
             if g:
                 self.learned_sensitive_sids.setdefault(a.fields["member_sid"], f"member of {g}")
+
+    def _learn_sid(self, acct: Account) -> None:
+        cur = self.sids.get(acct.sid)  # type: ignore[arg-type]
+        # Prefer the NetBIOS domain (CONTOSO\x) over a Kerberos realm (CONTOSO.LOCAL\x).
+        if cur is None or (cur.domain and "." in cur.domain and acct.domain
+                           and "." not in acct.domain):
+            if cur is None and len(self.sids) >= 500_000:
+                return
+            self.sids[acct.sid] = acct  # type: ignore[index]
 
     def _local_account(self, info: HostInfo, a: Activity) -> None:
         # A DC has no local SAM accounts: an account whose domain is the logging host's own
@@ -384,6 +399,45 @@ class Resolver:
     def is_honeytoken(self, acct: Account | None) -> bool:
         """Whether an account is tagged as a honeytoken."""
         return bool(acct and acct.name and _norm_account(acct.name) in self.honeytokens)
+
+    def entity_rows(self) -> list[dict]:
+        """What was learned, as rows for the store's ``entities`` table."""
+        rows: list[dict] = []
+        ips_of: dict[str, list[str]] = {}
+        for ip, m in self.ip_map.items():
+            ips_of.setdefault(m.host, []).append(ip)
+            rows.append({"kind": "ip", "name": ip, "ips": {"computer": m.host, "method": m.method,
+                                                           "certainty": m.certainty},
+                         "tags": ["domain-controller"] if ip in self.dc_ips else [],
+                         "evidence": self.dc_ips.get(ip), "last_seen": m.seen})
+        for ip, why in self.dc_ips.items():
+            if ip not in self.ip_map:
+                rows.append({"kind": "ip", "name": ip, "tags": ["domain-controller"],
+                             "evidence": why})
+        for name, h in self.hosts.items():
+            status, why = self.dc_status(name)
+            tags = ["domain-controller"] if status else (["not-a-dc"] if status is False else [])
+            rows.append({"kind": "computer", "name": name, "fqdn": h.fqdn,
+                         "ips": sorted(ips_of.get(name, [])), "tags": tags,
+                         "evidence": why or None})
+        for sid, acct in self.sids.items():
+            tags = []
+            if sid in self.group_sids:
+                g = self.sensitive_group(acct)
+                rows.append({"kind": "group", "name": str(acct), "sid": sid,
+                             "tags": ["sensitive"] if g else [],
+                             "evidence": "sensitive group (well-known SID/RID or tagged)" if g
+                             else None})
+                continue
+            why = self.sensitive_account(acct)
+            if why:
+                tags.append("sensitive")
+            if self.is_honeytoken(acct):
+                tags.append("honeytoken")
+            kind = "computer" if acct.is_machine else "user"
+            name = acct.name[:-1].upper() if acct.is_machine and acct.name else str(acct)
+            rows.append({"kind": kind, "name": name, "sid": sid, "tags": tags, "evidence": why})
+        return rows
 
     def account_name(self, sid: str | None) -> str | None:
         """A name learned for a SID."""

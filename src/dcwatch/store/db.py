@@ -163,6 +163,46 @@ class Store:
         if links:
             c.execute(insert(t.alert_activities), links)
 
+    # --- entities -----------------------------------------------------------------------------
+
+    def save_entities(self, rows: list[dict[str, Any]]) -> int:
+        """Upsert what the data taught about entities (tags and addresses are merged)."""
+        now = datetime.now(UTC)
+        n = 0
+        e = t.entities
+        with self.engine.begin() as c:
+            for r in rows:
+                key = (r["kind"], r["name"])
+                old = c.execute(select(e).where(e.c.kind == key[0], e.c.name == key[1])
+                                ).mappings().first()
+                last = r.get("last_seen") or now
+                if old is None:
+                    c.execute(insert(e).values(
+                        kind=key[0], name=key[1], sid=r.get("sid"), fqdn=r.get("fqdn"),
+                        ips=r.get("ips"), tags=r.get("tags") or [], evidence=r.get("evidence"),
+                        first_seen=_naive(last), last_seen=_naive(last)))
+                else:
+                    tags = list(dict.fromkeys((old["tags"] or []) + (r.get("tags") or [])))
+                    if "domain-controller" in tags and "not-a-dc" in tags:
+                        tags.remove("not-a-dc")  # a DC shown later wins over an earlier guess
+                    ips = r.get("ips")
+                    if isinstance(ips, list) and isinstance(old["ips"], list):
+                        ips = sorted(set(ips) | set(old["ips"]))
+                    c.execute(update(e).where(e.c.kind == key[0], e.c.name == key[1]).values(
+                        sid=r.get("sid") or old["sid"], fqdn=r.get("fqdn") or old["fqdn"],
+                        ips=ips if ips is not None else old["ips"], tags=tags,
+                        evidence=r.get("evidence") or old["evidence"],
+                        last_seen=_naive(max(_aware(old["last_seen"]) or last, last))))
+                n += 1
+        return n
+
+    def get_entity(self, kind: str, name: str) -> dict[str, Any] | None:
+        """One entity row as a dict."""
+        e = t.entities
+        with self.engine.connect() as c:
+            r = c.execute(select(e).where(e.c.kind == kind, e.c.name == name)).mappings().first()
+            return dict(r) if r else None
+
     # --- queries ------------------------------------------------------------------------------
 
     def list_alerts(self, status: str | None = None, phase: str | None = None,

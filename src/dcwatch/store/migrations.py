@@ -30,10 +30,15 @@ def _v2_portal(conn: Connection) -> None:
         ix.create(conn, checkfirst=True)
 
 
+def _v3_entities(conn: Connection) -> None:
+    schema.entities.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial: sources, alerts, alert entities, activities", _v1_initial),
     (2, "portal: users, sessions, tokens, comments, audit, exclusions, outbox, indexes",
      _v2_portal),
+    (3, "entities: what the data taught about users, computers and IPs", _v3_entities),
 ]
 
 

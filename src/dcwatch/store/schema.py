@@ -196,3 +196,19 @@ portal_indexes = [
     Index("ix_activities_dst_ip_ts", activities.c.dst_ip, activities.c.ts),
     Index("ix_alert_activities_uid", alert_activities.c.activity_uid),
 ]
+
+
+# What the data taught about entities (the resolver's knowledge, kept across runs).
+entities = Table(
+    "entities", metadata,
+    Column("kind", String(20), primary_key=True),  # user | computer | ip
+    Column("name", String(400), primary_key=True),  # DOMAIN\\user, SHORTNAME, or the address
+    Column("sid", String(200)),
+    Column("fqdn", String(400)),
+    Column("ips", JSON),  # computers: addresses seen; ips: the computer, method, certainty
+    Column("tags", JSON),  # domain-controller, workgroup, sensitive, honeytoken, ...
+    Column("evidence", Text),  # why a tag holds (e.g. "issues Kerberos tickets (4768)")
+    Column("first_seen", DateTime(timezone=True)),
+    Column("last_seen", DateTime(timezone=True)),
+    Index("ix_entities_sid", "sid"),
+)
