@@ -20,7 +20,7 @@ class PluginDetector(Detector):
     severity: ClassVar[Severity] = Severity.LOW
     handles: ClassVar[frozenset[str]] = frozenset()
 
-    def observe(self, activity):  # noqa: ANN001, ANN201
+    def observe(self, activity):
         return []
 
 
@@ -34,7 +34,7 @@ class _EP:
 
 
 @pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def fresh(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(reg_mod, "_cache", None)
     yield
     reg_mod._cache = None

@@ -507,8 +507,8 @@ def _unused(_: Iterator[object], __: timedelta) -> None:  # keep imports honest 
     return None
 
 
-from dcwatch.web.cli import serve as _serve  # noqa: E402  (FastAPI loads when it runs)
-from dcwatch.web.cli import user as _user  # noqa: E402
+from dcwatch.web.cli import serve as _serve
+from dcwatch.web.cli import user as _user
 
 main.add_command(_serve)
 main.add_command(_user)

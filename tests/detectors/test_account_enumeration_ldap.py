@@ -8,7 +8,7 @@ from tests.detectors.netutil import ids_of, recording, run
 SLUG = "account-enumeration-ldap"
 
 
-def ping(i: int, name: str):  # noqa: ANN201
+def ping(i: int, name: str):
     return search(i * 0.1, f"(&(DnsDomain=contoso.local)(User={name})(NtVer=\\06\\00\\00\\00))",
                   base="", attrs=["Netlogon"], cldap=True, entries=1)
 

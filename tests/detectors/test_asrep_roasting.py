@@ -12,7 +12,7 @@ SLUG = "asrep-roasting"
 
 
 def asrep(seconds: float, who: str, reply: int = 23, pa: list[int] | None = None,
-          status: int = 0):  # noqa: ANN201
+          status: int = 0):
     return wire(K.KERBEROS_AS, seconds, actor=user(who), status=status,
                 outcome="success" if status == 0 else "failure",
                 fields={"etypes": [23], "pa_types": pa or [128], "reply_etype": reply,

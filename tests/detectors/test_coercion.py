@@ -10,11 +10,11 @@ from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
 
 
-def kdc():  # noqa: ANN201
+def kdc():
     return wire(K.KERBEROS_AS, 0, actor=user("x"), outcome="success", status=0, fields={})
 
 
-def call(iface: str, opnum: int, args: dict[str, Any], status: int = 0):  # noqa: ANN201
+def call(iface: str, opnum: int, args: dict[str, Any], status: int = 0):
     return wire(K.RPC_CALL, 1, actor=user("alice"), protocol="dcerpc", status=status,
                 outcome="success" if status == 0 else "failure",
                 fields={"interface": iface, "opnum": opnum, "args": args, "pipe": "lsarpc",

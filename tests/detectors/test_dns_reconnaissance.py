@@ -8,7 +8,7 @@ from tests.detectors.netutil import alerts_of, ids_of, recording, run, wire
 SLUG = "dns-reconnaissance"
 
 
-def q(seconds: float, qtype: int, src: str = "10.0.0.21", zone: str = "contoso.local"):  # noqa: ANN201
+def q(seconds: float, qtype: int, src: str = "10.0.0.21", zone: str = "contoso.local"):
     return wire(K.DNS_QUERY, seconds, src=src, protocol="dns", status=5, outcome="failure",
                 fields={"query": zone, "qtype": qtype, "rcode": 5, "rcode_name": "REFUSED",
                         "answers": 0})

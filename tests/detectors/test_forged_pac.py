@@ -10,7 +10,7 @@ from tests.helpers import user
 SLUG = "forged-pac"
 
 
-def nopac_tgt(seconds: float, fp: str, include_pac: bool = False):  # noqa: ANN201
+def nopac_tgt(seconds: float, fp: str, include_pac: bool = False):
     return wire(K.KERBEROS_AS, seconds, actor=user("bob"), outcome="success", status=0,
                 fields={"sname": "krbtgt/CONTOSO.LOCAL", "ticket_fingerprint": fp,
                         "include_pac": include_pac, "pa_types": [2, 128]})

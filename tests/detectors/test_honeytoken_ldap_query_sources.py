@@ -12,7 +12,7 @@ from dcwatch.model.activity import ActivityKind as K
 SLUG = "honeytoken-ldap-query"
 
 
-def _wire(kind: K, ts: float, **kw) -> object:  # noqa: ANN003
+def _wire(kind: K, ts: float, **kw) -> object:
     return act(kind, ts, host="10.0.0.10", protocol="ldap", src_ip="10.0.0.21", src_port=50001,
                dst_ip="10.0.0.10", dst_port=389, **kw)
 

@@ -10,7 +10,7 @@ SLUG = "kerberoasting"
 
 
 def tgs(seconds: float, svc: str, etypes: list[int], ticket: int | None = 23,
-        status: int = 0):  # noqa: ANN201
+        status: int = 0):
     f = {"sname": svc, "etypes": etypes}
     if status == 0:
         f["ticket_etype"] = ticket

@@ -6,7 +6,7 @@ from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import ids_of, recording, run, wire
 
 
-def bind(seconds: float, name: str, ok: bool = False):  # noqa: ANN201
+def bind(seconds: float, name: str, ok: bool = False):
     return wire(K.LDAP_BIND, seconds, protocol="ldap", status=0 if ok else 49,
                 outcome="success" if ok else "failure", dst_port=389,
                 fields={"auth": "simple", "name": name, "cleartext_password": True})

@@ -7,7 +7,7 @@ from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
 
 
-def auth(av_flags: int | None, mic_field: bool | None):  # noqa: ANN201
+def auth(av_flags: int | None, mic_field: bool | None):
     f = {"ntlm_version": "v2", "via": "ldap", "av_flags": av_flags}
     if mic_field is not None:
         f["mic_field"] = mic_field

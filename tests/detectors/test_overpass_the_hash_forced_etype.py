@@ -13,7 +13,7 @@ AES_LIST = [18, 17, 23]
 
 
 def asreq(seconds: float, who: str, etypes: list[int], pre: int, src: str = WS1,
-          outcome: str = "success"):  # noqa: ANN201
+          outcome: str = "success"):
     return wire(K.KERBEROS_AS, seconds, src=src, actor=user(who), outcome=outcome,
                 status=0 if outcome == "success" else 24,
                 fields={"etypes": etypes, "pa_types": [2, 128], "preauth_etype": pre,

@@ -9,7 +9,7 @@ from tests.helpers import user
 SLUG = "overpass-the-hash-kerberos"
 
 
-def asreq(seconds: float, who: str, etypes: list[int], src: str = WS1):  # noqa: ANN201
+def asreq(seconds: float, who: str, etypes: list[int], src: str = WS1):
     return wire(K.KERBEROS_AS, seconds, src=src, actor=user(who), outcome="success", status=0,
                 fields={"etypes": etypes, "pa_types": [2]})
 

@@ -8,12 +8,12 @@ from tests.detectors.netutil import WS1, WS2, ids_of, recording, run, wire
 from tests.helpers import user
 
 
-def tgt(seconds: float, who: str, src: str):  # noqa: ANN201
+def tgt(seconds: float, who: str, src: str):
     return wire(K.KERBEROS_AS, seconds, src=src, actor=user(who), outcome="success", status=0,
                 fields={"sname": "krbtgt/CONTOSO.LOCAL"})
 
 
-def ntlm(seconds: float, who: str, src: str, ws: str | None = None):  # noqa: ANN201
+def ntlm(seconds: float, who: str, src: str, ws: str | None = None):
     return wire(K.NTLM_AUTH, seconds, src=src, actor=user(who), protocol="ntlm", status=0,
                 outcome="success", src_host=ws, fields={"via": "smb", "ntlm_version": "v2"})
 

@@ -9,21 +9,21 @@ from tests.helpers import user
 SLUG = "pass-the-ticket"
 
 
-def tgt(seconds: float, who: str, fp: str, src: str):  # noqa: ANN201
+def tgt(seconds: float, who: str, fp: str, src: str):
     return wire(K.KERBEROS_AS, seconds, src=src, actor=user(who), outcome="success", status=0,
                 fields={"sname": "krbtgt/CONTOSO.LOCAL", "ticket_fingerprint": fp,
                         "ticket_etype": 18, "reply_cname": who})
 
 
 def tgs(seconds: float, used: str, fp: str, src: str, svc: str = "cifs/dc01",
-        port: int = 50000):  # noqa: ANN201
+        port: int = 50000):
     return wire(K.KERBEROS_TGS, seconds, src=src, src_port=port, outcome="success", status=0,
                 fields={"sname": svc, "used_ticket_fingerprint": used,
                         "used_ticket_sname": "krbtgt/CONTOSO.LOCAL", "ticket_fingerprint": fp,
                         "ticket_etype": 18})
 
 
-def ap(seconds: float, fp: str, src: str, svc: str = "cifs/dc01"):  # noqa: ANN201
+def ap(seconds: float, fp: str, src: str, svc: str = "cifs/dc01"):
     return wire(K.KERBEROS_AP, seconds, src=src, protocol="smb",
                 fields={"ticket_fingerprint": fp, "service": svc})
 

@@ -10,7 +10,7 @@ from tests.helpers import user
 SLUG = "skeleton-key"
 
 
-def asx(seconds: float, who: str, reply: int, src: str = "10.0.0.21"):  # noqa: ANN201
+def asx(seconds: float, who: str, reply: int, src: str = "10.0.0.21"):
     return wire(K.KERBEROS_AS, seconds, src=src, actor=user(who), outcome="success", status=0,
                 fields={"etypes": [18, 17, 23], "pa_types": [2], "preauth_etype": 18,
                         "reply_etype": reply})

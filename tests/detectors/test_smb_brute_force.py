@@ -7,12 +7,12 @@ from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
 
 
-def neg(seconds: float, port: int, dialect: str):  # noqa: ANN201
+def neg(seconds: float, port: int, dialect: str):
     return wire(K.SMB_NEGOTIATE, seconds, protocol="smb", src_port=port, status=0,
                 fields={"dialect": dialect})
 
 
-def fail(seconds: float, port: int, version: str = "v2"):  # noqa: ANN201
+def fail(seconds: float, port: int, version: str = "v2"):
     return wire(K.SMB_SESSION, seconds, actor=user("dave"), protocol="smb", src_port=port,
                 status=0xC000006D, outcome="failure",
                 fields={"auth": "ntlm", "ntlm_version": version})

@@ -13,13 +13,13 @@ from tests.helpers import user
 SLUG = "smb-data-exfiltration"
 
 
-def read(seconds: float, path: str, nbytes: int, share: str = "data"):  # noqa: ANN201
+def read(seconds: float, path: str, nbytes: int, share: str = "data"):
     return wire(K.SMB_FILE_TRANSFER, seconds, actor=user("alice"), protocol="smb",
                 fields={"path": path, "share": f"\\\\dc01\\{share}", "share_name": share,
                         "pipe": False, "bytes_read": nbytes, "bytes_written": 0})
 
 
-def kdc():  # noqa: ANN201 - the resolver learns that 10.0.0.10 is a DC (it answers Kerberos)
+def kdc():
     return wire(K.KERBEROS_AS, 0, actor=user("x"), outcome="success", status=0, fields={})
 
 

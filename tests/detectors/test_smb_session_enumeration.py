@@ -12,7 +12,7 @@ SLUG = "smb-session-enumeration"
 
 
 def enum(seconds: float, status: int, sessions: list[dict] | None = None, level: int = 10,
-         src: str = WS1, who: str = "alice"):  # noqa: ANN201
+         src: str = WS1, who: str = "alice"):
     args = {"level": level, "server": "\\\\dc01"}
     if sessions is not None:
         args["sessions"] = sessions
@@ -22,7 +22,7 @@ def enum(seconds: float, status: int, sessions: list[dict] | None = None, level:
                         "args": args, "pipe": "srvsvc"})
 
 
-def kdc_answer():  # noqa: ANN201 - makes the resolver see DC as a KDC (a DC)
+def kdc_answer():
     return wire(K.KERBEROS_AS, 0, actor=user("bob"), outcome="success", status=0,
                 fields={"etypes": [18], "pa_types": [2], "preauth_etype": 18})
 

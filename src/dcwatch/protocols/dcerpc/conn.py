@@ -592,7 +592,7 @@ class DceRpcTcpAnalyzer:
         """In-order bytes of one direction."""
         try:
             self.conn.feed(from_client, payload)
-        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
+        except Exception:
             self.conn.ctx.malformed += 1
             self.conn.ctx.weird("dcerpc_analyzer_error")
 
@@ -604,7 +604,7 @@ class DceRpcTcpAnalyzer:
         """Flush calls without responses."""
         try:
             self.conn.close()
-        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
+        except Exception:
             self.conn.ctx.malformed += 1
             self.conn.ctx.weird("dcerpc_analyzer_error")
 

@@ -97,7 +97,7 @@ class SmbAnalyzer:
         """In-order bytes of one direction."""
         try:
             self._framers[from_client].feed(payload)
-        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
+        except Exception:
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
 
@@ -117,7 +117,7 @@ class SmbAnalyzer:
             for f in list(self._files.values()):
                 self._finish_file(f)
             self._files.clear()
-        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
+        except Exception:
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
 
