@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import RECORDINGS, SHARED_DATA
 
 from dcwatch.detectors import by_external_id
-from dcwatch.evaluation import FileResult, load_labels
-from dcwatch.pipeline import ScanOptions, scan
+from dcwatch.evaluation import FileResult, load_labels, scan_options
+from dcwatch.pipeline import scan
 
 IMPLEMENTED = set(by_external_id())
 
@@ -40,7 +40,7 @@ ROWS = _rows()
 def test_labelled_recording(path: Path, expected: set[int], tolerated: set[int] | None) -> None:
     if not path.exists():
         pytest.skip(f"{path} not present")
-    res = scan(ScanOptions([str(path)]))
+    res = scan(scan_options(str(path)))
     assert not any(s.fatal for s in res.stats if "truncated" not in (s.fatal or "")), \
         [s.fatal for s in res.stats]
     raised = {a.external_id for a in res.alerts}

@@ -12,10 +12,10 @@ Administrator is the golden ticket's impersonated account.
 from __future__ import annotations
 
 import pytest
+from tests.conftest import RECORDINGS
 
 from dcwatch.model.alert import Alert
 from dcwatch.pipeline import ScanOptions, scan
-from tests.conftest import RECORDINGS
 
 KILLCHAIN = RECORDINGS / "killchain"
 
@@ -45,16 +45,19 @@ def test_visible_steps_in_order_with_the_right_entities(alerts: list[Alert]) -> 
     assert opth.first_seen < ptt.first_seen < dcsync.first_seen < golden.first_seen
 
     assert "hd.admin" in names(opth, "compromised account")
-    assert "WS1" in names(opth, "source computer") and "DC01" in names(opth)
+    assert "WS1" in names(opth, "source computer")
+    assert "DC01" in names(opth)
 
     assert "da.admin" in names(ptt, "victim")
     assert "WS1" in names(ptt, "source computer")
     assert ptt.evidence["issued_to_ip"] == "10.77.0.22"  # WS2
     assert any("cifs/dc01" in r for r in ptt.evidence["accessed_resources"])
 
-    assert "da.admin" in names(dcsync, "attacker") and "WS1" in names(dcsync)
+    assert "da.admin" in names(dcsync, "attacker")
+    assert "WS1" in names(dcsync)
     assert "Administrator" in names(golden, "impersonated account")
-    assert "WS1" in names(golden, "source computer") and "DC01" in names(golden)
+    assert "WS1" in names(golden, "source computer")
+    assert "DC01" in names(golden)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -67,5 +70,7 @@ def test_full_story_order(alerts: list[Alert]) -> None:
              first(alerts, 2019), first(alerts, 2006), first(alerts, 2032)]
     times = [a.first_seen for a in story]
     assert times == sorted(times)
-    assert "alice" in names(story[0], "attacker") and "WS1" in names(story[0])
-    assert "da.admin" in names(story[3]) and "DC01" in names(story[3])
+    assert "alice" in names(story[0], "attacker")
+    assert "WS1" in names(story[0])
+    assert "da.admin" in names(story[3])
+    assert "DC01" in names(story[3])

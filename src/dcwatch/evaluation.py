@@ -83,6 +83,24 @@ def load_labels(path: str) -> list[tuple[str, set[int], set[int] | None]]:
     return rows
 
 
+def scan_options(path: str) -> ScanOptions:
+    """Scan options of a labelled recording: its own ``scan-options.toml`` beside it, if any.
+
+    Lab recordings that depend on operator configuration (a honeytoken account, a sensitive
+    tag, a DC list) say so there, e.g. ``honeytokens = ["backup.admin"]``."""
+    import tomllib
+
+    opts = ScanOptions([path])
+    side = os.path.join(os.path.dirname(path), "scan-options.toml")
+    if os.path.exists(side):
+        with open(side, "rb") as f:
+            cfg = tomllib.load(f)
+        opts.honeytokens = list(cfg.get("honeytokens", []))
+        opts.sensitive = list(cfg.get("sensitive", []))
+        opts.dcs = list(cfg.get("dcs", []))
+    return opts
+
+
 def evaluate(label_files: list[str], root_for: dict[str, str] | None = None) -> Report:
     """Scan every labelled recording alone and score it."""
     report = Report()
@@ -93,7 +111,7 @@ def evaluate(label_files: list[str], root_for: dict[str, str] | None = None) -> 
             if not os.path.exists(path):
                 report.files.append(FileResult(rel, expected, tolerated, set(), "missing"))
                 continue
-            res = scan(ScanOptions([path]))
+            res = scan(scan_options(path))
             raised = {a.external_id for a in res.alerts}
             err = next((s.fatal for s in res.stats if s.fatal), None)
             report.files.append(FileResult(rel, expected, tolerated, raised, err))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcwatch.model.activity import Activity
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import WS1, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import Activity
+from dcwatch.model.activity import ActivityKind as K
 
 
 def search(seconds: float, flt: str, base: str = "DC=contoso,DC=local", src: str = WS1,

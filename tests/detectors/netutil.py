@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import RECORDINGS
+from tests.helpers import act
 
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Engine
@@ -13,8 +15,6 @@ from dcwatch.entities.resolver import Resolver
 from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.model.alert import Alert
 from dcwatch.pipeline import ScanOptions, scan
-from tests.conftest import RECORDINGS
-from tests.helpers import act
 
 DC = "10.0.0.10"
 WS1 = "10.0.0.21"

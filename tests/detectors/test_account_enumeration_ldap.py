@@ -15,7 +15,8 @@ def ping(i: int, name: str):
 
 def test_many_names_from_one_source() -> None:
     alerts = run(SLUG, [ping(i, f"user{i}") for i in range(20)])
-    assert len(alerts) == 1 and "20 names tried" in alerts[0].description
+    assert len(alerts) == 1
+    assert "20 names tried" in alerts[0].description
     assert run(SLUG, [ping(i, f"user{i}") for i in range(19)]) == []
 
 

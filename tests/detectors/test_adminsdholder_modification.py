@@ -43,7 +43,8 @@ def test_wire_ldap_modify_and_samba_change_merge_by_object() -> None:
                 actor=Account(None, None, USER.sid),
                 fields={"dn": DN, "attributes": ["nTSecurityDescriptor"], "values": {}})
     alerts = run([wire, samba], SLUG)
-    assert len(alerts) == 1 and alerts[0].count == 2
+    assert len(alerts) == 1
+    assert alerts[0].count == 2
 
 
 def test_quiet_on_other_objects_and_shared_acl_samples() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import act, user
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "asrep-roasting"
 
@@ -35,7 +35,9 @@ def test_event_4768_preauth_type_0() -> None:
     evs = [act(K.KERBEROS_AS, i, actor=user(n), src_ip="10.0.0.5", outcome="success",
                status=0, fields={"preauth_type": 0, "ticket_etype": 18})
            for i, n in enumerate(("a", "b"))]
-    assert len(run(SLUG, evs[:1])) == 0 and len(run(SLUG, evs)) == 1
+    assert len(run(SLUG, evs[:1])) == 1
+    assert len(run(SLUG, evs, min_accounts=2)) == 1
+    assert run(SLUG, evs[:1], min_accounts=2) == []
 
 
 def test_lab_asrep_roast() -> None:
@@ -46,5 +48,11 @@ def test_lab_asrep_roast() -> None:
     assert 2412 in got
 
 
+def test_lab_samba_audit() -> None:
+    assert 2412 in ids_of(recording("asrep_roast", "samba-audit.jsonl"))
+
+
 def test_quiet_on_benign() -> None:
     assert 2412 not in ids_of(recording("benign_baseline"))
+    assert 2412 not in ids_of(recording("benign_baseline", "samba-audit.jsonl"))
+    assert 2412 not in ids_of(recording("kerberos_user_enum"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcwatch.model.activity import ActivityKind as K
-from dcwatch.model.alert import Severity
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
+from dcwatch.model.alert import Severity
 
 
 def kdc():
@@ -26,21 +27,24 @@ def test_petitpotam_unc_path() -> None:
                                                  status=0x35)])
     assert len(alerts) == 1
     a = alerts[0]
-    assert a.external_id == 2416 and a.severity is Severity.MEDIUM
+    assert a.external_id == 2416
+    assert a.severity is Severity.MEDIUM
     assert "tried to make 10.0.0.10 to authenticate to 10.0.0.66" in a.description
     assert run("efsrpc-coercion", [kdc(), call("efsrpc", 0, {"path": "C:\\x\\f.txt"})]) == []
 
 
 def test_sealed_efsrpc_still_alerts_and_success_is_high() -> None:
     alerts = run("efsrpc-coercion", [kdc(), call("efsrpc", 4, {})])
-    assert len(alerts) == 1 and alerts[0].severity is Severity.HIGH
+    assert len(alerts) == 1
+    assert alerts[0].severity is Severity.HIGH
 
 
 def test_print_spooler_driver_and_printer_bug() -> None:
     drv = call("spoolss", 89, {"driver_path": "C:\\x\\unidrv.dll",
                                "config_file": "\\\\10.0.0.66\\share\\evil.dll"}, status=5)
     alerts = run("print-spooler-exploitation", [kdc(), drv])
-    assert len(alerts) == 1 and "evil.dll" in alerts[0].evidence["path"]
+    assert len(alerts) == 1
+    assert "evil.dll" in alerts[0].evidence["path"]
     bug = call("spoolss", 65, {"local_machine": "\\\\attacker01"})
     assert len(run("print-spooler-exploitation", [kdc(), bug])) == 1
     own = call("spoolss", 65, {"local_machine": "\\\\10.0.0.10"})
@@ -50,7 +54,8 @@ def test_print_spooler_driver_and_printer_bug() -> None:
 def test_dfscoerce() -> None:
     alerts = run("dfscoerce", [kdc(), call("netdfs", 12, {"server": "10.0.0.66",
                                                          "root_share": "x"}, status=5)])
-    assert len(alerts) == 1 and alerts[0].severity is Severity.HIGH
+    assert len(alerts) == 1
+    assert alerts[0].severity is Severity.HIGH
     assert run("dfscoerce", [kdc(), call("netdfs", 14, {})]) == []
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import alerts_of, ids_of, recording, run, wire
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "dns-reconnaissance"
 
@@ -16,7 +17,8 @@ def q(seconds: float, qtype: int, src: str = "10.0.0.21", zone: str = "contoso.l
 
 def test_axfr_from_workstation_refused_still_alerts() -> None:
     alerts = run(SLUG, [q(0, 252), q(1, 251, zone="_msdcs.contoso.local")])
-    assert len(alerts) == 1 and alerts[0].count == 2
+    assert len(alerts) == 1
+    assert alerts[0].count == 2
     assert alerts[0].description.startswith("10.0.0.21, which is not a DNS server, performed "
                                             "suspicious DNS activity against 10.0.0.10")
     assert alerts[0].evidence["outcome"] == "failure"
@@ -29,6 +31,7 @@ def test_ordinary_queries_and_learned_secondaries() -> None:
 
 def test_lab() -> None:
     alerts = alerts_of(recording("dns_axfr"), 2007)
-    assert len(alerts) == 1 and "10.77.0.21" in alerts[0].description
+    assert len(alerts) == 1
+    assert "10.77.0.21" in alerts[0].description
     assert 2007 not in ids_of(recording("benign_baseline"))
     assert 2007 not in ids_of(recording("killchain"))  # DC-locator SRV look-ups only

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.goldenutil import issue_tgt, present
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "golden-ticket-nonexistent-account"
 
@@ -20,7 +21,8 @@ def test_name_the_kdc_called_unknown_then_accepted_in_forged_tgt() -> None:
     probe = wire(K.KERBEROS_AS, 0, actor=user("ghost"), outcome="failure", status=6,
                  fields={"sname": "krbtgt/CONTOSO.LOCAL"})
     alerts = run(SLUG, [probe, present(5, "F", cname="ghost")])
-    assert len(alerts) == 1 and "ghost" in alerts[0].description
+    assert len(alerts) == 1
+    assert "ghost" in alerts[0].description
 
 
 def test_quiet_for_real_and_anonymous_names() -> None:

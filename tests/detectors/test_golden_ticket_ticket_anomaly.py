@@ -15,7 +15,8 @@ def test_rejected_forgery_then_accepted_one_names_the_account() -> None:
                         present(12, "FORGED-AES", cname="Administrator", svc="ldap/dc01")])
     assert len(alerts) == 1
     a = alerts[0]
-    assert a.external_id == 2032 and a.count == 3
+    assert a.external_id == 2032
+    assert a.count == 3
     assert a.description.startswith("From 10.0.0.21, Administrator accessed "
                                     "cifs/dc01.contoso.local, ldap/dc01 on 10.0.0.10 with a "
                                     "suspicious Kerberos ticket")
@@ -36,12 +37,14 @@ def test_follow_window_and_kvno_hook() -> None:
     kv = issue_tgt(0, "bob", "T")
     kv.fields["ticket_kvno"] = 2
     alerts = run(SLUG, [kv, present(5, "F", cname="Administrator", used_ticket_kvno=1)])
-    assert len(alerts) == 1 and "key version 1" in alerts[0].description
+    assert len(alerts) == 1
+    assert "key version 1" in alerts[0].description
 
 
 def test_lab_golden_ticket_and_killchain() -> None:
     alerts = alerts_of(recording("golden_ticket"), 2032)
-    assert len(alerts) == 1 and "Administrator" in alerts[0].description
+    assert len(alerts) == 1
+    assert "Administrator" in alerts[0].description
     assert 2032 in ids_of(recording("killchain"))
 
 

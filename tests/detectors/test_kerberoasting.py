@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import alerts_of, ids_of, recording, run, wire
 from tests.helpers import act, user
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "kerberoasting"
 
@@ -48,6 +49,7 @@ def test_events_4769_many_services() -> None:
 
 def test_lab() -> None:
     alerts = alerts_of(recording("kerberoast"), 2410)
-    assert len(alerts) == 1 and "MSSQLSvc/sql01.contoso.local:1433" in alerts[0].description
+    assert len(alerts) == 1
+    assert "MSSQLSvc/sql01.contoso.local:1433" in alerts[0].description
     for s in ("benign_baseline", "overpass_the_hash", "killchain"):
         assert 2410 not in ids_of(recording(s)), s

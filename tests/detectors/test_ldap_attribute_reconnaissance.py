@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.detectors.ldaputil import search
 from tests.detectors.netutil import ids_of, recording, run
 
@@ -19,7 +18,8 @@ UAC = "userAccountControl:1.2.840.113556.1.4.803:="
 ])
 def test_playbook_filters(flt: str, what: str) -> None:
     alerts = run(SLUG, [search(0, flt)])
-    assert len(alerts) == 1 and what in alerts[0].description
+    assert len(alerts) == 1
+    assert what in alerts[0].description
     assert alerts[0].description.startswith("CONTOSO\\alice on 10.0.0.21 ran suspicious LDAP")
 
 
@@ -27,7 +27,8 @@ def test_quiet_on_ordinary_queries_and_updates() -> None:
     assert run(SLUG, [search(0, "(&(objectClass=user)(sAMAccountName=bob))"),
                       search(1, f"(&(objectClass=user)(!({UAC}2)))")]) == []
     alerts = run(SLUG, [search(0, f"({UAC}4194304)"), search(5, "(msDS-AllowedToDelegateTo=*)")])
-    assert len(alerts) == 1 and alerts[0].count == 2
+    assert len(alerts) == 1
+    assert alerts[0].count == 2
 
 
 def test_lab_quiet() -> None:

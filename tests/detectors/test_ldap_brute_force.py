@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import ids_of, recording, run, wire
+
+from dcwatch.model.activity import ActivityKind as K
 
 
 def bind(seconds: float, name: str, ok: bool = False):

@@ -20,7 +20,8 @@ def test_several_enumeration_types_from_one_computer() -> None:
 def test_sensitive_group_query_alone() -> None:
     alerts = run(SLUG, [search(0, "(&(objectCategory=user)(memberOf=CN=Domain Admins,CN=Users,"
                                   "DC=contoso,DC=local))")])
-    assert len(alerts) == 1 and "members of Domain Admins" in alerts[0].description
+    assert len(alerts) == 1
+    assert "members of Domain Admins" in alerts[0].description
 
 
 def test_thresholds_and_learning() -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
 
 
 def auth(av_flags: int | None, mic_field: bool | None):
@@ -17,7 +18,8 @@ def auth(av_flags: int | None, mic_field: bool | None):
 
 def test_mic_announced_but_missing() -> None:
     alerts = run("ntlm-tampering", [auth(0x2, False)])
-    assert len(alerts) == 1 and "MIC removed" in alerts[0].description
+    assert len(alerts) == 1
+    assert "MIC removed" in alerts[0].description
 
 
 def test_quiet_when_intact_or_unknown() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import Account
-from dcwatch.model.activity import ActivityKind as K
 from tests.conftest import shared_file
 from tests.detectors.netutil import WS1, WS2, alerts_of, ids_of, recording, run, wire
 from tests.helpers import act, user
+
+from dcwatch.model.activity import Account
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "overpass-the-hash-forced-etype"
 AES_LIST = [18, 17, 23]
@@ -51,7 +52,8 @@ def test_event_4768_and_fresh_account_exclusion() -> None:
     ev = act(K.KERBEROS_AS, 0, actor=user("pgustavo"), src_ip="::ffff:10.0.0.6",
              outcome="success", status=0, fields={"ticket_etype": 0x17, "preauth_type": 2})
     alerts = run(SLUG, [ev])
-    assert len(alerts) == 1 and alerts[0].evidence["source_ip"] == "10.0.0.6"
+    assert len(alerts) == 1
+    assert alerts[0].evidence["source_ip"] == "10.0.0.6"
     renamed = act(K.ACCOUNT_RENAMED, 0, actor=user("x"), target=Account("dc1", "C"),
                   fields={"old_name": "NEW$", "new_name": "dc1"})
     ev2 = act(K.KERBEROS_AS, 1, actor=Account("dc1", "C"), src_ip="10.0.0.6",
@@ -61,7 +63,8 @@ def test_event_4768_and_fresh_account_exclusion() -> None:
 
 def test_lab_overpass_the_hash() -> None:
     alerts = alerts_of(recording("overpass_the_hash"), 2008)
-    assert len(alerts) == 1 and "hd.admin" in alerts[0].description
+    assert len(alerts) == 1
+    assert "hd.admin" in alerts[0].description
 
 
 def test_lab_samba_audit() -> None:
@@ -73,7 +76,8 @@ def test_otrf_rubeus_host_and_pcap() -> None:
                 "otrf-dev/credential_access/network/empire_shell_rubeus_asktgt_createnetonly"
                 ".zip"):
         alerts = alerts_of(shared_file(rel), 2008)
-        assert len(alerts) == 1 and "pgustavo" in alerts[0].description
+        assert len(alerts) == 1
+        assert "pgustavo" in alerts[0].description
 
 
 def test_quiet_on_benign_and_nopac_trap() -> None:

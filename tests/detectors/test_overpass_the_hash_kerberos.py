@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import WS1, WS2, ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "overpass-the-hash-kerberos"
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import Account
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import WS1, WS2, ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import Account
+from dcwatch.model.activity import ActivityKind as K
 
 
 def tgt(seconds: float, who: str, src: str):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import WS1, WS2, alerts_of, ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "pass-the-ticket"
 
@@ -61,8 +62,10 @@ def test_lab_pass_the_ticket() -> None:
     alerts = alerts_of(recording("pass_the_ticket"), 2018)
     assert len(alerts) == 1
     a = alerts[0]
-    assert "da.admin" in a.description and "10.0.0" not in a.description
-    assert a.evidence["issued_to_ip"] == "10.77.0.22" and a.evidence["used_from_ip"] == \
+    assert "da.admin" in a.description
+    assert "10.0.0" not in a.description
+    assert a.evidence["issued_to_ip"] == "10.77.0.22"
+    assert a.evidence["used_from_ip"] == \
         "10.77.0.21"
 
 

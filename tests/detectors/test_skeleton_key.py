@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
 
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "skeleton-key"
 

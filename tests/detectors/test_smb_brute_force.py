@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
 
 
 def neg(seconds: float, port: int, dialect: str):
@@ -23,7 +24,8 @@ def test_smb1_tool_brute_force() -> None:
     for i in range(10):
         acts += [neg(i, 40000 + i, "NT LM 0.12"), fail(i + 0.5, 40000 + i)]
     alerts = run("smb-brute-force", acts)
-    assert len(alerts) == 1 and "SMB1 dialect NT LM 0.12" in alerts[0].description
+    assert len(alerts) == 1
+    assert "SMB1 dialect NT LM 0.12" in alerts[0].description
 
 
 def test_ntlmv1_and_modern_stack() -> None:

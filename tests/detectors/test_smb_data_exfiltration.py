@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from dcwatch.detectors.smb_data_exfiltration import sensitive_file
-from dcwatch.model.activity import ActivityKind as K
 from tests.conftest import shared_file
 from tests.detectors.netutil import ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.detectors.smb_data_exfiltration import sensitive_file
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "smb-data-exfiltration"
 

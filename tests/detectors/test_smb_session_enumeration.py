@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from dcwatch.model.activity import ActivityKind as K
 from tests.detectors.netutil import DC, WS1, ids_of, recording, run, wire
 from tests.helpers import user
+
+from dcwatch.model.activity import ActivityKind as K
 
 SLUG = "smb-session-enumeration"
 
@@ -39,7 +39,8 @@ def test_success_lists_exposed_accounts_and_ips() -> None:
     assert "da.admin (10.0.0.22)" in a.description
     assert {"account": "da.admin", "client": "10.0.0.22"} in a.evidence["exposed_accounts"]
     roles = {(e.name, e.role) for e in a.entities}
-    assert ("CONTOSO\\alice", "attacker") in roles and ("da.admin", "exposed account") in roles
+    assert ("CONTOSO\\alice", "attacker") in roles
+    assert ("da.admin", "exposed account") in roles
 
 
 def test_failed_attempt_and_update_per_source() -> None:
@@ -58,7 +59,7 @@ def test_quiet_on_other_srvsvc_calls_and_on_non_dc_targets() -> None:
     ws = enum(1, 0, [])
     ws.dst_ip = ws.host = "10.0.0.99"
     assert run(SLUG, [kdc_answer(), ws]) == []
-    assert DC != ws.dst_ip
+    assert ws.dst_ip != DC
 
 
 @pytest.mark.parametrize("scenario", ["smb_session_enum", "killchain"])

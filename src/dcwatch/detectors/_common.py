@@ -6,6 +6,9 @@
 * RPC helpers: operation names as the DCE/RPC decoder writes them (IDL names, MS-* specs) or as
   other producers shorten them, compared without their interface prefix.
 * Well-known identities that never stand for a remote attacker.
+* Directory changes: ``ds_change`` normalises 5136, LDAP modify/add on the wire and Samba
+  dsdbChange into one ``DsChange`` (object, attributes, values, actor, DC, source);
+  ``LdapBinds`` gives wire LDAP operations the identity bound on their connection; SDDL ACEs.
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 An AS-REQ without any pre-authentication (no PA-ENC-TIMESTAMP, PKINIT, FAST or encrypted
 challenge) answered by an AS-REP: only accounts with DONT_REQ_PREAUTH get one, and the AS-REP's
-enc-part (RC4 above all) can be cracked offline. Fires on one such exchange when the reply is
-RC4/DES or the client offered only weak etypes (the roasting tools' profile), otherwise on
-``min_accounts`` distinct accounts from one source in ``window``. Event 4768 with
-Pre-Authentication Type 0 counts the same way (same key: the source).
-Known false positives: legacy applications on accounts without pre-authentication (exclude).
+enc-part (RC4 above all, AES too given time) can be cracked offline. Fires per source on
+``min_accounts`` (1) accounts within ``window``; later ones update the alert. Evidence says
+whether the reply was RC4/DES and whether the client offered only weak etypes (the roasting
+tools' profile). Event 4768 with Pre-Authentication Type 0 and Samba's KDC audit
+("Unknown Pre-authentication" success) count the same way (same key: the source).
+Known false positives: legacy applications on accounts without pre-authentication (exclude the
+application server).
 State: per source a SlidingWindow (10 min) in a BoundedDict of 10k sources: ~1 MB.
 """
 
@@ -46,10 +48,11 @@ class AsrepRoasting(Detector):
     phase: ClassVar[Phase] = Phase.CREDENTIAL_ACCESS
     severity: ClassVar[Severity] = Severity.HIGH
     mitre: ClassVar[tuple[str, ...]] = ("T1558", "T1558.004")
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS})
+    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS,
+                                                   ActivityKind.LOGON})
 
     window: ClassVar[timedelta] = timedelta(minutes=10)
-    min_accounts: ClassVar[int] = 2
+    min_accounts: ClassVar[int] = 1
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
@@ -59,7 +62,14 @@ class AsrepRoasting(Detector):
         if a.outcome != "success" or a.actor is None or a.actor.is_machine:
             return []
         f = a.fields
-        if wire(a):
+        if a.kind is ActivityKind.LOGON:
+            if a.protocol != "samba" or f.get("service") != "Kerberos KDC" or not str(
+                    f.get("auth_description") or "").lower().startswith("unknown pre-auth"):
+                return []
+            weak = False
+        elif a.protocol == "samba":
+            return []  # its logon.success twin carries the pre-authentication type
+        elif wire(a):
             if set(f.get("pa_types") or ()) & PREAUTH_PA_TYPES:
                 return []
             offered = set(f.get("etypes") or ())
@@ -77,7 +87,7 @@ class AsrepRoasting(Detector):
             self._recent[ip] = w
         w.add(a.ts, a)
         accounts = sorted({str(x.actor.name) for x in w if x.actor and x.actor.name})
-        if not weak and len(accounts) < self.min_accounts:
+        if len(accounts) < self.min_accounts:
             return []
         src_ip, host = source(a, self.resolver)
         dc = target_dc(a, self.resolver)
@@ -86,13 +96,12 @@ class AsrepRoasting(Detector):
             activities=w.items(),
             description=(f"{where(src_ip, host)} requested Kerberos tickets without "
                          f"pre-authentication from {dc} for {len(accounts)} account(s) "
-                         f"({', '.join(accounts)}); the replies ("
-                         f"{etype_name(f.get('reply_etype') or f.get('ticket_etype'))}) can be "
-                         f"cracked offline."),
+                         f"({', '.join(accounts)}); the replies can be cracked offline."),
             entities=refs(host_ref(host, "source computer", src_ip),
                           host_ref(dc, "target domain controller"),
                           *(EntityRef("user", n, "exposed account") for n in accounts)),
             evidence={"accounts": accounts, "reply_etype": etype_name(f.get("reply_etype")),
+                      "weak_reply_or_rc4_only_request": weak,
                       "offered_etypes": [etype_name(e) for e in f.get("etypes") or ()],
                       "victim": acct_text(a.actor), "source_ip": src_ip,
                       "source_computer": host},

@@ -35,6 +35,8 @@ _WELL_KNOWN_BUILTIN = {
 _SECURITY_ATTRS = frozenset({
     "member", "serviceprincipalname", "useraccountcontrol", "sidhistory", "dnshostname",
     "samaccountname", "msds-allowedtodelegateto", "gpcfilesyspath", "admincount",
+    "msds-keycredentiallink", "msds-allowedtoactonbehalfofotheridentity",
+    "ntsecuritydescriptor",
 })
 _BOOKKEEPING = frozenset({
     "lastlogon", "lastlogontimestamp", "logoncount", "badpwdcount", "badpasswordtime",
