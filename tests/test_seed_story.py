@@ -60,11 +60,6 @@ def test_visible_steps_in_order_with_the_right_entities(alerts: list[Alert]) -> 
     assert "DC01" in names(golden)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "2012: alice's NetrSessionEnum ran inside an SMB3-encrypted session (tshark shows only "
-    "'Encrypted SMB3' after her NTLM session setup), so the wire cannot show it; 2019: the "
-    "svcctl CreateServiceW also ran encrypted, and the remote-code-execution detector is the "
-    "event-log engineer's (it does not fire on this recording yet)"))
 def test_full_story_order(alerts: list[Alert]) -> None:
     story = [first(alerts, 2012), first(alerts, 2008, 2002), first(alerts, 2018),
              first(alerts, 2019), first(alerts, 2006), first(alerts, 2032)]

@@ -60,6 +60,8 @@ def test_dfscoerce() -> None:
 
 
 def test_quiet_on_non_dc_and_lab() -> None:
-    assert run("efsrpc-coercion", [call("efsrpc", 0, {"path": "\\\\h\\s\\f"})]) == []
+    other = call("efsrpc", 0, {"path": "\\\\h\\s\\f"})
+    other.dst_ip = other.host = "10.0.0.99"  # a member server while the DC is known elsewhere
+    assert run("efsrpc-coercion", [kdc(), other]) == []
     got = ids_of(recording("benign_baseline"))
     assert not got & {2415, 2416, 2426}

@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from dcwatch.detectors._common import host_ref
-from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
-from dcwatch.detectors.base import Detector, refs, user_ref
+from dcwatch.detectors._netcommon import DcGate, acct_text, source, target_dc, where, wire
+from dcwatch.detectors.base import DetectionContext, Detector, refs, user_ref
 from dcwatch.entities.resolver import short
 from dcwatch.model.activity import Activity
 from dcwatch.model.alert import AlertDraft, EntityRef, Severity
@@ -56,5 +56,21 @@ def coercion_draft(det: Detector, a: Activity, method: str, listener: str | None
                   "outcome": a.outcome, "status": a.status, "source_ip": ip,
                   "source_computer": host, "pipe": a.fields.get("pipe")},
         severity=Severity.HIGH if success else Severity.MEDIUM,
-        require_dc=a.dst_ip or a.host, assume_dc=not wire(a),
+        require_dc=a.dst_ip or a.host,
     )
+
+
+class CoercionDetector(Detector):
+    """Base of the coercion detectors: wire targets wait in a ``DcGate`` until their DC role
+    is known (or, at the end, the capture shows no other DC)."""
+
+    def __init__(self, ctx: DetectionContext) -> None:
+        super().__init__(ctx)
+        self.gate = DcGate(self.resolver)
+
+    def emit(self, a: Activity, draft: AlertDraft) -> list[AlertDraft]:
+        """Hold or pass a draft about ``a``'s server."""
+        return self.gate.hold(a.dst_ip or a.host or "", draft) if wire(a) else [draft]
+
+    def finish(self) -> list[AlertDraft]:
+        return self.gate.release()

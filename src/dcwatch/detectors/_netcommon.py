@@ -15,6 +15,7 @@ from datetime import datetime
 from dcwatch.detectors.base import BoundedDict
 from dcwatch.entities.resolver import Resolver, short
 from dcwatch.model.activity import Account, Activity
+from dcwatch.model.alert import AlertDraft
 
 # RFC 3961 / RFC 3962 / RFC 4757 / RFC 8009 encryption types
 DES = frozenset({1, 2, 3})
@@ -163,3 +164,42 @@ class TicketLedger:
     def kdc_issues_aes_tgts(self) -> bool:
         """The KDC was seen issuing AES-encrypted TGTs (the domain's krbtgt has AES keys)."""
         return any(e in AES for e in self.tgt_etypes)
+
+
+class DcGate:
+    """Drafts about a wire target whose DC role the data cannot tell yet.
+
+    A draft is held while the resolver does not know whether the server is a DC. At the end of
+    input it is released (the engine then decides with what it learned) when the server was
+    shown to be a DC, or when the data reveals no DC at all - a capture taken on one server's
+    interface, which is then the monitored DC; it is dropped when other DCs are known and this
+    server is not one of them. Memory: at most ``max_held`` drafts.
+    """
+
+    def __init__(self, resolver: Resolver, max_held: int = 1000) -> None:
+        self.resolver = resolver
+        self.held: list[tuple[str, AlertDraft]] = []
+        self.max_held = max_held
+
+    def hold(self, target: str, draft: AlertDraft) -> list[AlertDraft]:
+        """Return the draft now when the target is a known DC, else keep it for ``release``."""
+        status, _ = self.resolver.dc_status(target)
+        if status:
+            return [draft]
+        if status is None and len(self.held) < self.max_held:
+            self.held.append((target, draft))
+        return []
+
+    def release(self) -> list[AlertDraft]:
+        """End of input: the held drafts that concern a DC (see the class docstring)."""
+        out = []
+        no_dc_known = not self.resolver.dc_ips and not any(
+            h.dc_evidence for h in self.resolver.hosts.values()) and \
+            not self.resolver.configured_dcs
+        for target, draft in self.held:
+            status, _ = self.resolver.dc_status(target)
+            if status or (status is None and no_dc_known):
+                draft.evidence.pop("_assume_dc", None)
+                out.append(draft)
+        self.held.clear()
+        return out

@@ -178,7 +178,10 @@ def computer_ref(name: str | None, role: str, ip: str | None = None) -> EntityRe
         return None
     if not name:
         return EntityRef("ip", ip or "?", role, ip=ip)
-    return EntityRef("computer", name.split(".", 1)[0].upper(), role, ip=ip)
+    parts = name.split(".")
+    if ":" in name or (len(parts) == 4 and all(p.isdigit() for p in parts)):
+        return EntityRef("ip", name, role, ip=name)  # an address given as the name
+    return EntityRef("computer", parts[0].upper(), role, ip=ip)
 
 
 def ip_ref(ip: str | None, role: str) -> EntityRef | None:

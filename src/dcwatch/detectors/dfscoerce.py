@@ -5,23 +5,22 @@ another host: the DC is made to authenticate to it (and be relayed). With the st
 such call against a DC alerts. Severity High when the DC answered success, else... High too:
 the call itself has no legitimate use from a workstation (catalog severity).
 Sources: DCE/RPC over ``\\PIPE\\netdfs`` on the wire.
-State: none.
+State: up to 1000 drafts held while the data cannot tell whether the server is a DC.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._coerce import coercion_draft, other_host
+from dcwatch.detectors._coerce import CoercionDetector, coercion_draft, other_host
 from dcwatch.detectors._common import rpc_args
-from dcwatch.detectors.base import Detector
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
 OPS = {12: "NetrDfsAddStdRoot", 13: "NetrDfsRemoveStdRoot"}
 
 
-class DfsCoerce(Detector):
+class DfsCoerce(CoercionDetector):
     slug: ClassVar[str] = "dfscoerce"
     external_id: ClassVar[int] = 2426
     title: ClassVar[str] = ("Suspected DFSCoerce attack using Distributed File System Protocol")
@@ -42,4 +41,4 @@ class DfsCoerce(Detector):
         d = coercion_draft(self, a, OPS[op], str(server).strip("\\") if server else None,
                            None, "the DFS namespace protocol")
         d.severity = Severity.HIGH
-        return [d]
+        return self.emit(a, d)

@@ -6,21 +6,20 @@ path is unreadable: any EFSRPC file operation against a DC still alerts (it has 
 use there), naming no listener. Severity High when the DC answered success, else Medium.
 Sources: DCE/RPC on the wire.
 Known false positives: vulnerability scanners (exclude the source).
-State: none.
+State: up to 1000 drafts held while the data cannot tell whether the server is a DC.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._coerce import coercion_draft, other_host, unc_host
+from dcwatch.detectors._coerce import CoercionDetector, coercion_draft, other_host, unc_host
 from dcwatch.detectors._common import rpc_args
-from dcwatch.detectors.base import Detector
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
 
-class EfsrpcCoercion(Detector):
+class EfsrpcCoercion(CoercionDetector):
     slug: ClassVar[str] = "efsrpc-coercion"
     external_id: ClassVar[int] = 2416
     title: ClassVar[str] = ("Suspicious network connection over Encrypting File System Remote "
@@ -41,4 +40,5 @@ class EfsrpcCoercion(Detector):
         if self.resolver.dc_status(a.src_ip)[0]:
             return []
         op = str(a.fields.get("operation") or f"opnum {a.fields.get('opnum')}")
-        return [coercion_draft(self, a, op, listener, path, "the EFS remote protocol")]
+        return self.emit(a, coercion_draft(self, a, op, listener, path,
+                                           "the EFS remote protocol"))

@@ -6,7 +6,7 @@ A computer that is not a DC reads DC-sensitive files from a DC over SMB: the AD 
 at close) make it a copy; ``min_bytes`` ignores mere opens. Event 5145 (share file access with
 ReadData) counts too, merged under the same key (reader + DC).
 Known false positives: backup software reading these files from DCs (exclude the computer).
-State: none.
+State: up to 1000 drafts held while the data cannot tell whether the server is a DC.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import re
 from typing import ClassVar
 
 from dcwatch.detectors._common import host_ref
-from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
-from dcwatch.detectors.base import Detector, refs, user_ref
+from dcwatch.detectors._netcommon import DcGate, acct_text, source, target_dc, where, wire
+from dcwatch.detectors.base import DetectionContext, Detector, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -49,6 +49,10 @@ class SmbDataExfiltration(Detector):
 
     min_bytes: ClassVar[int] = 1
 
+    def __init__(self, ctx: DetectionContext) -> None:
+        super().__init__(ctx)
+        self.gate = DcGate(self.resolver)
+
     def observe(self, a: Activity) -> list[AlertDraft]:
         f = a.fields
         if f.get("pipe"):
@@ -71,7 +75,7 @@ class SmbDataExfiltration(Detector):
         dc = target_dc(a, self.resolver)
         share = f.get("share_name") or f.get("share")
         who = acct_text(a.actor, "An unknown account")
-        return [self.draft(
+        draft = self.draft(
             key=f"{(ip or host or '?').lower()}|{(dc or '').lower()}",
             activities=[a],
             description=(f"Suspicious files were copied by {who} from {dc} to "
@@ -83,5 +87,9 @@ class SmbDataExfiltration(Detector):
                           EntityRef("file", path, "copied file")),
             evidence={"files": [{"path": path, "share": share, "bytes_read": size}],
                       "destination_ip": ip, "destination_computer": host},
-            require_dc=a.dst_ip or a.host, assume_dc=not wire(a),
-        )]
+            require_dc=a.dst_ip or a.host,
+        )
+        return self.gate.hold(a.dst_ip or a.host or "", draft) if wire(a) else [draft]
+
+    def finish(self) -> list[AlertDraft]:
+        return self.gate.release()

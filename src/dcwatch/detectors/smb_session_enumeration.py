@@ -7,7 +7,8 @@ account with the client name/IP it was using at that moment.
 Sources: DCE/RPC over ``\\PIPE\\srvsvc`` on the wire (request level, response sessions, status).
 Visibility gap: SMB3-encrypted sessions hide the call entirely (nothing to alert on).
 Known false positives: inventory tools and security scanners (exclude the source computer).
-State: none besides the open alert (stateless; the engine updates the alert per source).
+State: none besides the open alert (the engine updates it per source) and, while the data
+cannot tell whether the server is a DC, up to 1000 held drafts (``DcGate``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from dcwatch.detectors._common import host_ref
-from dcwatch.detectors._netcommon import acct_text, source, target_dc, where, wire
-from dcwatch.detectors.base import Detector, refs, user_ref
+from dcwatch.detectors._netcommon import DcGate, acct_text, source, target_dc, where
+from dcwatch.detectors.base import DetectionContext, Detector, refs, user_ref
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
@@ -38,6 +39,10 @@ class SmbSessionEnumeration(Detector):
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1087", "T1049", "T1087.002")
     handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.RPC_CALL})
+
+    def __init__(self, ctx: DetectionContext) -> None:
+        super().__init__(ctx)
+        self.gate = DcGate(self.resolver)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         f = a.fields
@@ -72,12 +77,16 @@ class SmbSessionEnumeration(Detector):
                     host_ref(dc, "target domain controller", a.dst_ip))
         ents += [EntityRef("user", e["account"], "exposed account") for e in exposed
                  if e["account"]]
-        return [self.draft(
+        draft = self.draft(
             key=f"{(ip or host or '?').lower()}|{(str(a.actor) if a.actor else '').lower()}",
             activities=[a], description=desc, entities=ents,
             evidence={"source_ip": ip, "source_computer": host, "domain_controller": dc,
                       "info_level": args.get("level"), "status": a.status,
                       "outcome": "success" if success else "failure",
                       "exposed_accounts": exposed},
-            require_dc=a.dst_ip or a.host, assume_dc=not wire(a),
-        )]
+            require_dc=a.dst_ip or a.host,
+        )
+        return self.gate.hold(a.dst_ip or a.host or "", draft)
+
+    def finish(self) -> list[AlertDraft]:
+        return self.gate.release()

@@ -194,10 +194,15 @@ class Resolver:
         if a.kind is K.KERBEROS_AS and a.src_ip and a.actor and a.actor.is_machine \
                 and a.outcome == "success":
             self._learn_ip(a.src_ip, a.actor.name[:-1], "machine account TGT", "high", a.ts)  # type: ignore[index]
-        if a.protocol not in (None, "event") and a.dst_ip:
+        if a.protocol not in (None, "event", "samba") and a.dst_ip:
             why = _wire_dc_reason(a)
-            if why:
-                self.dc_ips.setdefault(a.dst_ip, why)
+            if why and a.dst_ip not in self.dc_ips:
+                self.dc_ips[a.dst_ip] = why
+                m = self.ip_map.get(a.dst_ip)
+                if m is not None:
+                    self.mark_dc(m.host, why)
+            if a.kind is K.KERBEROS_AP:
+                self._learn_server_name(a)
         if a.kind is K.GROUP_MEMBER_ADDED and a.fields.get("member_sid"):
             g = self.sensitive_group(a.target)
             if g:
@@ -298,7 +303,21 @@ class Resolver:
         cur = self.ip_map.get(ip)
         if cur is None or certainty == "high" or cur.certainty == "low":
             self.ip_map[ip] = IpMapping(s, method, certainty, ts)
-        self._host(host)
+        info = self._host(host)
+        if ip in self.dc_ips and info is not None and info.dc_evidence is None:
+            self._mark_dc(info, self.dc_ips[ip])
+
+    def _learn_server_name(self, a: Activity) -> None:
+        # A service ticket for host-based services (cifs/, host/, ldap/, HTTP/ ...) presented to
+        # an address names the computer at that address (the sname's host part).
+        svc = a.fields.get("service") or ""
+        cls, _, rest = svc.partition("/")
+        if not rest or cls.lower() in ("krbtgt", "kadmin") or not a.dst_ip:
+            return
+        host = rest.split("/", 1)[0].split(":", 1)[0]
+        if host and not _is_ip(host):
+            self._learn_ip(a.dst_ip, host, f"service ticket for {cls}/{host} presented to it",
+                           "high", a.ts)
 
     def mark_dc(self, host: str, reason: str) -> None:
         """Declare a host a DC (directory sync, configuration)."""
@@ -457,7 +476,5 @@ def _norm_account(name: str) -> str:
 def _wire_dc_reason(a: Activity) -> str | None:
     if a.kind in (K.KERBEROS_AS, K.KERBEROS_TGS) and a.outcome is not None:
         return "answers Kerberos KDC requests"
-    if a.kind is K.RPC_CALL and a.fields.get("interface") in ("drsuapi",) and \
-            a.outcome is not None and a.actor and a.actor.is_machine:
-        return None
+    # Answering DRSUAPI is not proof: a DCShadow rogue "DC" answers replication calls too.
     return None

@@ -65,6 +65,7 @@ class ApReq:
     ticket_etype: int
     kvno: int | None
     ticket_fingerprint: str  # sha256(ticket enc-part cipher) hex[:32]
+    authenticator_etype: int | None = None  # not read by the fallback
 
     @property
     def etype(self) -> int:
@@ -169,7 +170,8 @@ def _neg_token(buf: bytes, pos: int, end: int) -> GssToken:
             while p < me:
                 ot, os_, oe = _tlv(buf, p, me)
                 if ot == 0x06:
-                    mechs.append(MECH_NAMES.get(buf[os_:oe], _oid_text(buf[os_:oe])))
+                    oid = buf[os_:oe]
+                    mechs.append(MECH_NAMES.get(oid) or _oid_text(oid))
                 p = oe
         inner = _inner(buf, kids)
         return _with_inner(inner, spnego="init", mech_types=tuple(mechs))
@@ -182,7 +184,8 @@ def _neg_token(buf: bytes, pos: int, end: int) -> GssToken:
         supported = None
         if 0xA1 in kids:
             os_, oe = _explicit(buf, kids, 0xA1, 0x06)
-            supported = MECH_NAMES.get(buf[os_:oe], _oid_text(buf[os_:oe]))
+            oid = buf[os_:oe]
+            supported = MECH_NAMES.get(oid) or _oid_text(oid)
         inner = _inner(buf, kids)
         return _with_inner(inner, spnego="resp", neg_state=state, supported_mech=supported)
     raise Malformed(f"gssapi: NegotiationToken choice 0x{tag:02x} is neither [0] nor [1]")
@@ -277,23 +280,6 @@ def _parse_ap_req_local(buf: bytes) -> ApReq:
         kvno=kvno,
         ticket_fingerprint=hashlib.sha256(buf[cs:ce]).hexdigest()[:32],
     )
-
-
-def ap_req_summary(ap: Any) -> dict[str, Any]:
-    """Normalise an AP-REQ object (ours or kerberos.ApReq) to service/realm/etype/fingerprint."""
-    sname = getattr(ap, "sname", None)
-    if isinstance(sname, (list, tuple)):
-        sname = "/".join(str(x) for x in sname)
-    etype = getattr(ap, "ticket_etype", None)
-    if etype is None:
-        etype = getattr(ap, "etype", None)
-    return {
-        "service": str(sname) if sname is not None else None,
-        "realm": getattr(ap, "realm", None),
-        "ticket_etype": etype,
-        "kvno": getattr(ap, "kvno", None),
-        "ticket_fingerprint": getattr(ap, "ticket_fingerprint", None),
-    }
 
 
 def safe_unwrap(data: bytes | memoryview) -> tuple[GssToken | None, str | None]:

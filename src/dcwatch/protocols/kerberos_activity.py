@@ -26,6 +26,7 @@ MAX_PENDING = 64  # requests awaiting a reply per flow
 MAX_TICKET_OWNERS = 200_000  # bounded memory: oldest owners are forgotten first
 KPASSWD_PORT = 464  # RFC 3244 section 2
 KPASSWD_VERSIONS = (0x0001, 0xFF80)  # RFC 3244 change/set password; MS-KILE 3.1.5.3 0xff80
+ANONYMOUS_CNAME = "wellknown/anonymous"  # RFC 8062 section 3 anonymous principal
 
 
 @dataclass(slots=True)
@@ -68,21 +69,29 @@ def _base(flow: FlowInfo, kind: ActivityKind, frame: int, ts: datetime | None,
     }
 
 
-def ap_req_activity(flow: FlowInfo, ap: krb.ApReq, protocol: str = "kerberos",
-                    **extra: Any) -> Activity:
-    """``kerberos.ap_request`` for an AP-REQ seen on ``flow`` (SMB, LDAP, RPC, kpasswd)."""
+def ap_req_activity(flow: FlowInfo, ap: krb.ApReq, protocol: str = "kerberos", *,
+                    frame: int | None = None, ts: datetime | None = None,
+                    status: int | None = None, **extra: Any) -> Activity:
+    """``kerberos.ap_request`` for an AP-REQ seen on ``flow`` (SMB, LDAP, RPC, kpasswd).
+
+    ``frame``/``ts`` default to the packet being fed (pass the request's when the activity is
+    emitted at the response); ``status`` is the application's verdict (SMB SESSION_SETUP)."""
+    if frame is None:
+        frame = flow.frame
     owner = ticket_owner(flow.context, ap.ticket_fingerprint)
     fields: dict[str, Any] = {
         "service": ap.sname, "realm": ap.realm, "ticket_fingerprint": ap.ticket_fingerprint,
         "ticket_etype": ap.ticket_etype, "ticket_kvno": ap.kvno,
         "authenticator_etype": ap.authenticator_etype, "app_protocol": protocol,
-        "client": f"{owner[0]}@{owner[1]}" if owner else None, "sub": flow.frame,
+        "client": f"{owner[0]}@{owner[1]}" if owner else None, "sub": frame,
     }
     fields.update(extra)
     return Activity(
-        **_base(flow, ActivityKind.KERBEROS_AP, flow.frame, flow.ts),
+        **_base(flow, ActivityKind.KERBEROS_AP, frame, ts or flow.ts),
         actor=Account(owner[0], owner[1]) if owner else None,
         target=Account(ap.sname, ap.realm),
+        outcome=None if status is None else ("success" if status == 0 else "failure"),
+        status=status,
         fields=fields,
     )
 
@@ -149,12 +158,31 @@ class KerberosAnalyzer:
                 self._weird("kerberos_too_many_pending")
             self.pending.append(_Pending(msg, self.flow.frame, self.flow.ts))
         elif isinstance(msg, krb.KdcRep):
-            remember_owner(self.flow.context, msg.ticket.fingerprint, msg.cname, msg.crealm)
+            self._remember(msg)
             self._reply(msg, msg.msg_type - 1)
         elif isinstance(msg, krb.KrbError):
             self._reply(msg, None)
         else:  # a bare AP-REQ on the KDC port (unusual)
             self.emit(ap_req_activity(self.flow, msg))
+
+    def _remember(self, rep: krb.KdcRep) -> None:
+        """Record who the issued ticket belongs to (before the reply is paired and emitted)."""
+        cname, crealm = rep.cname, rep.crealm
+        if rep.msg_type == krb.TGS_REP and cname.lower() == ANONYMOUS_CNAME:
+            # FAST (RFC 6113): Heimdal/Samba answer an armored TGS-REQ with the anonymous armor
+            # principal as the outer cname; the client is only inside the encrypted part. The
+            # ticket belongs to the owner of the TGT the request presented.
+            req = next((p.req for p in self.pending
+                        if getattr(p.req, "msg_type", None) == krb.TGS_REQ), None)
+            used = (req.tgs_ap_req.ticket_fingerprint
+                    if isinstance(req, krb.KdcReq) and req.tgs_ap_req and not req.s4u_user
+                    else None)
+            owner = ticket_owner(self.flow.context, used)
+            if owner is None:
+                self._weird("kerberos_fast_reply_owner_unknown")
+                return  # no owner rather than the armor principal
+            cname, crealm = owner
+        remember_owner(self.flow.context, rep.ticket.fingerprint, cname, crealm)
 
     def _reply(self, msg: krb.KdcRep | krb.KrbError, req_type: int | None) -> None:
         for i, p in enumerate(self.pending):

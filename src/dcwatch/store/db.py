@@ -50,6 +50,8 @@ class Store:
             self.engine: SqlEngine = create_engine(self.url, future=True)
             if self.url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+            elif self.url.startswith("postgresql"):
+                event.listen(self.engine, "connect", _postgres_session)
             with self.engine.begin() as conn:
                 migrations.upgrade(conn)
         except SQLAlchemyError as e:
@@ -266,6 +268,15 @@ class Store:
 
 def _sev_rank(v: str) -> int:
     return {"low": 0, "medium": 1, "high": 2}.get(v, 0)
+
+
+def _postgres_session(dbapi_conn: Any, _rec: Any) -> None:
+    # Times are written as naive UTC (as SQLite stores them); a timestamptz column reads a naive
+    # value in the session's time zone, so the session must be UTC whatever the server's default.
+    cur = dbapi_conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.close()
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _rec: Any) -> None:

@@ -34,11 +34,17 @@ def _v3_entities(conn: Connection) -> None:
     schema.entities.create(conn, checkfirst=True)
 
 
+def _v4_live(conn: Connection) -> None:
+    for t in (schema.center_checkpoints, schema.health_issues):
+        t.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial: sources, alerts, alert entities, activities", _v1_initial),
     (2, "portal: users, sessions, tokens, comments, audit, exclusions, outbox, indexes",
      _v2_portal),
     (3, "entities: what the data taught about users, computers and IPs", _v3_entities),
+    (4, "live deployment: center checkpoints, health issues", _v4_live),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
+    LargeBinary,
     DateTime,
     ForeignKey,
     Index,
@@ -211,4 +212,35 @@ entities = Table(
     Column("first_seen", DateTime(timezone=True)),
     Column("last_seen", DateTime(timezone=True)),
     Index("ix_entities_sid", "sid"),
+)
+
+# --- live deployment (migration 4): center checkpoints, health issues ----------------------------
+
+center_checkpoints = Table(
+    "center_checkpoints", metadata,
+    Column("name", String(200), primary_key=True),  # the center's durable consumer name
+    Column("positions", JSON, nullable=False),  # {stream: last stream sequence folded in}
+    Column("state", LargeBinary, nullable=False),  # pickled detection state (engine, reorder)
+    Column("activities", Integer, nullable=False, default=0),
+    Column("format", Integer, nullable=False, default=1),  # state layout version
+    Column("dcwatch_version", String(40)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+health_issues = Table(
+    "health_issues", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),  # sensor_silent | capture_drops | bus_lag | ...
+    Column("site", String(200), nullable=False, default=""),
+    Column("sensor", String(200), nullable=False, default=""),  # "" for global issues
+    Column("severity", String(10), nullable=False),  # low | medium | high
+    Column("status", String(20), nullable=False),  # open | closed
+    Column("description", Text, nullable=False),
+    Column("resolution", Text),
+    Column("detail", JSON),
+    Column("count", Integer, nullable=False, default=1),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Index("ix_health_open", "status", "kind", "site", "sensor"),
 )

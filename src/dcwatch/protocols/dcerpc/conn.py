@@ -27,6 +27,7 @@ from dcwatch.protocols.dcerpc.interfaces import (
 )
 from dcwatch.protocols.dcerpc.ndr import NdrReader
 from dcwatch.protocols.flow import Emit, FlowContext, FlowInfo
+from dcwatch.protocols.kerberos_activity import ap_req_activity
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CALL_BYTES = 8 * 1024 * 1024  # reassembly cap per call and direction (DRS replies are big)
@@ -36,46 +37,6 @@ MAX_HANDLES = 4096
 # NDR64 for EPM and SAMR); the others report {"ndr64": true} instead of guessing.
 NDR64_DECODED = frozenset({"epm", "samr"})
 MAX_BUFFER = 2 * rpc.MAX_FRAG  # more than one PDU buffered means we lost framing
-
-
-def ticket_owner(ctx: FlowContext, fingerprint: str | None) -> Account | None:
-    """The client principal that received this ticket (learned by the Kerberos analyzer)."""
-    if not fingerprint:
-        return None
-    owner = ctx.ticket_owners.get(fingerprint)
-    if not owner:
-        return None
-    return Account(name=owner[0], domain=owner[1] or None)
-
-
-def kerberos_ap_activity(
-    ap: Any,
-    ctx: FlowContext,
-    *,
-    ts: datetime,
-    origin: Origin,
-    via: str,
-    flow: FlowInfo,
-    status: int | None = None,
-) -> Activity:
-    """The ``kerberos.ap_request`` activity for an AP-REQ seen inside SMB or DCE/RPC."""
-    info = gssapi.ap_req_summary(ap)
-    outcome = None if status is None else ("success" if status == 0 else "failure")
-    return Activity(
-        ts=ts,
-        kind=ActivityKind.KERBEROS_AP,
-        origin=origin,
-        host=flow.server_ip,
-        src_ip=flow.client_ip,
-        src_port=flow.client_port,
-        dst_ip=flow.server_ip,
-        dst_port=flow.server_port,
-        actor=ticket_owner(ctx, info["ticket_fingerprint"]),
-        outcome=outcome,
-        status=status,
-        protocol="kerberos",
-        fields={**info, "via": via},
-    )
 
 
 @dataclass(slots=True)
@@ -287,8 +248,8 @@ class DceRpcConnection:
                 )
             )
         elif tok.ap_req is not None:
-            act = kerberos_ap_activity(
-                tok.ap_req, self.ctx, ts=ts, origin=origin, via=self.via, flow=self.flow
+            act = ap_req_activity(
+                self.flow, tok.ap_req, "dcerpc", frame=frame, ts=ts, via=self.via
             )
             if act.actor is not None:
                 self.actor = act.actor
@@ -592,7 +553,7 @@ class DceRpcTcpAnalyzer:
         """In-order bytes of one direction."""
         try:
             self.conn.feed(from_client, payload)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.conn.ctx.malformed += 1
             self.conn.ctx.weird("dcerpc_analyzer_error")
 
@@ -604,9 +565,9 @@ class DceRpcTcpAnalyzer:
         """Flush calls without responses."""
         try:
             self.conn.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.conn.ctx.malformed += 1
             self.conn.ctx.weird("dcerpc_analyzer_error")
 
 
-__all__ = ["DceRpcConnection", "DceRpcTcpAnalyzer", "kerberos_ap_activity", "ticket_owner"]
+__all__ = ["DceRpcConnection", "DceRpcTcpAnalyzer"]

@@ -151,9 +151,20 @@ def parse_pdu(data: memoryview) -> Pdu:
     return pdu
 
 
+_UUID_TEXT: dict[tuple[bytes, bool], str] = {}  # interface/transfer UUIDs repeat in every bind
+_UUID_CACHE_MAX = 4096
+
+
 def _uuid(b: memoryview, pos: int, little: bool) -> str:
     raw = bytes(b[pos : pos + 16])
-    return str(uuid.UUID(bytes_le=raw) if little else uuid.UUID(bytes=raw))
+    key = (raw, little)
+    text = _UUID_TEXT.get(key)
+    if text is None:
+        text = str(uuid.UUID(bytes_le=raw) if little else uuid.UUID(bytes=raw))
+        if len(_UUID_TEXT) >= _UUID_CACHE_MAX:  # object UUIDs can be arbitrary: stay bounded
+            _UUID_TEXT.clear()
+        _UUID_TEXT[key] = text
+    return text
 
 
 def parse_bind(pdu: Pdu) -> list[Context]:

@@ -17,8 +17,9 @@ from typing import Any
 from dcwatch.errors import InputError, Malformed
 from dcwatch.model.activity import Account, Activity, ActivityKind, Origin
 from dcwatch.protocols import gssapi, ntlm
-from dcwatch.protocols.dcerpc.conn import EPOCH, DceRpcConnection, kerberos_ap_activity
+from dcwatch.protocols.dcerpc.conn import EPOCH, DceRpcConnection
 from dcwatch.protocols.flow import Emit, FlowContext, FlowInfo
+from dcwatch.protocols.kerberos_activity import ap_req_activity
 from dcwatch.protocols.smb import smb1, smb2
 from dcwatch.protocols.smb.netbios import NbssFramer
 
@@ -97,7 +98,7 @@ class SmbAnalyzer:
         """In-order bytes of one direction."""
         try:
             self._framers[from_client].feed(payload)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
 
@@ -117,7 +118,7 @@ class SmbAnalyzer:
             for f in list(self._files.values()):
                 self._finish_file(f)
             self._files.clear()
-        except Exception:
+        except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
 
@@ -428,8 +429,8 @@ class SmbAnalyzer:
                 )
             )
         elif ap is not None:
-            act = kerberos_ap_activity(
-                ap, self.ctx, ts=p.ts, origin=origin, via="smb", flow=self.flow, status=hdr.status
+            act = ap_req_activity(
+                self.flow, ap, "smb", frame=p.frame, ts=p.ts, status=hdr.status, via="smb"
             )
             actor = act.actor
             fields.update(

@@ -1,0 +1,286 @@
+"""The sensor process: sources -> ordered queue -> bus (JetStream) or disk spool.
+
+Sources hand batches of activities to :meth:`Sensor.emit` (threads use
+:meth:`Sensor.emit_threadsafe`); each activity gets the sensor's next sequence number. Every
+``mark_interval`` a mark with the sensor's watermark goes through the same queue, so it is
+published after every activity it covers. While the bus is unreachable, or while the spool still
+holds anything (order is kept), envelopes go to the spool; a drainer sends the spool's oldest
+segment whenever the bus is back. ``on_durable`` callbacks run once a batch is on the bus or in
+the spool (tails save their position then; HTTP answers then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dcwatch.bus.jetstream import BusOptions, connect, ensure_stream
+from dcwatch.bus.spool import Spool
+from dcwatch.bus.wire import SENT, Envelope, Mark, activity_envelope, check_name, now_iso
+from dcwatch.model.activity import Activity
+
+log = logging.getLogger("dcwatch.sensor")
+
+DONE = datetime.max.replace(tzinfo=UTC)  # a finished source holds nothing back
+
+
+@dataclass(slots=True)
+class SourceClock:
+    """How far a source's time has got: what it may still send is at or after its watermark.
+
+    ``ordered`` sources (file replay, a tail catching up) are at the time of the last activity
+    they queued; ``live`` ones (capture, pushes, a tail at its end) at now minus ``lateness``."""
+
+    name: str
+    live: bool = False
+    last: datetime | None = None
+    done: bool = False
+    caught_up: Callable[[], bool] | None = None  # e.g. a tail at the end of its file
+
+    def watermark(self, lateness: timedelta) -> datetime | None:
+        if self.done:
+            return DONE
+        if self.live or (self.caught_up is not None and self.caught_up()):
+            now = datetime.now(UTC) - lateness
+            return now if self.last is None else max(now, self.last)
+        return self.last
+
+
+@dataclass
+class SensorOptions:
+    """What a sensor needs besides its sources (docs/deployment.md)."""
+
+    site: str
+    sensor: str
+    spool_dir: str
+    bus: BusOptions = field(default_factory=BusOptions)
+    spool_max_bytes: int = 1 << 30
+    mark_interval: float = 0.5  # seconds between marks (heartbeats)
+    lateness: float = 1.0  # seconds a live activity may arrive after its timestamp
+    batch: int = 512  # envelopes published at once
+    publish_timeout: float = 3.0
+    queue_batches: int = 256  # bounded queue: sources wait when the sensor falls behind
+
+
+class Sensor:
+    """Ships the activities of its sources to the site's stream."""
+
+    def __init__(self, opts: SensorOptions) -> None:
+        check_name("site", opts.site)
+        check_name("sensor", opts.sensor)
+        self.opts = opts
+        self.spool = Spool(opts.spool_dir, opts.spool_max_bytes)
+        self.clocks: dict[str, SourceClock] = {}
+        self.counters: dict[str, int] = {"published": 0, "spooled": 0, "capture_drops": 0,
+                                         "skipped": 0, "late": 0}
+        self.seq = 0
+        self.nc: Any = None
+        self.js: Any = None
+        self.connected = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[list[Envelope], Callable[[], None] | None]] | None = None
+        self._stopping = False
+        self._final_mark_sent = asyncio.Event()
+        self.stream_ready = False
+
+    # --- sources ------------------------------------------------------------------------------
+
+    def add_source(self, name: str, live: bool = False,
+                   caught_up: Callable[[], bool] | None = None) -> SourceClock:
+        """Register a source; its clock holds the sensor's watermark back until it moves."""
+        clock = SourceClock(name, live, caught_up=caught_up)
+        self.clocks[name] = clock
+        return clock
+
+    def _envelopes(self, acts: list[Activity]) -> list[Envelope]:
+        out = []
+        for a in acts:
+            self.seq += 1
+            out.append(activity_envelope(self.opts.site, self.opts.sensor, self.seq, a))
+        return out
+
+    async def emit(self, clock: SourceClock, acts: list[Activity],
+                   on_durable: Callable[[], None] | None = None) -> None:
+        """Queue a batch (waits while the queue is full); the clock moves once it is queued."""
+        assert self._queue is not None
+        if acts or on_durable:
+            await self._queue.put((self._envelopes(acts), on_durable))
+        if acts and not clock.live:
+            newest = max(a.ts for a in acts)
+            clock.last = newest if clock.last is None else max(clock.last, newest)
+
+    def emit_threadsafe(self, clock: SourceClock, acts: list[Activity],
+                        on_durable: Callable[[], None] | None = None) -> None:
+        """:meth:`emit` from a source's thread."""
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(self.emit(clock, acts, on_durable), self.loop).result()
+
+    async def durable(self, clock: SourceClock, acts: list[Activity]) -> None:
+        """Queue a batch and wait until it is on the bus or in the spool (HTTP intake)."""
+        done = asyncio.get_running_loop().create_future()
+        await self.emit(clock, acts, lambda: done.done() or done.set_result(None))
+        await done
+
+    def watermark(self) -> tuple[datetime | None, bool]:
+        """(the sensor's watermark, whether every source is finished)."""
+        lateness = timedelta(seconds=self.opts.lateness)
+        marks = [c.watermark(lateness) for c in self.clocks.values()]
+        if not marks:
+            return datetime.now(UTC) - lateness, False
+        if any(m is None for m in marks):
+            return None, False
+        eof = all(m == DONE for m in marks)
+        wm = min(marks)  # type: ignore[type-var]
+        if eof:
+            wm = max((c.last for c in self.clocks.values() if c.last), default=None)
+        return wm, eof
+
+    async def _mark(self, eof: bool | None = None) -> None:
+        wm, all_done = self.watermark()
+        self.seq += 1
+        stats = dict(self.counters)
+        stats["spool_dropped"] = self.spool.dropped
+        mark = Mark(self.opts.sensor, self.seq, wm, all_done if eof is None else eof, stats)
+        assert self._queue is not None
+        await self._queue.put(([mark.envelope(self.opts.site)], None))
+
+    # --- shipping -----------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        async def disconnected() -> None:
+            self.connected.clear()
+
+        async def reconnected() -> None:
+            self.connected.set()
+
+        async def error(e: Exception) -> None:
+            log.debug("bus: %s", e)
+
+        while not self._stopping:
+            try:
+                self.nc = await connect(self.opts.bus, f"dcwatch-sensor-{self.opts.sensor}",
+                                        disconnected_cb=disconnected,
+                                        reconnected_cb=reconnected, error_cb=error)
+                self.js = self.nc.jetstream(timeout=self.opts.publish_timeout)
+                self.connected.set()
+                return
+            except Exception as e:  # noqa: BLE001 - any connect failure means: spool, retry
+                log.info("bus %s unreachable (%s); spooling", self.opts.bus.url, e)
+                await asyncio.sleep(1.0)
+
+    async def _publish(self, envs: list[Envelope]) -> bool:
+        """Publish and wait for JetStream's acks; False if anything failed (nothing is lost:
+        the caller spools it, and what was stored is dropped as a duplicate when re-sent)."""
+        if self.js is None or not self.connected.is_set():
+            return False
+        if not self.stream_ready:
+            try:
+                await ensure_stream(self.js, self.opts.site, self.opts.bus)
+                self.stream_ready = True
+            except Exception as e:  # noqa: BLE001 - the bus is not usable yet
+                log.info("bus: cannot set up the stream: %s", e)
+                return False
+        acts = [e for e in envs if not e.is_mark]
+        marks = [e for e in envs if e.is_mark]
+        t = self.opts.publish_timeout
+        try:
+            for i in range(0, len(acts), self.opts.batch):
+                chunk = acts[i:i + self.opts.batch]
+                await asyncio.wait_for(asyncio.gather(*[
+                    self.js.publish(e.subject, e.body, headers=e.headers, timeout=t)
+                    for e in chunk]), t + 1)
+                self.counters["published"] += len(chunk)
+            if marks:
+                m = marks[-1]  # a later mark covers what earlier ones said
+                m.headers[SENT] = now_iso()
+                await self.js.publish(m.subject, m.body, headers=m.headers, timeout=t)
+        except Exception as e:  # noqa: BLE001 - timeouts, no responders, closed connection
+            log.info("bus publish failed (%s: %s); spooling", type(e).__name__, e)
+            return False
+        return True
+
+    async def _take(self) -> tuple[list[Envelope], list[Callable[[], None]]]:
+        assert self._queue is not None
+        envs, callbacks = [], []
+        try:
+            item = await asyncio.wait_for(self._queue.get(), 0.2)
+        except TimeoutError:
+            return envs, callbacks
+        while True:
+            envs.extend(item[0])
+            if item[1]:
+                callbacks.append(item[1])
+            if len(envs) >= self.opts.batch or self._queue.empty():
+                break
+            item = self._queue.get_nowait()
+        return envs, callbacks
+
+    async def _ship(self) -> None:
+        while True:
+            envs, callbacks = await self._take()
+            if envs:
+                if len(self.spool) or not await self._publish(envs):
+                    self.spool.append(envs)
+                    self.counters["spooled"] += sum(1 for e in envs if not e.is_mark)
+                for cb in callbacks:
+                    cb()
+                if envs[-1].is_mark and self._stopping:
+                    pass
+            else:
+                for cb in callbacks:
+                    cb()
+            if len(self.spool) and self.connected.is_set():
+                oldest = self.spool.oldest()
+                if oldest is not None:
+                    path, items = oldest
+                    if await self._publish(items):
+                        self.spool.remove(path)
+            if self._stopping and self._queue is not None and self._queue.empty() and \
+                    (not len(self.spool) or not self.connected.is_set()):
+                return
+
+    async def _ticker(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.opts.mark_interval)
+            await self._mark()
+
+    async def run(self, tasks: list[Callable[[], Any]], stop: asyncio.Event,
+                  exit_when_done: bool = False) -> None:
+        """Run the shipper with ``tasks`` (coroutine factories: the sources) until ``stop`` is
+        set, or until every source is finished when ``exit_when_done``."""
+        self.loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(self.opts.queue_batches)
+        connector = asyncio.create_task(self._connect())
+        shipper = asyncio.create_task(self._ship())
+        ticker = asyncio.create_task(self._ticker())
+        sources = [asyncio.create_task(t()) for t in tasks]
+        try:
+            while not stop.is_set():
+                if exit_when_done and self.clocks and self.watermark()[1]:
+                    await self._mark(eof=True)
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.1)
+        finally:
+            self._stopping = True
+            ticker.cancel()
+            for s in sources:
+                s.cancel()
+            await asyncio.gather(ticker, *sources, return_exceptions=True)
+            # Drain what is queued (to the bus, or to the spool) before leaving.
+            deadline = time.monotonic() + 10
+            while not shipper.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            shipper.cancel()
+            connector.cancel()
+            await asyncio.gather(shipper, connector, return_exceptions=True)
+            self.spool.close()
+            if self.nc is not None:
+                with contextlib.suppress(Exception):
+                    await self.nc.drain()
