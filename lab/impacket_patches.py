@@ -17,6 +17,11 @@ against Windows they are no-ops or harmless.
 4. ticketer_pac_padding / kvno: forged PAC buffers must be 8-byte aligned for Samba's PAC
    parser, and the krbtgt key version is taken from the real domain (Samba's is often 1; impacket's
    ticketer hard-codes 2). Applied by lab/attacks.py when it loads ticketer.
+5. rpc_bind_getdata: MSRPCBind.getData() is not idempotent, so the ALTER_CONTEXT leg of a
+   Kerberos-authenticated DCE/RPC bind repeats the context items and Samba drops it (DCSync
+   with a stolen ticket). Fix: see patch_rpc_bind_getdata().
+
+`python -m lab.impacket_patches` prints the patches applied.
 """
 
 from __future__ import annotations
@@ -289,11 +294,41 @@ def patch_ticketer(mod, kvno: int) -> None:
     APPLIED.extend(["ticketer_pac_padding", "ticketer_kvno"])
 
 
+def patch_rpc_bind_getdata() -> None:
+    """rpc_bind_getdata: MSRPCBind.getData() appends the context items to the structure each time
+    it is called. The Kerberos (GSS_NEGOTIATE) bind serialises the same bind twice (BIND, then
+    the ALTER_CONTEXT that carries the AP-REP answer), so the second PDU carries the items twice
+    while ctx_num says 1; Samba rejects it ("auth_data_only pad length mismatch ... longer BIND
+    packet than expected by 44 bytes") and impacket sees nca_s_proto_error. Windows is lenient.
+    Fix: getData() rebuilds ctx_items from the item list every time."""
+    from impacket.dcerpc.v5 import rpcrt
+    from impacket.structure import Structure
+
+    cls = rpcrt.MSRPCBind
+    if getattr(cls.getData, "_dcw", False):
+        return
+
+    def getData(self):
+        items = self.getCtxItems()
+        self["ctx_num"] = len(items)
+        self["ctx_items"] = b"".join(i.getData() for i in items)
+        return Structure.getData(self)
+
+    getData._dcw = True
+    cls.getData = getData
+    APPLIED.append("rpc_bind_getdata")
+
+
 def apply_all() -> list[str]:
     patch_ccache_starttime()
     patch_tgs_checksum()
     patch_drsuapi()
+    patch_rpc_bind_getdata()
     return APPLIED
 
 
 apply_all()
+
+
+if __name__ == "__main__":
+    print("\n".join(APPLIED))

@@ -1456,7 +1456,9 @@ def golden_steps(s: Scenario) -> None:
     "forged with impacket ticketer; first an RC4-encrypted one (TGS-REQ whose TGT "
     "enc-part is etype 23 while the KDC issues AES: refused by Samba with "
     "KRB_AP_ERR_BADKEYVER), then an AES256 one used for TGS-REQs (cifs/, ldap/dc01) "
-    "and an SMB session. No AS exchange for Administrator exists.",
+    "and an SMB session. 2032 (golden ticket, ticket anomaly): TGTs the KDC never issued "
+    "are presented - there is no AS exchange for Administrator. 2009 (accepted RC4 TGT) "
+    "does not apply: the RC4 forgery was refused.",
     audit_expected="",
     audit_tolerated="2013;2022;2027;2032;2040",
 )
@@ -1535,7 +1537,7 @@ def sc_honeytoken(s):
 @scenario(
     "killchain",
     expected="2012;2008;2018;2019;2006;2032",
-    tolerated="2002;2013;2017;2021;2022;2026;2027;2040",
+    tolerated="2002;2013;2021;2022;2026;2027;2040",
     key_entities="alice;hd.admin;da.admin;Administrator;krbtgt;WS1;WS2;10.77.0.21;"
     "10.77.0.22;DC01;10.77.0.10;WinUpdSvc;eviluser",
     notes="One attack story in order (see README.md): (1) baseline: DC locator, WS1$ and "
@@ -1547,11 +1549,11 @@ def sc_honeytoken(s):
     "(TGS-REQ + SMB from 10.77.0.21); (5) remote code execution on the DC with "
     "that ticket: svcctl CreateServiceW WinUpdSvc '" + EVIL_CMD + "' (refused by "
     "Samba, on the wire); (6) DCSync of krbtgt from WS1 as da.admin (DRSUAPI "
-    "DRSGetNCChanges, NTLM with da.admin's NT hash); (7) golden ticket for "
+    "DRSGetNCChanges, Kerberos with the stolen da.admin TGT); (7) golden ticket for "
     "Administrator: RC4-forged TGT (TGS-REQ refused) and AES-forged TGT used for "
     "TGS-REQs and SMB.",
     audit_expected="2008",
-    audit_tolerated="2002;2006;2012;2013;2017;2018;2019;2022;2026;2027;2032;2040",
+    audit_tolerated="2002;2006;2012;2013;2018;2019;2021;2022;2026;2027;2032;2040",
 )
 def sc_killchain(s):
     # Samba's KDC record names the pre-auth key type: arcfour-hmac-md5 for hd.admin (2008)
@@ -1620,13 +1622,11 @@ def sc_killchain(s):
         s,
         "dcw-ws1",
         "dcsync",
-        "--user",
-        "da.admin",
-        "--nthash",
-        nthash(PW["da.admin"]),
+        "--ccache",
+        f"{WORK}/da.cc",
         "--target-user",
         "krbtgt",
-        desc="(6) DCSync of krbtgt",
+        desc="(6) DCSync of krbtgt with the stolen da.admin ticket (Kerberos DRSUAPI bind)",
     )
     # (7) golden ticket
     golden_steps(s)

@@ -91,6 +91,8 @@ def test_entities_learned_from_the_data(tmp_path: Path) -> None:
     assert "domain-controller" in dc["tags"]
     assert dc["fqdn"] == "dc01.contoso.local"
     ws = s.get_entity("ip", "10.0.0.21")
-    assert ws is not None and ws["ips"]["computer"] == "WS01"
+    assert ws is not None
+    assert ws["ips"]["computer"] == "WS01"
     admin = s.get_entity("user", "CONTOSO\\da.admin")
-    assert admin is not None and admin["sid"].endswith("-1104")
+    assert admin is not None
+    assert admin["sid"].endswith("-1104")

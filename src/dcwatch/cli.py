@@ -13,6 +13,8 @@ import click
 from dcwatch import __version__
 from dcwatch.errors import ConfigError, DcwatchError
 from dcwatch.sources.base import SourceStats
+from dcwatch.web.cli import serve as _serve  # FastAPI itself loads only when serve runs
+from dcwatch.web.cli import user as _user
 
 FORMATS = click.Choice(["jsonl", "json", "table"])
 
@@ -506,9 +508,6 @@ def eval_cmd(labels: tuple[str, ...]) -> None:
 def _unused(_: Iterator[object], __: timedelta) -> None:  # keep imports honest for type checkers
     return None
 
-
-from dcwatch.web.cli import serve as _serve
-from dcwatch.web.cli import user as _user
 
 main.add_command(_serve)
 main.add_command(_user)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.center.servers import NatsServer, PostgresCluster, Unavailable
 
 _names = itertools.count()

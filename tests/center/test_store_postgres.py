@@ -7,8 +7,8 @@ import inspect
 from pathlib import Path
 
 import pytest
-
 import tests.test_store as store_tests
+
 from dcwatch.store import Store
 
 CASES = [f for n, f in sorted(vars(store_tests).items())

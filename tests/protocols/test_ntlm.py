@@ -141,3 +141,79 @@ def test_spnego_init_and_resp() -> None:
     assert tok.neg_state == "reject"
     with pytest.raises(Malformed, match="gssapi"):
         gssapi.unwrap(b"\x60\x05\x06\x03\x2a\x03\x04")
+
+
+# ---------------------------------------------------------------- server names (name resolution)
+
+
+def test_auth_activity_names_the_server_from_the_challenge() -> None:
+    """MsvAvNbComputerName / DnsComputerName / DnsDomainName of the CHALLENGE reach ntlm.auth."""
+    from datetime import UTC, datetime
+
+    from dcwatch.model.activity import Origin
+
+    chal = ntlm.parse(_type2())
+    assert isinstance(chal, ntlm.NtlmChallenge)
+    t1 = intlm.getNTLMSSPType1("WS01", "CORP")
+    t3, _key = intlm.getNTLMSSPType3(t1, _type2(), "alice", "Passw0rd!", "CORP", use_ntlmv2=True)
+    auth = ntlm.parse(t3.getData())
+    assert isinstance(auth, ntlm.NtlmAuthenticate)
+    kw = {"ts": datetime(2024, 1, 1, tzinfo=UTC), "origin": Origin("t.pcap", 3, "pcap"),
+          "via": "dcerpc"}
+    act = ntlm.auth_activity(auth, challenge=chal, **kw)
+    f = act.fields
+    assert (f["server_netbios_name"], f["server_dns_name"]) == ("DC01", "dc01.corp.local")
+    assert f["server_dns_domain"] is None  # this CHALLENGE has no MsvAvDnsDomainName
+    assert f["workstation"] == auth.workstation  # the client's name stays where it was
+    bare = ntlm.auth_activity(auth, **kw).fields  # no CHALLENGE seen (capture started late)
+    assert bare["server_netbios_name"] is None
+    assert bare["server_dns_name"] is None
+
+
+def _otrf_ntlm(name: str) -> list:
+    from .oracle_util import run_or_skip
+
+    return [a for a in run_or_skip(name).activities if a.kind.value == "ntlm.auth"]
+
+
+@pytest.mark.parametrize("name", ["smbexec_ws5", "smbexec_ws6"])
+def test_smb_ntlm_auth_carries_the_server_names(name: str) -> None:
+    """SMB SESSION_SETUP: the CHALLENGE (STATUS_MORE_PROCESSING_REQUIRED) names WORKSTATION6."""
+    acts = _otrf_ntlm(name)
+    assert acts
+    for a in acts:
+        assert a.fields["server_netbios_name"] == "WORKSTATION6"
+        assert a.fields["server_dns_name"] == "WORKSTATION6.theshire.local"
+        assert a.fields["server_dns_domain"] == "theshire.local"
+        assert a.fields["workstation"] == "WORKSTATION5"
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", ["smbexec_ws5", "smbexec_ws6"])
+def test_server_names_match_tshark(name: str) -> None:
+    """The names match tshark's ntlmssp.challenge.target_info fields of the same capture."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from .smbrpc_streams import pcap_bytes
+
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    acts = _otrf_ntlm(name)
+    got = pcap_bytes(name)
+    assert got is not None
+    fields = ["ntlmssp.challenge.target_info.nb_computer_name",
+              "ntlmssp.challenge.target_info.dns_computer_name",
+              "ntlmssp.challenge.target_info.dns_domain_name"]
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as tmp:
+        tmp.write(got[1])
+        tmp.flush()
+        cmd = ["tshark", "-r", tmp.name, "-Y", "ntlmssp.messagetype == 2", "-T", "fields"]
+        for f in fields:
+            cmd += ["-e", f]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    expected = {tuple(line.split("\t")) for line in out.splitlines() if line}
+    assert expected
+    assert {(a.fields["server_netbios_name"], a.fields["server_dns_name"],
+             a.fields["server_dns_domain"]) for a in acts} <= expected

@@ -12,6 +12,7 @@ the spool (tails save their position then; HTTP answers then).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -26,6 +27,10 @@ from dcwatch.bus.wire import SENT, Envelope, Mark, activity_envelope, check_name
 from dcwatch.model.activity import Activity
 
 log = logging.getLogger("dcwatch.sensor")
+
+class Stopped(Exception):
+    """The sensor is stopping: a source thread should return."""
+
 
 DONE = datetime.max.replace(tzinfo=UTC)  # a finished source holds nothing back
 
@@ -88,6 +93,7 @@ class Sensor:
         self._stopping = False
         self._final_mark_sent = asyncio.Event()
         self.stream_ready = False
+        self.run_id = time.time_ns()  # marks of a restarted sensor are not duplicates
 
     # --- sources ------------------------------------------------------------------------------
 
@@ -117,9 +123,18 @@ class Sensor:
 
     def emit_threadsafe(self, clock: SourceClock, acts: list[Activity],
                         on_durable: Callable[[], None] | None = None) -> None:
-        """:meth:`emit` from a source's thread."""
+        """:meth:`emit` from a source's thread; raises :class:`Stopped` once the sensor stops."""
         assert self.loop is not None
-        asyncio.run_coroutine_threadsafe(self.emit(clock, acts, on_durable), self.loop).result()
+        if self._stopping:
+            raise Stopped
+        fut = asyncio.run_coroutine_threadsafe(self.emit(clock, acts, on_durable), self.loop)
+        while True:
+            try:
+                return fut.result(0.5)
+            except concurrent.futures.TimeoutError:
+                if self._stopping:
+                    fut.cancel()
+                    raise Stopped from None
 
     async def durable(self, clock: SourceClock, acts: list[Activity]) -> None:
         """Queue a batch and wait until it is on the bus or in the spool (HTTP intake)."""
@@ -147,8 +162,10 @@ class Sensor:
         stats = dict(self.counters)
         stats["spool_dropped"] = self.spool.dropped
         mark = Mark(self.opts.sensor, self.seq, wm, all_done if eof is None else eof, stats)
+        env = mark.envelope(self.opts.site)
+        env.headers["Nats-Msg-Id"] += f":{self.run_id}"
         assert self._queue is not None
-        await self._queue.put(([mark.envelope(self.opts.site)], None))
+        await self._queue.put(([env], None))
 
     # --- shipping -----------------------------------------------------------------------------
 
@@ -230,8 +247,6 @@ class Sensor:
                     self.counters["spooled"] += sum(1 for e in envs if not e.is_mark)
                 for cb in callbacks:
                     cb()
-                if envs[-1].is_mark and self._stopping:
-                    pass
             else:
                 for cb in callbacks:
                     cb()

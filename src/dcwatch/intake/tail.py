@@ -71,7 +71,8 @@ class FileTail:
                 f, inode = opened
                 offset = 0
                 parser = RecordParser(self.path, self.stats)
-                if pos.get("inode") == inode and pos.get("offset", 0) <= os.fstat(f.fileno()).st_size:
+                size = os.fstat(f.fileno()).st_size
+                if pos.get("inode") == inode and pos.get("offset", 0) <= size:
                     offset = int(pos["offset"])
                     parser.line = int(pos.get("line", 0))
                     parser.samba_state = dict(pos.get("samba") or {})

@@ -176,7 +176,7 @@ class Notifier:
             while not self._stop.is_set():
                 try:
                     self.flush()
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - keep delivering; reported below
                     import sys
 
                     print(f"dcwatch: notifier: {e}", file=sys.stderr)

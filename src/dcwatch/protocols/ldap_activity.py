@@ -231,6 +231,8 @@ class LdapAnalyzer:
         msg = getattr(tok, "ntlm", None)
         if msg is not None and hasattr(msg, "user"):
             self.bind["ntlm"] = msg
+        elif msg is not None and hasattr(msg, "target_info"):  # CHALLENGE: the server's names
+            self.bind["ntlm_challenge"] = msg
         if getattr(tok, "ap_req", None) is not None:
             self.bind["ap_req"] = tok.ap_req
 
@@ -295,7 +297,8 @@ class LdapAnalyzer:
                 self.emit(ntlm.auth_activity(
                     ntlm_msg, ts=base["ts"], origin=base["origin"], via="ldap",
                     src_ip=base["src_ip"], src_port=base["src_port"], dst_ip=base["dst_ip"],
-                    dst_port=base["dst_port"], status=code))
+                    dst_port=base["dst_port"], status=code,
+                    challenge=b.get("ntlm_challenge")))
             except (ImportError, AttributeError, TypeError):
                 self._weird("ldap_ntlm_activity_unavailable")
         ap = b.get("ap_req")

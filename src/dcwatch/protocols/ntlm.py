@@ -343,9 +343,15 @@ def auth_activity(
     dst_ip: str | None = None,
     dst_port: int | None = None,
     status: int | None = None,
+    challenge: NtlmChallenge | None = None,
 ) -> Activity:
-    """The ``ntlm.auth`` activity for one AUTHENTICATE (``via`` = smb | dcerpc | http | ldap)."""
+    """The ``ntlm.auth`` activity for one AUTHENTICATE (``via`` = smb | dcerpc | http | ldap).
+
+    ``challenge`` is the server's CHALLENGE of the same exchange: its TargetInfo names the
+    server (MsvAvNbComputerName, MsvAvDnsComputerName, MsvAvDnsDomainName), which resolves the
+    server's address to a computer from the wire alone (what MDI's NNR does over NTLM/RPC)."""
     outcome = None if status is None else ("success" if status == 0 else "failure")
+    info = challenge.target_info if challenge is not None else {}
     return Activity(
         ts=ts,
         kind=ActivityKind.NTLM_AUTH,
@@ -372,5 +378,8 @@ def auth_activity(
             "target_spn": msg.target_spn,
             "anonymous": msg.anonymous,
             "via": via,
+            "server_netbios_name": info.get("nb_computer_name"),
+            "server_dns_name": info.get("dns_computer_name"),
+            "server_dns_domain": info.get("dns_domain_name"),
         },
     )

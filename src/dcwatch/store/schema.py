@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    LargeBinary,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,

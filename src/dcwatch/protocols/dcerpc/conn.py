@@ -96,6 +96,7 @@ class DceRpcConnection:
         self.auth_type: int | None = None
         self.auth_level: int | None = None
         self.actor: Account | None = None
+        self._challenge: ntlm.NtlmChallenge | None = None  # from bind_ack: the server's names
         self._desync = {True: False, False: False}
         self._at: tuple[int, datetime | None] | None = None
 
@@ -245,6 +246,7 @@ class DceRpcConnection:
                     src_port=self.flow.client_port,
                     dst_ip=self.flow.server_ip,
                     dst_port=self.flow.server_port,
+                    challenge=self._challenge,
                 )
             )
         elif tok.ap_req is not None:
@@ -279,6 +281,8 @@ class DceRpcConnection:
                 tok, _err = gssapi.safe_unwrap(pdu.auth_value)
                 if tok is not None and tok.neg_state == "reject":
                     self.ctx.weird("dcerpc_auth_rejected")
+                if tok is not None and isinstance(tok.ntlm, ntlm.NtlmChallenge):
+                    self._challenge = tok.ntlm
         if pending is None:
             self.ctx.weird("dcerpc_bind_ack_without_bind")
             return

@@ -38,6 +38,7 @@ class _Session:
     auth: str | None = None
     encrypted: bool = False
     workstation: str | None = None
+    challenge: ntlm.NtlmChallenge | None = None  # the server's NTLM CHALLENGE (its names)
 
 
 @dataclass(slots=True)
@@ -391,7 +392,16 @@ class SmbAnalyzer:
         sid = hdr.session_id
         sess = self._sessions.setdefault(sid, _Session())
         if hdr.status == smb2.STATUS_MORE_PROCESSING_REQUIRED:
-            return  # NTLM CHALLENGE or a Kerberos round trip: the final leg follows
+            # NTLM CHALLENGE or a Kerberos round trip: the final leg follows. Keep the
+            # CHALLENGE: its TargetInfo names the server for the ntlm.auth activity.
+            try:
+                _sflags, blob = smb2.session_setup_response(m)
+            except InputError:
+                return
+            ch, _err = gssapi.safe_unwrap(blob)
+            if ch is not None and isinstance(ch.ntlm, ntlm.NtlmChallenge):
+                sess.challenge = ch.ntlm
+            return
         sflags = 0
         if hdr.status == smb2.STATUS_SUCCESS:
             sflags, _blob = smb2.session_setup_response(m)
@@ -426,6 +436,7 @@ class SmbAnalyzer:
                     dst_ip=self.flow.server_ip,
                     dst_port=self.flow.server_port,
                     status=hdr.status,
+                    challenge=sess.challenge,
                 )
             )
         elif ap is not None:
