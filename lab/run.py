@@ -1752,8 +1752,9 @@ def main(argv: list[str] | None = None) -> int:
             s = SCENARIOS[n]
             log(f"=== scenario {n}")
             d = out / n
-            # record into a scratch folder; a failed scenario leaves the old recording alone
-            tmp = out / f".{n}.recording"
+            # record into a scratch folder outside the repository; a failed scenario leaves the
+            # old recording alone
+            tmp = STATE / "recording" / n
             shutil.rmtree(tmp, ignore_errors=True)
             s.steps = []
             try:

@@ -177,3 +177,97 @@ def test_ldap_sasl_integrity_unwrapped() -> None:
     assert [b.actor.name if b.actor else None for b in binds] == [None, "pgustavo"]
     ap = [a for a in by_kind(acts, "kerberos.ap_request") if a.fields.get("app_protocol") == "ldap"]
     assert [a.fields["client"] for a in ap] == [None, "pgustavo@THESHIRE.LOCAL"]
+
+
+# ---------------------------------------------------------------- ticket owners (FAST, SMB, RPC)
+
+RECORDINGS = REPO / "tests" / "data" / "recordings"
+
+
+def test_fast_tgs_reply_belongs_to_the_tgt_owner() -> None:
+    """Regression: with FAST (PA-FX-FAST 136) Samba/Heimdal put the anonymous armor principal in
+    the TGS-REP's outer cname; the service ticket belongs to the owner of the presented TGT."""
+    from datetime import UTC, datetime
+
+    from dcwatch.protocols.kerberos_activity import KerberosAnalyzer
+
+    ctx = FlowContext()
+    flow = FlowInfo("udp", "10.0.0.9", 50000, "10.0.0.10", 88, "x.pcap", frame=1, context=ctx)
+    flow.ts = datetime(2024, 1, 1, tzinfo=UTC)
+    out: list[Activity] = []
+    kdc = KerberosAnalyzer(flow, out.append)
+    tgt = w.ticket("CORP.LOCAL", "krbtgt/CORP.LOCAL", 18, b"TGT")
+    kdc.datagram(True, w.kdc_req(10, "CORP.LOCAL", "krbtgt/CORP.LOCAL", cname="alice"))
+    kdc.datagram(False, w.kdc_rep(11, "CORP.LOCAL", "alice", tgt))
+    st = w.ticket("CORP.LOCAL", "cifs/dc01", 18, b"ST")
+    kdc.datagram(True, w.kdc_req(12, "CORP.LOCAL", "cifs/dc01",
+                                 padata=(w.pa(1, w.ap_req(tgt)), w.pa(136, b"armor"))))
+    kdc.datagram(False, w.kdc_rep(13, "WELLKNOWN:ANONYMOUS", "WELLKNOWN/ANONYMOUS", st))
+    assert ctx.ticket_owners[w.fp(b"ST")] == ("alice", "CORP.LOCAL")
+    tgs = by_kind(out, "kerberos.tgs_request")[0]
+    assert tgs.fields["reply_cname"] == "WELLKNOWN/ANONYMOUS"  # the wire value stays reported
+    assert str(tgs.actor) == "CORP.LOCAL\\alice"
+    # an anonymous PKINIT AS-REP (the armor TGT itself) does belong to the anonymous principal
+    armor = w.ticket("CORP.LOCAL", "krbtgt/CORP.LOCAL", 18, b"ARMOR")
+    kdc.datagram(True, w.kdc_req(10, "CORP.LOCAL", "krbtgt/CORP.LOCAL",
+                                 cname="WELLKNOWN/ANONYMOUS"))
+    kdc.datagram(False, w.kdc_rep(11, "WELLKNOWN:ANONYMOUS", "WELLKNOWN/ANONYMOUS", armor))
+    assert ctx.ticket_owners[w.fp(b"ARMOR")] == ("WELLKNOWN/ANONYMOUS", "WELLKNOWN:ANONYMOUS")
+
+
+def test_ap_req_activity_request_frame_and_status() -> None:
+    """SMB/RPC emit the AP-REQ at the response: origin, ts and sub are the request's."""
+    from datetime import UTC, datetime
+
+    ctx = FlowContext(ticket_owners={w.fp(b"ST"): ("alice", "CORP.LOCAL")})
+    flow = FlowInfo("tcp", "10.0.0.9", 50000, "10.0.0.10", 445, "x.pcap", frame=9, context=ctx)
+    flow.ts = datetime(2024, 1, 1, 0, 0, 9, tzinfo=UTC)
+    ap = krb.parse_ap_req(w.ap_req(w.ticket("CORP.LOCAL", "cifs/dc01", 18, b"ST")))
+    req_ts = datetime(2024, 1, 1, 0, 0, 7, tzinfo=UTC)
+    act = ap_req_activity(flow, ap, "smb", frame=7, ts=req_ts, status=0, via="smb")
+    assert (act.origin.record, act.ts, act.fields["sub"]) == (7, req_ts, 7)
+    assert (act.status, act.outcome) == (0, "success")
+    assert act.fields["via"] == "smb" and act.fields["app_protocol"] == "smb"
+
+
+@pytest.mark.parametrize("name", ["killchain", "pass_the_ticket"])
+def test_kerberos_smb_session_actor_is_the_ticket_owner(name: str) -> None:
+    """Samba AD lab: every SMB Kerberos session whose ticket the capture saw issued (TGS-REP)
+    names the ticket's owner, and its kerberos.ap_request uses ap_req_activity's field names."""
+    path = RECORDINGS / name / "dc.pcap"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    acts, _ = decode(path.read_bytes())
+    issued = {a.fields["ticket_fingerprint"]: a for a in by_kind(acts, "kerberos.tgs_request")
+              if a.fields.get("ticket_fingerprint") and a.actor is not None}
+    aps = {a.origin.record: a for a in by_kind(acts, "kerberos.ap_request")
+           if a.fields.get("via") == "smb"}
+    sessions = [a for a in by_kind(acts, "smb.session_setup") if a.fields["auth"] == "kerberos"
+                and a.fields["ticket_fingerprint"] in issued]
+    assert sessions, "no Kerberos SMB session with its TGS-REP in the capture"
+    for s in sessions:
+        owner = issued[s.fields["ticket_fingerprint"]].actor
+        assert s.actor == owner
+        assert "anonymous" not in str(s.actor).lower()
+        ap = aps[s.origin.record]  # both carry the SESSION_SETUP request's frame
+        assert ap.fields["ticket_fingerprint"] == s.fields["ticket_fingerprint"]
+        assert ap.actor == owner
+        assert ap.fields["client"] == f"{owner.name}@{owner.domain}"
+        assert ap.fields["service"] == s.fields["service"]
+        assert ap.fields["ticket_etype"] == s.fields["ticket_etype"]
+        assert "kvno" not in ap.fields  # the old SMB/RPC-only name; now ticket_kvno
+
+
+def test_rpc_ntlm_auth_names_the_server() -> None:
+    """NTLM over DCE/RPC (bind_ack CHALLENGE, auth3/alter_context AUTHENTICATE) in the lab
+    recordings: ntlm.auth carries the DC's names from the CHALLENGE."""
+    found = []
+    for path in sorted(RECORDINGS.glob("*/dc.pcap")):
+        acts, _ = decode(path.read_bytes())
+        found += [a for a in by_kind(acts, "ntlm.auth") if a.fields["via"] == "dcerpc"]
+    if not found:
+        pytest.skip("no NTLM-authenticated DCE/RPC in the recordings")
+    for a in found:
+        assert a.fields["server_netbios_name"], a.origin
+        assert a.fields["server_dns_name"], a.origin
+        assert a.fields["server_dns_domain"], a.origin

@@ -1,0 +1,305 @@
+"""The center's loop: fetch from the bus, merge by time, detect, commit, checkpoint, ack.
+
+Per round: fetch a batch from every site's durable pull consumer; skip messages at or below the
+checkpointed stream position (redeliveries); marks move sensor watermarks, activities enter the
+reorder buffer; what the watermarks release goes through the resolver and the detectors; every
+``commit_interval`` the alerts they created or changed are saved (idempotent upserts), every
+``checkpoint_interval`` the detection state (engine + resolver + reorder buffer, pickled) and the
+stream positions are saved, and only then are the covered messages acknowledged.
+
+A restarted center loads the checkpoint and re-creates its consumers at the checkpointed position
++ 1: activities processed after the checkpoint are processed again, which re-derives the same
+alerts (deterministic ids) and re-saves them (the store's upserts make that a no-op), so nothing
+is lost and nothing is doubled. The stream keeps messages after they are acknowledged (limits
+retention, ``BusOptions.max_age``), which is what makes that replay possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pickle
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dcwatch.bus.jetstream import BusOptions, connect, ensure_stream
+from dcwatch.bus.wire import Mark, decode_activity
+from dcwatch.center.reorder import Reorder
+from dcwatch.center.state import HealthBook, load_checkpoint, save_checkpoint
+from dcwatch.detectors import registry
+from dcwatch.detectors.base import DetectionConfig
+from dcwatch.detectors.engine import Engine
+from dcwatch.entities.resolver import Resolver
+from dcwatch.model.alert import Alert
+from dcwatch.store import Store
+
+log = logging.getLogger("dcwatch.center")
+
+
+@dataclass
+class CenterOptions:
+    """Configuration of ``dcwatch center`` (docs/deployment.md, configuration reference)."""
+
+    sites: list[str]
+    db: str
+    bus: BusOptions = field(default_factory=BusOptions)
+    name: str = "center"  # durable consumer and checkpoint name
+    mode: str = "live"  # live (learning periods honoured) | forensic (as dcwatch scan)
+    dcs: list[str] = field(default_factory=list)
+    honeytokens: list[str] = field(default_factory=list)
+    sensitive: list[str] = field(default_factory=list)
+    detectors: list[str] | None = None
+    batch: int = 2000
+    commit_interval: float = 0.2
+    checkpoint_interval: float = 2.0
+    idle_after: float = 30.0  # a sensor silent this long stops holding the others back
+    silent_after: float = 300.0  # ... and this long raises "sensor_silent"
+    lag_after: float = 30.0  # activities processed this long after the bus stored them
+    skew_after: float = 60.0  # sensor clock vs bus clock
+    until_eof: bool = False  # stop (and flush detector state) once every sensor is finished
+    expect_sensors: int = 0  # with until_eof: wait for at least this many sensors
+
+
+class Center:
+    """One center process (one active center per set of sites)."""
+
+    def __init__(self, opts: CenterOptions) -> None:
+        self.opts = opts
+        self.store = Store(opts.db)
+        self.windows = {s: c.update_window for s, c in registry().items()}
+        self.health = HealthBook()
+        self.positions: dict[str, int] = {}
+        self.restored = False
+        cp = load_checkpoint(self.store, opts.name)
+        if cp is not None:
+            self.positions, blob, _ = cp
+            st = pickle.loads(blob)
+            self.engine: Engine = st["engine"]
+            self.reorder: Reorder = st["reorder"]
+            self.health.open = st.get("health_open", set())
+            self.restored = True
+            now = time.time()
+            for c in self.reorder.sensors.values():
+                c.heard = now  # a restart is no reason to call every sensor silent
+        else:
+            from dcwatch.store.portal import Portal
+
+            resolver = Resolver(opts.dcs, opts.honeytokens, opts.sensitive)
+            self.engine = Engine(resolver, DetectionConfig(opts.mode), opts.detectors,
+                                 Portal(self.store).engine_exclusions())
+            self.reorder = Reorder(opts.idle_after)
+        self.reorder.idle_after = opts.idle_after
+        self.engine.listeners = [self._on_alert]
+        self.dirty: dict[str, Alert] = {}
+        self.unacked: list[Any] = []
+        self.redelivered = 0
+        self.processed = 0
+        self.alert_latencies: list[float] = []  # seconds from the newest activity to commit
+        self.finished = False
+        self._seen_late = self.reorder.late
+        self._stop = asyncio.Event()
+        self._last_msg_age = 0.0
+
+    def _on_alert(self, alert: Alert, trigger: str) -> None:
+        self.dirty[alert.id] = alert
+
+    def stop(self) -> None:
+        """Ask the loop to commit, checkpoint and leave."""
+        self._stop.set()
+
+    # --- messages -----------------------------------------------------------------------------
+
+    def handle(self, site: str, msg: Any, now: float) -> None:
+        """Fold one bus message into the state (no I/O)."""
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        self.unacked.append(msg)
+        if seq <= self.positions.get(meta.stream, 0):
+            self.redelivered += 1  # already in the checkpointed state
+            return
+        self.positions[meta.stream] = seq
+        self._last_msg_age = max(0.0, now - meta.timestamp.timestamp())
+        if msg.subject.endswith(".marks"):
+            m = Mark.from_message(msg.headers, msg.data)
+            key = f"{site}/{m.sensor}"
+            before = dict(self.reorder.sensors[key].stats) if key in self.reorder.sensors else {}
+            self.reorder.mark(key, m, now)
+            self._sensor_health(site, m, before, meta.timestamp)
+            return
+        sensor, sseq, a = decode_activity(msg.headers, msg.data)
+        self.reorder.add(f"{site}/{sensor}", sseq, a, now)
+
+    def _sensor_health(self, site: str, m: Mark, before: dict[str, int],
+                       stored: datetime) -> None:
+        h = self.health
+        for stat, kind in (("capture_drops", "capture_drops"), ("spool_dropped", "spool_drops")):
+            n, was = m.stats.get(stat, 0), before.get(stat, 0)
+            if n > was:
+                h.raise_issue(kind, site, m.sensor, f"{m.sensor}: {n - was} more {stat} "
+                              f"({n} in all)", {"total": n})
+        sent = (m.sent or stored)
+        skew = (stored - sent).total_seconds() if m.sent else 0.0
+        if abs(skew) > self.opts.skew_after:
+            h.raise_issue("clock_skew", site, m.sensor,
+                          f"{m.sensor}'s clock is {skew:+.0f}s off the bus's", {"seconds": skew})
+        else:
+            h.clear("clock_skew", site, m.sensor)
+        h.clear("sensor_silent", site, m.sensor)
+
+    def process_released(self, now: float) -> int:
+        """Run what the watermarks release through the engine."""
+        n = 0
+        for a in self.reorder.release(now):
+            self.engine.process(a)
+            n += 1
+        self.processed += n
+        return n
+
+    def _periodic_health(self, now: float) -> None:
+        h = self.health
+        for key, c in self.reorder.sensors.items():
+            site, _, sensor = key.partition("/")
+            if not c.eof and now - c.heard > self.opts.silent_after:
+                h.raise_issue("sensor_silent", site, sensor,
+                              f"nothing heard from {sensor} for {now - c.heard:.0f}s")
+        if self._last_msg_age > self.opts.lag_after:
+            h.raise_issue("bus_lag", "", "", f"processing {self._last_msg_age:.0f}s behind the "
+                          "bus", {"seconds": self._last_msg_age})
+        elif self._last_msg_age < self.opts.lag_after / 2:
+            h.clear("bus_lag", "", "")
+        if self.reorder.late > self._seen_late:
+            h.raise_issue("late_activities", "", "", f"{self.reorder.late} activities arrived "
+                          "after their time was processed", {"total": self.reorder.late})
+            self._seen_late = self.reorder.late
+
+    # --- durability ---------------------------------------------------------------------------
+
+    def commit_alerts(self) -> int:
+        """Save the alerts changed since the last commit."""
+        if not self.dirty:
+            return 0
+        dirty, self.dirty = self.dirty, {}
+        self.store.save_alerts(list(dirty.values()), self.windows)
+        now = datetime.now(UTC)
+        self.alert_latencies.extend((now - a.last_seen).total_seconds() for a in dirty.values())
+        return len(dirty)
+
+    def state_bytes(self) -> bytes:
+        """The pickled detection state (listeners are not part of it)."""
+        listeners, self.engine.listeners = self.engine.listeners, []
+        # Only open alerts can still change; finished ones are in the store.
+        keep = {id(a) for a in self.engine._open.values()}
+        self.engine.alerts = {k: a for k, a in self.engine.alerts.items() if id(a) in keep}
+        try:
+            return pickle.dumps({"engine": self.engine, "reorder": self.reorder,
+                                 "health_open": self.health.open},
+                                protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            self.engine.listeners = listeners
+
+    def checkpoint(self) -> None:
+        """Save alerts, state and positions; the caller then acknowledges ``unacked``."""
+        self.commit_alerts()
+        self.health.flush(self.store)
+        save_checkpoint(self.store, self.opts.name, dict(self.positions), self.state_bytes(),
+                        self.engine.activities)
+
+    async def _ack(self) -> None:
+        msgs, self.unacked = self.unacked, []
+        for m in msgs:
+            with contextlib.suppress(Exception):  # an ack lost now is a redelivery later
+                await m.ack()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def _subscribe(self, js: Any) -> list[tuple[str, Any]]:
+        from nats.js import api
+        from nats.js.errors import NotFoundError
+
+        subs = []
+        for site in self.opts.sites:
+            stream = await ensure_stream(js, site, self.opts.bus)
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(stream, self.opts.name)
+            start = self.positions.get(stream, 0) + 1
+            await js.add_consumer(stream, api.ConsumerConfig(
+                durable_name=self.opts.name, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=120,
+                max_deliver=-1, max_ack_pending=-1, max_waiting=16))
+            subs.append((site, await js.pull_subscribe_bind(durable=self.opts.name,
+                                                            stream=stream)))
+        return subs
+
+    async def _fetch(self, sub: Any, timeout: float) -> list[Any]:
+        import nats.errors
+
+        try:
+            return await sub.fetch(self.opts.batch, timeout=timeout)
+        except nats.errors.TimeoutError:
+            return []
+        except (nats.errors.Error, OSError) as e:
+            log.info("bus fetch: %s", e)
+            await asyncio.sleep(0.2)
+            return []
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop` (or until every sensor is finished with ``until_eof``)."""
+        async def error(e: Exception) -> None:
+            log.debug("bus: %s", e)
+
+        while True:
+            try:
+                nc = await connect(self.opts.bus, f"dcwatch-center-{self.opts.name}",
+                                   error_cb=error)
+                js = nc.jetstream(timeout=5)
+                subs = await self._subscribe(js)
+                break
+            except Exception as e:  # noqa: BLE001 - not up yet: retry until stopped
+                log.info("bus %s: %s; retrying", self.opts.bus.url, e)
+                if self._stop.is_set():
+                    return
+                await asyncio.sleep(0.5)
+        last_commit = last_cp = last_health = time.monotonic()
+        idle_rounds = 0
+        try:
+            while not self._stop.is_set():
+                timeout = 0.05 if self.reorder.heap or self.dirty else 0.25
+                batches = await asyncio.gather(*[self._fetch(s, timeout) for _, s in subs])
+                now = time.time()
+                got = 0
+                for (site, _), msgs in zip(subs, batches, strict=True):
+                    for m in msgs:
+                        self.handle(site, m, now)
+                    got += len(msgs)
+                self.process_released(now)
+                mono = time.monotonic()
+                if mono - last_health >= 1.0:
+                    self._periodic_health(now)
+                    last_health = mono
+                if mono - last_cp >= self.opts.checkpoint_interval and self.unacked:
+                    await asyncio.to_thread(self.checkpoint)
+                    await self._ack()
+                    last_cp = last_commit = mono
+                elif mono - last_commit >= self.opts.commit_interval and self.dirty:
+                    await asyncio.to_thread(self.commit_alerts)
+                    last_commit = mono
+                idle_rounds = idle_rounds + 1 if got == 0 else 0
+                if self.opts.until_eof and idle_rounds >= 2 and not self.reorder.heap and \
+                        self.reorder.all_eof(self.opts.expect_sensors):
+                    self.engine.finish()
+                    self.finished = True
+                    break
+        finally:
+            await asyncio.to_thread(self._final)
+            await self._ack()
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    def _final(self) -> None:
+        self.checkpoint()
+        if self.finished:
+            self.store.save_entities(self.engine.resolver.entity_rows())
+
