@@ -63,3 +63,15 @@ def test_workgroup_local_administrators_is_tolerated_quiet() -> None:
     p = shared_file("evtx-attack-samples/Persistence/Network_Service_Guest_added_to_admins_"
                     "4732.evtx")
     assert [a for a in scan(ScanOptions([str(p)])).alerts if a.external_id == 2024] == []
+
+
+def test_lab_ldap_modify_on_the_wire_and_samba_audit_merge() -> None:
+    lab = Path(__file__).resolve().parents[1] / "data" / "recordings" / "user_added_to_admins"
+    wire = [a for a in scan(ScanOptions([str(lab / "dc.pcap")])).alerts if a.external_id == 2024]
+    assert len(wire) == 1
+    assert {x["group"] for x in wire[0].evidence["additions"]} == {"Domain Admins",
+                                                                   "Administrators"}
+    both = [a for a in scan(ScanOptions([str(lab)])).alerts if a.external_id == 2024]
+    assert len(both) == 1  # LDAP modify, Samba dsdbChange and groupChange: one alert
+    assert both[0].description.startswith("CONTOSO\\da.admin made uncharacteristic changes")
+    assert {x["member"] for x in both[0].evidence["additions"]} == {"eviluser2"}

@@ -126,8 +126,15 @@ class Engine:
             if status is None and not final:
                 self._pending.append(draft)
                 continue
-            if status is False or (status is None and draft.evidence.get("_assume_dc") is False):
+            if status is False:
                 continue
+            if status is None and draft.evidence.get("_assume_dc") is False:
+                # A wire target of unknown role: only when the data shows no DC at all is it
+                # taken as the monitored DC (a sensor on a DC captures that DC's traffic).
+                if self.resolver.knows_any_dc():
+                    continue
+                why = ("assumed: the data shows no domain controller, so the server of this "
+                       "capture is taken as the monitored DC (use --dc to state it)")
             draft.evidence.pop("_require_dc", None)
             draft.evidence.pop("_assume_dc", None)
             draft.evidence.setdefault(

@@ -274,7 +274,12 @@ class RemoteCodeExecution(Detector):
                 out.append(self._wire_draft(a))
             elif status is None and not final:
                 keep.append(a)
-            # a wire target never shown to be a DC is dropped: no "assumed" DC for captures
+            elif status is None and not self.resolver.knows_any_dc():
+                # The capture shows no DC at all: its server is the monitored DC (the engine
+                # words the assumption); where other DCs are known, an unknown target drops.
+                d = self._wire_draft(a)
+                d.evidence["_assume_dc"] = False
+                out.append(d)
         self._wire_pending = keep
         return out
 

@@ -195,6 +195,12 @@ class SamrReconnaissance(Detector):
                     out += self._wire_fire(a, c)
             elif status is None and not final:
                 keep.append((a, q))
+            elif status is None and not self.resolver.knows_any_dc():
+                # No DC in the data at all: the capture's server is the monitored DC.
+                c = self._classify(a)
+                for d in self._wire_fire(a, c) if c else []:
+                    d.evidence["_assume_dc"] = False
+                    out.append(d)
         self._pending = keep
         return out
 

@@ -71,6 +71,44 @@ _NOT_DOMAINS = frozenset({"NT AUTHORITY", "BUILTIN", "WINDOW MANAGER", "FONT DRI
                           "NT SERVICE", "IIS APPPOOL", "-", ""})
 
 
+# Directory writes on the wire (LDAP modify) and Samba's audit name groups by DN only. Until a
+# directory sync maps DNs to SIDs, the *default* names of the well-known groups (which Samba
+# never localizes, and which Windows DCs keep unless renamed) map to their RIDs.
+WELL_KNOWN_GROUP_CN = {
+    "domain admins": 512, "domain controllers": 516, "schema admins": 518,
+    "enterprise admins": 519, "group policy creator owners": 520,
+    "read-only domain controllers": 521, "enterprise read-only domain controllers": 498,
+    "key admins": 526, "enterprise key admins": 527,
+}
+WELL_KNOWN_BUILTIN_CN = {
+    "administrators": "S-1-5-32-544", "account operators": "S-1-5-32-548",
+    "server operators": "S-1-5-32-549", "print operators": "S-1-5-32-550",
+    "backup operators": "S-1-5-32-551", "replicator": "S-1-5-32-552",
+    "network configuration operators": "S-1-5-32-556",
+    "incoming forest trust builders": "S-1-5-32-557",
+}
+
+
+def cn_of(dn: str | None) -> str | None:
+    """First RDN value of a DN (``CN=Domain Admins,CN=Users,...`` -> ``Domain Admins``)."""
+    if not dn or "=" not in dn:
+        return dn
+    return dn.split("=", 1)[1].split(",", 1)[0].replace("\\", "")
+
+
+def well_known_group(dn: str | None, domain_sid: str | None = None) -> Account | None:
+    """The well-known group a DN names (by default name and container), with its SID."""
+    name = cn_of(dn)
+    low = (name or "").lower()
+    d = (dn or "").lower()
+    if ",cn=builtin," in d and low in WELL_KNOWN_BUILTIN_CN:
+        return Account(name, "BUILTIN", WELL_KNOWN_BUILTIN_CN[low])
+    if low in WELL_KNOWN_GROUP_CN and (",cn=users," in d or d.startswith(f"cn={low},")):
+        r = WELL_KNOWN_GROUP_CN[low]
+        return Account(name, None, f"{domain_sid}-{r}" if domain_sid else f"S-1-5-21-0-0-0-{r}")
+    return None
+
+
 def short(host: str | None) -> str | None:
     """Upper-case NetBIOS-style short name of a host (``dc1.corp.local`` -> ``DC1``)."""
     if not host:
@@ -145,6 +183,8 @@ class Resolver:
         self.honeytokens = {_norm_account(n) for n in honeytokens or []}
         self.sensitive_names = {_norm_account(n) for n in sensitive or []}
         self.group_sids: set[str] = set()
+        self.dn_sids: dict[str, str] = {}  # lower-case DN -> SID, where a source gave both
+        self.domain_sids: set[str] = set()
         self.learned_sensitive_sids: dict[str, str] = {}  # sid -> why (added to which group)
         self.dc_domains: dict[str, set[str]] = {}  # dns domain -> DC short names
         # (host, logon id) -> (source ip, source workstation) from network logons (4624)
@@ -178,6 +218,9 @@ class Resolver:
             self._learn_sid(a.target)
             if a.kind in _GROUP_KINDS:
                 self.group_sids.add(a.target.sid)
+                dn = a.fields.get("group_dn")
+                if dn and len(self.dn_sids) < 200_000:
+                    self.dn_sids[dn.lower()] = a.target.sid
         if a.kind is K.NTLM_VALIDATION and info is not None and a.actor and a.actor.name:
             self._ntlm_validated(info, a.actor.name.lower())
         if a.kind in (K.LOGON, K.LOGON_FAILED) and a.actor and a.actor.name and a.actor.domain:
@@ -209,6 +252,9 @@ class Resolver:
                 self.learned_sensitive_sids.setdefault(a.fields["member_sid"], f"member of {g}")
 
     def _learn_sid(self, acct: Account) -> None:
+        sid = acct.sid or ""
+        if sid.startswith("S-1-5-21-") and sid.count("-") == 7 and len(self.domain_sids) < 64:
+            self.domain_sids.add(sid.rsplit("-", 1)[0])
         cur = self.sids.get(acct.sid)  # type: ignore[arg-type]
         # Prefer the NetBIOS domain (CONTOSO\x) over a Kerberos realm (CONTOSO.LOCAL\x).
         if cur is None or (cur.domain and "." in cur.domain and acct.domain
@@ -357,6 +403,11 @@ class Resolver:
             return False, f"not a domain controller of {dom} (DCs seen: {dcs})"
         return None, ""
 
+    def knows_any_dc(self) -> bool:
+        """Whether the data (or configuration) revealed at least one domain controller."""
+        return bool(self.dc_ips or self.configured_dcs or
+                    any(h.dc_evidence for h in self.hosts.values()))
+
     def is_dc_account(self, acct: Account | None) -> bool | None:
         """Whether a machine account belongs to a DC (None: a machine account of unknown role)."""
         if acct is None or not acct.is_machine:
@@ -400,6 +451,15 @@ class Resolver:
         if group.name and _norm_account(group.name) in self.sensitive_names:
             return group.name
         return None
+
+    def group_for_dn(self, dn: str | None) -> Account | None:
+        """The group a DN names: learned from the data, else a well-known default name."""
+        if not dn:
+            return None
+        sid = self.dn_sids.get(dn.lower())
+        if sid:
+            return Account(cn_of(dn), None, sid)
+        return well_known_group(dn, next(iter(self.domain_sids), None))
 
     def sensitive_account(self, acct: Account | None) -> str | None:
         """Why an account is sensitive (well-known RID, learned membership, tag), else None."""

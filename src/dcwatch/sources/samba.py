@@ -13,25 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from dcwatch.entities.resolver import well_known_group
 from dcwatch.errors import InputError
 from dcwatch.model.activity import Account, Activity, ActivityKind, Origin, parse_ts
 
 K = ActivityKind
 
-# Samba's group names are not localized: its well-known groups map to their SIDs' RIDs.
-_WELL_KNOWN_GROUP_RID = {
-    "domain admins": 512, "domain controllers": 516, "schema admins": 518,
-    "enterprise admins": 519, "group policy creator owners": 520,
-    "read-only domain controllers": 521, "enterprise read-only domain controllers": 498,
-    "key admins": 526, "enterprise key admins": 527,
-}
-_WELL_KNOWN_BUILTIN = {
-    "administrators": "S-1-5-32-544", "account operators": "S-1-5-32-548",
-    "server operators": "S-1-5-32-549", "print operators": "S-1-5-32-550",
-    "backup operators": "S-1-5-32-551", "replicator": "S-1-5-32-552",
-    "network configuration operators": "S-1-5-32-556",
-    "incoming forest trust builders": "S-1-5-32-557",
-}
 _SECURITY_ATTRS = frozenset({
     "member", "serviceprincipalname", "useraccountcontrol", "sidhistory", "dnshostname",
     "samaccountname", "msds-allowedtodelegateto", "gpcfilesyspath", "admincount",
@@ -73,16 +60,7 @@ def _dn_name(dn: str | None) -> str | None:
 
 def group_from_dn(dn: str | None, domain_sid: str | None) -> Account:
     """A group account from its DN, with a well-known SID where Samba's fixed names allow."""
-    name = _dn_name(dn)
-    sid = None
-    low = (name or "").lower()
-    if dn and ",cn=builtin," in dn.lower() and low in _WELL_KNOWN_BUILTIN:
-        sid = _WELL_KNOWN_BUILTIN[low]
-    elif low in _WELL_KNOWN_GROUP_RID and domain_sid:
-        sid = f"{domain_sid}-{_WELL_KNOWN_GROUP_RID[low]}"
-    elif low in _WELL_KNOWN_GROUP_RID:
-        sid = f"S-1-5-21-0-0-0-{_WELL_KNOWN_GROUP_RID[low]}"  # domain unknown, RID known
-    return Account(name, None, sid)
+    return well_known_group(dn, domain_sid) or Account(_dn_name(dn), None, None)
 
 
 def _domain_sid(sid: str | None) -> str | None:
