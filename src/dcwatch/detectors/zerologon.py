@@ -114,12 +114,30 @@ class Zerologon(Detector):
 
     def _self_channel(self, a: Activity) -> list[AlertDraft]:
         client = short(a.fields.get("client_computer") or a.src_host)
+        if a.src_ip and is_remote_ip(a.src_ip):
+            # A refused secure-channel setup seen with its client address (Samba's audit):
+            # counted like the wire's ServerAuthenticate attempts.
+            return self._refused_burst(a, client)
         if not client or client != short(a.host):
             return []
         fact = (f"a Netlogon secure channel claiming to be {client} itself was refused "
                 "(event 5805): a DC never sets up a secure channel to itself")
         return [self._draft(a, a.host, None, None, Account(f"{client}$"), fact,
                             {"status": a.fields.get("binary")})]
+
+    def _refused_burst(self, a: Activity, client: str | None) -> list[AlertDraft]:
+        dc = a.host or a.dst_ip
+        ip = a.src_ip
+        w = self._bursts.setdefault(f"{dc_key(dc)}|{ip}", SlidingWindow(self.burst_window))
+        w.add(a.ts, a)
+        if len(w) < self.min_burst:
+            return []
+        target = Account(f"{client}$") if client else None
+        fact = (f"{len(w)} refused Netlogon secure-channel setups within "
+                f"{int(self.burst_window.total_seconds())} s"
+                + (f" claiming to be {client}" if client else ""))
+        return [self._draft(a, dc, ip, None, target, fact, {"attempts": len(w)},
+                            acts=w.items()[-50:], fact_key="burst")]
 
     # --- RPC (wire and ETW) ------------------------------------------------------------------
 

@@ -143,6 +143,17 @@ def _auth(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
     out.append(Activity(kind=kind, actor=actor, src_host=b.get("workstation") or None,
                         outcome="success" if ok else "failure", status=status,
                         event_id=b.get("eventId"), fields=_clean(fields), **base))
+    if service == "NETLOGON" and not ok:
+        # A refused Netlogon secure-channel setup (ServerAuthenticate*): Samba's view of what
+        # Windows logs as 5805, with the computer the client claimed to be.
+        out.append(Activity(kind=K.NETLOGON_AUTH_DENIED, src_host=None, outcome="failure",
+                            status=status, actor=actor,
+                            fields=_clean({"client_computer": b.get("netlogonComputer"),
+                                           "trust_account": b.get("netlogonTrustAccount"),
+                                           "secure_channel_type":
+                                               b.get("netlogonSecureChannelType"),
+                                           "operation": b.get("authDescription"),
+                                           "sub": "netlogon"}), **base))
     if service == "Kerberos KDC":
         etype = _ETYPES.get(pw.lower())
         out.append(Activity(kind=K.KERBEROS_AS, actor=actor, dst_host=base["host"],
