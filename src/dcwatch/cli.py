@@ -11,6 +11,10 @@ from typing import Any
 import click
 
 from dcwatch import __version__
+from dcwatch.cli_directory import directory as _directory
+from dcwatch.cli_directory import lmp as _lmp
+from dcwatch.cli_directory import report as _report
+from dcwatch.cli_directory import respond as _respond
 from dcwatch.errors import ConfigError, DcwatchError
 from dcwatch.sources.base import SourceStats
 from dcwatch.web.cli import serve as _serve  # FastAPI itself loads only when serve runs
@@ -230,6 +234,10 @@ def scan(
 
             store = Store(db)
             opts.exclusions += Portal(store).engine_exclusions()  # "close and exclude" etc.
+            from dcwatch.store.directory import DirectoryStore
+
+            opts.directory = DirectoryStore(store).load_snapshot()  # dcwatch directory sync
+            opts.known_sessions = DirectoryStore(store).sessions()
         progress = None
         rows: dict[str, int] = {}
 
@@ -259,6 +267,7 @@ def scan(
             ids = store.save_alerts(alerts, {s: c.update_window for s, c in reg.items()})
             if result.resolver is not None:
                 store.save_entities(result.resolver.entity_rows())
+            _save_directory_knowledge(store, result)
             if targets:
                 _notify(store, list(targets), alerts, ids, before)
     except (ConfigError, DcwatchError) as e:
@@ -505,12 +514,26 @@ def eval_cmd(labels: tuple[str, ...]) -> None:
     click.echo(render(evaluate(files, roots)))
 
 
+def _save_directory_knowledge(store: Any, result: Any) -> None:
+    """Keep what reports and lateral movement paths need: sessions seen, report activities."""
+    from dcwatch.store.directory import DirectoryStore
+
+    ds = DirectoryStore(store)
+    if result.sessions is not None:
+        ds.save_sessions(result.sessions.records())
+    ds.save_activities(result.report_activities)
+
+
 def _unused(_: Iterator[object], __: timedelta) -> None:  # keep imports honest for type checkers
     return None
 
 
 main.add_command(_serve)
 main.add_command(_user)
+main.add_command(_directory)
+main.add_command(_lmp)
+main.add_command(_respond)
+main.add_command(_report)
 
 if __name__ == "__main__":
     main()

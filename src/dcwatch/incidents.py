@@ -110,11 +110,17 @@ def _incident(group: list[Alert]) -> Incident:
                       "what": a.description})
     if sources or attackers:
         story.insert(0, {"phase": "Summary", "what": _summary(group, sources, attackers, dcs)})
-    key = "|".join(a.id for a in group)
+    # The id names the incident by its first alert, so it stays the same while later alerts
+    # join it (notifications already sent carry it).
     return Incident(
-        id=hashlib.blake2b(key.encode(), digest_size=8).hexdigest(), title=title, severity=sev,
+        id=incident_id(group[0].id), title=title, severity=sev,
         first_seen=group[0].first_seen, last_seen=max(a.last_seen for a in group),
         alerts=group, entities=list(ents.values()), story=story)
+
+
+def incident_id(first_alert_id: str) -> str:
+    """An incident's id: derived from the id of its first alert."""
+    return hashlib.blake2b(f"incident|{first_alert_id}".encode(), digest_size=8).hexdigest()
 
 
 def _names(group: list[Alert], roles: tuple[str, ...], kind: str) -> list[str]:

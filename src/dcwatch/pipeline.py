@@ -5,16 +5,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Engine, Exclusion
+from dcwatch.entities.directory import Snapshot, apply_to_resolver
+from dcwatch.entities.lmp import LateralMovement, SessionTracker, enrich_alerts
 from dcwatch.entities.resolver import Resolver
-from dcwatch.model.activity import Activity
+from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import Alert
 from dcwatch.protocols.winevent import WANTED_IDS
 from dcwatch.sources._evtx_worker import prefilter
@@ -48,6 +50,10 @@ class ScanOptions:
     exclusions: list[Exclusion] = field(default_factory=list)
     slugs: list[str] | None = None
     evtx_threads: int = 0
+    # Directory knowledge (dcwatch directory sync/import): feeds the resolver and the lateral
+    # movement paths; sessions learned by earlier scans (the store's lmp_sessions)
+    directory: Snapshot | None = None
+    known_sessions: list[tuple[str, str, datetime, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -60,6 +66,9 @@ class ScanResult:
     activities: int
     duplicates: int
     resolver: Resolver | None = None
+    sessions: SessionTracker | None = None  # who logged on where (lateral movement paths)
+    lateral: LateralMovement | None = None
+    report_activities: list[Activity] = field(default_factory=list)  # kept for the reports
 
 
 class ActivityStream:
@@ -145,12 +154,49 @@ class ActivityStream:
 
 def scan(opts: ScanOptions, on_alert: Callable[[Alert, str], None] | None = None,
          stream: ActivityStream | None = None) -> ScanResult:
-    """Run the detectors over every input; returns the alerts and per-input statistics."""
+    """Run the detectors over every input; returns the alerts and per-input statistics.
+
+    With a directory snapshot, the resolver knows DCs, SIDs and sensitive accounts up front, and
+    credential-theft alerts get the lateral movement paths their accounts are on (evidence
+    ``lateral_movement_paths``), computed after the scan from the sessions it saw."""
     resolver = Resolver(opts.dcs, opts.honeytokens, opts.sensitive)
+    if opts.directory is not None:
+        apply_to_resolver(resolver, opts.directory, opts.honeytokens)
+        resolver.lmp = LateralMovement(opts.directory, opts.known_sessions)
     engine = Engine(resolver, opts.config, opts.slugs, opts.exclusions)
     if on_alert:
         engine.listeners.append(on_alert)
     stream = stream or ActivityStream(opts.paths, opts.evtx_threads)
-    alerts = engine.run(stream)
+    tracker = SessionTracker(resolver)
+    kept: list[Activity] = []
+
+    def tap(acts: Iterable[Activity]) -> Iterator[Activity]:
+        for a in acts:
+            tracker.observe(a)
+            if report_relevant(a, resolver) and len(kept) < 200_000:
+                kept.append(a)
+            yield a
+
+    alerts = engine.run(tap(stream))
+    lateral = None
+    if opts.directory is not None:
+        lateral = LateralMovement(opts.directory, opts.known_sessions + tracker.records(),
+                                  tracker.local_admins, now=tracker.latest)
+        resolver.lmp = lateral
+        enrich_alerts(alerts, lateral)
     return ScanResult(alerts, stream.stats, stream.warnings, engine.activities,
-                      stream.duplicates, resolver)
+                      stream.duplicates, resolver, tracker, lateral, kept)
+
+
+def report_relevant(a: Activity, resolver: Resolver) -> bool:
+    """Activities the reports need that no alert may keep: LDAP simple binds that sent a
+    password in clear, and membership changes of sensitive groups."""
+    if a.kind is ActivityKind.LDAP_BIND:
+        return bool(a.fields.get("cleartext_password"))
+    if a.kind in (ActivityKind.GROUP_MEMBER_ADDED, ActivityKind.GROUP_MEMBER_REMOVED):
+        return resolver.sensitive_group(a.target) is not None or \
+            resolver.sensitive_group(resolver.group_for_dn(a.fields.get("group_dn"))) is not None
+    if a.kind is ActivityKind.DS_MODIFY and "member" in (a.fields.get("attributes") or ()):
+        return resolver.sensitive_group(resolver.group_for_dn(
+            a.fields.get("dn") or (a.target.name if a.target else None))) is not None
+    return False

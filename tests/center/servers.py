@@ -53,7 +53,8 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> NatsServer:
-        exe = shutil.which("nats-server")
+        exe = shutil.which("nats-server") or next(
+            (p for p in ("/usr/sbin/nats-server",) if os.access(p, os.X_OK)), None)
         if not exe:
             raise Unavailable("nats-server is not installed (scripts/system_deps.sh installs it)")
         self.port = self.port or free_port()

@@ -81,7 +81,7 @@ def test_bus_down_for_seconds_sensors_spool_and_catch_up(
     nats_server.stop()
     time.sleep(3)
     nats_server.start()
-    h.wait([*procs, c], 90, [*logs, clog])
+    h.wait([*procs, c], 60, [*logs, clog])
     assert c.returncode == 0, clog.read_text()[-2000:]
     spooled = [line for log in logs for line in log.read_text().splitlines()
                if "published" in line and "spooled" in line]

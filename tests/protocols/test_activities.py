@@ -227,7 +227,8 @@ def test_ap_req_activity_request_frame_and_status() -> None:
     act = ap_req_activity(flow, ap, "smb", frame=7, ts=req_ts, status=0, via="smb")
     assert (act.origin.record, act.ts, act.fields["sub"]) == (7, req_ts, 7)
     assert (act.status, act.outcome) == (0, "success")
-    assert act.fields["via"] == "smb" and act.fields["app_protocol"] == "smb"
+    assert act.fields["via"] == "smb"
+    assert act.fields["app_protocol"] == "smb"
 
 
 @pytest.mark.parametrize("name", ["killchain", "pass_the_ticket"])
@@ -271,3 +272,31 @@ def test_rpc_ntlm_auth_names_the_server() -> None:
         assert a.fields["server_netbios_name"], a.origin
         assert a.fields["server_dns_name"], a.origin
         assert a.fields["server_dns_domain"], a.origin
+
+
+def test_kpasswd_change_is_an_ap_request_at_the_request_frame() -> None:
+    """RFC 3244 over UDP/464: the AP-REQ is reported with the request's frame/ts and the reply's
+    verdict (ap_req_activity's frame/ts/status, no uid recomputation)."""
+    import struct
+    from datetime import UTC, datetime
+
+    from dcwatch.protocols.kerberos_activity import KerberosAnalyzer
+
+    ctx = FlowContext(ticket_owners={w.fp(b"KP"): ("alice", "CORP.LOCAL")})
+    flow = FlowInfo("udp", "10.0.0.9", 50000, "10.0.0.10", 464, "x.pcap", frame=3, context=ctx)
+    req_ts = datetime(2024, 1, 1, 0, 0, 3, tzinfo=UTC)
+    flow.ts = req_ts
+    out: list[Activity] = []
+    kdc = KerberosAnalyzer(flow, out.append)
+    ap = w.ap_req(w.ticket("CORP.LOCAL", "kadmin/changepw", 18, b"KP"))
+    kdc.datagram(True, struct.pack(">HHH", 6 + len(ap) + 4, 1, len(ap)) + ap + b"priv")
+    flow.frame, flow.ts = 4, datetime(2024, 1, 1, 0, 0, 4, tzinfo=UTC)
+    kdc.datagram(False, struct.pack(">HHH", 10, 1, 4) + b"arep")
+    (act,) = out
+    assert act.kind == "kerberos.ap_request"
+    assert (act.origin.record, act.ts, act.fields["sub"]) == (3, req_ts, 3)
+    assert (act.status, act.outcome) == (0, "success")
+    assert act.fields["app_protocol"] == "kpasswd"
+    assert act.fields["kpasswd_version"] == 1
+    assert str(act.actor) == "CORP.LOCAL\\alice"
+    assert act.uid == act.compute_uid()

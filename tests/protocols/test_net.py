@@ -178,3 +178,39 @@ def test_truncated_capture_keeps_what_was_decoded() -> None:
     assert before
     assert before <= {a.uid for a in cut} | {a.uid for a in full if a.outcome is None}
     assert any(a.kind == "ldap.search" for a in cut)
+
+
+def test_feed_at_reads_frames_in_place_like_feed() -> None:
+    """``feed_at`` (frames read inside the capture's buffer, no copy) decodes exactly what
+    ``feed`` decodes from the copied frame: the synthetic DC capture frame by frame, each frame
+    placed at an odd offset of a larger buffer with garbage around it."""
+    from dcwatch.protocols.net.decoder import PacketDecoder
+    from dcwatch.sources.pcap import _pcap, _Reader
+
+    data = (REPO / "tests" / "data" / "protocols" / "synthetic-dc.pcap").read_bytes()
+    frames: list[tuple[float, bytes]] = []
+
+    class Recorder(PacketDecoder):
+        def feed_at(self, ts: float, linktype: int, buf: bytes, start: int, stop: int,
+                    frame_no: int) -> None:
+            frames.append((ts, buf[start:stop]))
+
+    list(_pcap(_Reader(io.BytesIO(data)), SourceStats("t"), Recorder("t", SourceStats("t"))))
+    assert len(frames) > 50
+
+    def run(in_place: bool) -> tuple[list[dict[str, object]], SourceStats]:
+        stats = SourceStats("t")
+        d = PacketDecoder("t.pcap", stats)
+        for i, (ts, frame) in enumerate(frames, 1):
+            if in_place:
+                pad = b"\xaa" * (i % 7 + 1)
+                d.feed_at(ts, 1, pad + frame + pad, len(pad), len(pad) + len(frame), i)
+            else:
+                d.feed(ts, 1, frame, i)
+        d.finish()
+        return [a.to_dict() for a in d.drain()], stats
+
+    (copied, s1), (in_place, s2) = run(False), run(True)
+    assert copied
+    assert in_place == copied
+    assert (s2.records, s2.skipped, s2.weirds) == (s1.records, s1.skipped, s1.weirds)

@@ -241,7 +241,7 @@ class Center:
         except nats.errors.TimeoutError:
             return []
         except (nats.errors.Error, OSError) as e:
-            log.info("bus fetch: %s", e)
+            log.info("bus fetch: %r", e)
             await asyncio.sleep(0.2)
             return []
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dcwatch.model.activity import Account, Activity, ActivityKind
 
@@ -193,6 +193,8 @@ class Resolver:
         self._validated_by: dict[str, set[str]] = {}
         self._account_domains: dict[str, set[str]] = {}
         self.sessions: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        # Lateral movement paths (entities.lmp.LateralMovement), set when a directory is known
+        self.lmp: Any = None
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -474,6 +476,13 @@ class Resolver:
         if acct.name and _norm_account(acct.name) in self.sensitive_names:
             return "tagged sensitive"
         return None
+
+    def lateral_movement_paths(self, acct: Account | None) -> list[str]:
+        """Sentences naming the lateral movement paths an account is on (empty without a
+        directory): ``hd.admin is on a lateral movement path to Domain Admins via WS2``."""
+        if self.lmp is None or acct is None:
+            return []
+        return self.lmp.evidence_for(acct)
 
     def is_honeytoken(self, acct: Account | None) -> bool:
         """Whether an account is tagged as a honeytoken."""

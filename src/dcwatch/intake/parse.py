@@ -57,6 +57,9 @@ class RecordParser:
         st.activities += 1
         return [act]
 
+    def _weird(self, name: str) -> None:
+        self.stats.weirds[name] = self.stats.weirds.get(name, 0) + 1
+
     def lines(self, lines: Iterable[bytes]) -> list[Activity]:
         """Complete lines of a JSON-lines stream (a line may also hold a JSON array)."""
         out: list[Activity] = []
@@ -66,14 +69,18 @@ class RecordParser:
             if not line:
                 continue
             if line[:1] not in (b"{", b"["):
-                self.stats.weirds["non_json_lines"] = self.stats.weirds.get("non_json_lines", 0) + 1
+                self._weird("non_json_lines")
                 continue  # Samba's debug header lines between its JSON lines
-            self.stats.records += 1
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as e:
+                if line[:1] == b"[" and line[1:2] not in (b"{", b"[", b"]"):
+                    self._weird("non_json_lines")  # "[2026/01/01 ...] auth_log.c..."
+                    continue
+                self.stats.records += 1
                 self.stats.skip(f"line {self.line}", f"invalid JSON: {e}")
                 continue
+            self.stats.records += 1
             for item in obj if isinstance(obj, list) else [obj]:
                 if isinstance(item, dict):
                     out.extend(self.one(item, self.line))

@@ -94,6 +94,7 @@ class Sensor:
         self._final_mark_sent = asyncio.Event()
         self.stream_ready = False
         self.run_id = time.time_ns()  # marks of a restarted sensor are not duplicates
+        self._busy = False  # the shipper holds envelopes taken from the queue
 
     # --- sources ------------------------------------------------------------------------------
 
@@ -240,7 +241,9 @@ class Sensor:
 
     async def _ship(self) -> None:
         while True:
+            self._busy = False
             envs, callbacks = await self._take()
+            self._busy = bool(envs)
             if envs:
                 if len(self.spool) or not await self._publish(envs):
                     self.spool.append(envs)
@@ -279,6 +282,10 @@ class Sensor:
             while not stop.is_set():
                 if exit_when_done and self.clocks and self.watermark()[1]:
                     await self._mark(eof=True)
+                    # Finished inputs: leave once everything is on the bus (spool drained).
+                    while not stop.is_set() and (not self._queue.empty() or len(self.spool)
+                                                 or self._busy):
+                        await asyncio.sleep(0.05)
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.1)

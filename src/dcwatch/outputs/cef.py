@@ -139,7 +139,7 @@ def _source(alert: Alert) -> tuple[str | None, str | None, str | None]:
 
 def format_cef(alert: Alert, trigger: str = "new", url: str | None = None,
                vendor: str = "dcwatch", product: str = "dcwatch",
-               version: str = __version__) -> str:
+               version: str = __version__, incident: str | None = None) -> str:
     """One alert as a CEF message (without syslog header)."""
     header = "|".join([
         "CEF:0", escape_header(vendor), escape_header(product), escape_header(version),
@@ -167,6 +167,8 @@ def format_cef(alert: Alert, trigger: str = "new", url: str | None = None,
     ext += [("cs2Label", "trigger"), ("cs2", trigger)]
     if fqdn:
         ext += [("cs3Label", "shostfqdn"), ("cs3", fqdn)]
+    if incident:  # dcwatch: the attack story (incident) this alert belongs to
+        ext += [("cs4Label", "incident"), ("cs4", incident)]
     body = " ".join(f"{k}={_cs1(v) if k == 'cs1' else escape_value(v)}" for k, v in ext)
     return f"{header}|{body}"
 

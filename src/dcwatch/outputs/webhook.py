@@ -41,10 +41,14 @@ def alert_url(base_url: str | None, alert_id: str) -> str | None:
     return f"{base_url.rstrip('/')}/alerts/{alert_id}" if base_url else None
 
 
-def webhook_payload(alert: Alert, trigger: str, url: str | None) -> dict[str, Any]:
-    """The JSON document POSTed to webhooks."""
-    return {"source": "dcwatch", "version": __version__, "trigger": trigger, "url": url,
-            "alert": alert.to_dict(with_activities=False)}
+def webhook_payload(alert: Alert, trigger: str, url: str | None,
+                    incident: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document POSTed to webhooks (``incident``: id, title, url of its story)."""
+    d = {"source": "dcwatch", "version": __version__, "trigger": trigger, "url": url,
+         "alert": alert.to_dict(with_activities=False)}
+    if incident is not None:
+        d["incident"] = incident
+    return d
 
 
 class WebhookSender:
@@ -91,7 +95,8 @@ class Notifier:
                  retries: int = 3, backoff: float = 0.5, max_backoff: float = 3600.0,
                  webhook_secret: str | None = None, vendor: str = "dcwatch",
                  product: str = "dcwatch", hostname: str | None = None,
-                 deliver_now: bool = True, timeout: float = 10.0) -> None:
+                 deliver_now: bool = True, timeout: float = 10.0,
+                 incidents: bool = True) -> None:
         self.portal = store if isinstance(store, Portal) else Portal(store)
         self.targets = list(targets)
         for tg in self.targets:
@@ -105,6 +110,7 @@ class Notifier:
         self.secret = webhook_secret
         self.vendor, self.product, self.hostname = vendor, product, hostname
         self.deliver_now = deliver_now
+        self.incidents = incidents  # carry the incident id (CEF cs4, webhook "incident")
         self.timeout = timeout
         self._syslog: dict[str, SyslogSender] = {}
         self._lock = threading.Lock()
@@ -115,9 +121,24 @@ class Notifier:
     def render(self, alert: Alert, trigger: str, target: str) -> str:
         """The payload a target receives for an alert."""
         url = alert_url(self.base_url, alert.id)
+        inc = self.incident_of(alert)
         if target.startswith("syslog+"):
-            return format_cef(alert, trigger, url, self.vendor, self.product)
-        return json.dumps(webhook_payload(alert, trigger, url), default=str)
+            return format_cef(alert, trigger, url, self.vendor, self.product,
+                              incident=inc.id if inc else None)
+        ref = None
+        if inc is not None:
+            ref = {"id": inc.id, "title": inc.title, "alerts": len(inc.alerts),
+                   "url": f"{self.base_url.rstrip('/')}/incidents/{inc.id}"
+                   if self.base_url else None}
+        return json.dumps(webhook_payload(alert, trigger, url, ref), default=str)
+
+    def incident_of(self, alert: Alert) -> Any:
+        """The incident the (stored) alert belongs to, correlated over the store."""
+        if not self.incidents:
+            return None
+        from dcwatch.store.incidents import incident_for
+
+        return incident_for(self.portal.store, alert)
 
     def __call__(self, alert: Alert, trigger: str = "new") -> None:
         """Queue an alert (new or update) for every target, then deliver what is due."""

@@ -153,7 +153,7 @@ def name_features(name: str) -> dict[str, Any]:
     return {
         "name_length": len(name) if labels else 0,
         "label_count": len(labels),
-        "max_label_length": max((len(x) for x in labels), default=0),
+        "max_label_length": max(map(len, labels), default=0),
         "entropy": round(entropy, 3),
     }
 
@@ -231,8 +231,10 @@ class DnsAnalyzer:
             "txid": m.txid, "opcode": m.opcode, "transport": flow.transport, "sub": frame,
         }
         if r is not None:
-            fields.update(rcode=r.rcode, rcode_name=RCODES.get(r.rcode, str(r.rcode)),
-                          answers=r.ancount, truncated=r.truncated)
+            fields["rcode"] = r.rcode
+            fields["rcode_name"] = RCODES.get(r.rcode) or str(r.rcode)
+            fields["answers"] = r.ancount
+            fields["truncated"] = r.truncated
         if name:
             fields.update(name_features(name))
         self.emit(Activity(

@@ -4,7 +4,8 @@ The analyzer pairs each request with the next reply or KRB-ERROR of the same flo
 5-tuple; TCP: one connection, RFC 4120 section 7.2.2 record marking) and emits
 ``kerberos.as_request`` / ``kerberos.tgs_request`` when the reply arrives (outcome ``None`` when
 the flow ends first). Every ticket issued in clear (AS-REP/TGS-REP) records its owner in
-``FlowContext.ticket_owners`` so later AP-REQs can name their client.
+``FlowContext.ticket_owners`` so later AP-REQs can name their client (for a FAST-armored TGS-REP,
+whose outer cname is the anonymous armor principal, the owner of the presented TGT).
 
 For the GSS-API code of SMB/LDAP/DCE-RPC: call :func:`kerberos.parse_ap_req` on the krb5 inner
 token (after the ``01 00`` TOK_ID) and :func:`ap_req_activity` to build ``kerberos.ap_request``.
@@ -217,14 +218,8 @@ class KerberosAnalyzer:
         if p is not None and isinstance(p.req, krb.ApReq):  # kpasswd
             status = reply.error_code if isinstance(reply, krb.KrbError) else (
                 0 if reply == "ok" else None)
-            act = ap_req_activity(flow, p.req, "kpasswd", kpasswd_version=p.kpasswd_version,
-                                  sub=p.frame)
-            act.origin = Origin(flow.source, p.frame, "pcap")
-            act.ts = p.ts or act.ts
-            act.status = status
-            act.outcome = None if status is None else ("success" if status == 0 else "failure")
-            act.uid = act.compute_uid()
-            self.emit(act)
+            self.emit(ap_req_activity(flow, p.req, "kpasswd", frame=p.frame, ts=p.ts,
+                                      status=status, kpasswd_version=p.kpasswd_version))
             return
         req = p.req if p is not None else None
         assert req is None or isinstance(req, krb.KdcReq)

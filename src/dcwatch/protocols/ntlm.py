@@ -4,8 +4,10 @@ Parses what detection needs from the three messages wherever they travel (SMB se
 DCE/RPC bind/auth3, HTTP/LDAP): the user, domain and workstation of AUTHENTICATE (UTF-16 or OEM
 per the UNICODE flag), the LM/NTLMv1/NTLMv2 classification, negotiate flags as names, MIC presence
 (MsvAvFlags 0x2 plus the 16-byte MIC field), the NTLMv2 AV pairs (timestamp, channel bindings,
-MsvAvTargetName SPN) and anonymous (null session) authentication. Every offset and length is
-bounds-checked against the blob; a bad blob raises ``Malformed`` and nothing else.
+MsvAvTargetName SPN) and anonymous (null session) authentication. The CHALLENGE's TargetInfo
+names the server; ``auth_activity`` puts those names on ``ntlm.auth`` (name resolution from the
+wire). Every offset and length is bounds-checked against the blob; a bad blob raises
+``Malformed`` and nothing else.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def _pcap(r: _Reader, stats: SourceStats, d: PacketDecoder) -> Iterator[list[Act
     linktype = struct.unpack_from(order + "I", r.buf, 20)[0] & 0xFFFF  # upper bits: FCS info
     r.pos = 24
     rec = struct.Struct(order + "IIII").unpack_from
-    feed = d.feed
+    feed = d.feed_at
     out = d.out
     n = 0
     buf, pos = r.buf, r.pos  # locals in the loop; ``r`` is synced only around need()
@@ -124,7 +124,7 @@ def _pcap(r: _Reader, stats: SourceStats, d: PacketDecoder) -> Iterator[list[Act
         start = pos + 16
         pos = end
         n += 1
-        feed(sec + frac * scale, linktype, buf[start:end], n)
+        feed(sec + frac * scale, linktype, buf, start, end, n)
         if out:
             yield d.drain()
 
@@ -190,7 +190,7 @@ def _pcapng(r: _Reader, stats: SourceStats, d: PacketDecoder) -> Iterator[list[A
                        "or overruns its block")
             continue
         linktype, tick, offset = ifaces[iface]
-        d.feed(((hi << 32) | lo) * tick + offset, linktype, buf[data : data + cap], n)
+        d.feed_at(((hi << 32) | lo) * tick + offset, linktype, buf, data, data + cap, n)
         if d.out:
             yield d.drain()
 

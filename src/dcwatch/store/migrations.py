@@ -39,12 +39,21 @@ def _v4_live(conn: Connection) -> None:
         t.create(conn, checkfirst=True)
 
 
+def _v5_directory(conn: Connection) -> None:
+    for t in (schema.directory_objects, schema.group_members, schema.local_admins,
+              schema.lmp_sessions, schema.directory_state):
+        t.create(conn, checkfirst=True)
+    schema.activities_kind_index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "initial: sources, alerts, alert entities, activities", _v1_initial),
     (2, "portal: users, sessions, tokens, comments, audit, exclusions, outbox, indexes",
      _v2_portal),
     (3, "entities: what the data taught about users, computers and IPs", _v3_entities),
     (4, "live deployment: center checkpoints, health issues", _v4_live),
+    (5, "directory: AD objects, group members, local admins, LMP sessions, report index",
+     _v5_directory),
 ]
 
 

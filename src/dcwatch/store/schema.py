@@ -244,3 +244,59 @@ health_issues = Table(
     Column("closed_at", DateTime(timezone=True)),
     Index("ix_health_open", "status", "kind", "site", "sensor"),
 )
+
+# --- directory knowledge (migration 5): AD objects, memberships, local admins, LMP sessions ------
+
+directory_objects = Table(
+    "directory_objects", metadata,
+    Column("sid", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),  # user | computer | group
+    Column("name", String(400), nullable=False),  # sAMAccountName (computers without $)
+    Column("domain", String(200)),
+    Column("dn", Text),
+    Column("uac", Integer),
+    Column("admin_count", Integer, nullable=False, default=0),
+    Column("spns", JSON),
+    Column("primary_group", String(200)),
+    Column("dns_name", String(400)),
+    Column("os", String(200)),
+    Column("description", Text),
+    Column("usn", Integer, nullable=False, default=0),
+    Column("tags", JSON),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_directory_objects_name", "name"),
+)
+
+group_members = Table(
+    "group_members", metadata,
+    Column("group_sid", String(200), primary_key=True),
+    Column("member_sid", String(600), primary_key=True),  # a SID, or DN:... when unresolved
+    Index("ix_group_members_member", "member_sid"),
+)
+
+local_admins = Table(
+    "local_admins", metadata,
+    Column("computer", String(400), primary_key=True),  # short upper-case name
+    Column("principal_sid", String(200), primary_key=True),
+    Column("source", String(60)),  # bloodhound | event 4732 | samr
+)
+
+lmp_sessions = Table(
+    "lmp_sessions", metadata,
+    Column("account", String(400), primary_key=True),  # SID, or DOMAIN\\name when no SID known
+    Column("computer", String(400), primary_key=True),  # short name, or the IP when unresolved
+    Column("how", String(80), primary_key=True),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Index("ix_lmp_sessions_last_seen", "last_seen"),
+)
+
+directory_state = Table(
+    "directory_state", metadata,
+    Column("key", String(200), primary_key=True),  # domain | trusts | usn:<server>
+    Column("value", JSON),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# reports read activities by kind over a period (cleartext binds, sensitive group changes)
+activities_kind_index = Index("ix_activities_kind_ts", activities.c.kind, activities.c.ts)

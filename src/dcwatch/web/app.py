@@ -187,6 +187,11 @@ def create_app(store: Store | str, *, demo: bool = False, base_url: str | None =
         return HTMLResponse("invalid request", 422)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    from dcwatch.web import directory, incidents
+
     app.include_router(api.router)
+    app.include_router(incidents.api)
     app.include_router(pages.router)
+    app.include_router(incidents.router)
+    app.include_router(directory.router)
     return app

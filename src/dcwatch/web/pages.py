@@ -465,10 +465,13 @@ def entity_page(
     views, total = portal.entity_alerts(kind, name, PAGE, offset)
     acts = portal.entity_activities(kind, name, info.ips if kind != "ip" else (), limit=100)
     seen_ips = sorted({x for a in acts for x in (a.src_ip,) if x and kind == "user"})
+    from dcwatch.web.directory import entity_directory
+
     return render(
         request,
         "entity.html",
         auth,
+        **entity_directory(request, kind, name, auth),
         info=info,
         views=views,
         total=total,

@@ -350,19 +350,19 @@ class DceRpcConnection:
             self._calls[pdu.call_id] = call
         call.frags += 1
         last = pdu.flags & rpc.PFC_LAST_FRAG
+        single: memoryview | None = None  # a one-fragment call is decoded in place, no copy
         if call.size + len(stub) > MAX_CALL_BYTES:
             self.ctx.weird("dcerpc_call_too_large")
-            stub = None
-        elif last and not call.parts:  # a single-fragment call: decode in place, no copy
+        elif last and not call.parts:
+            single = stub
             call.size += len(stub)
         else:
             call.parts.append(bytes(stub))
             call.size += len(stub)
-            stub = None
         if last:
             call.complete = True
             call.frame, call.ts = self._now()
-            whole = stub if stub is not None else b"".join(call.parts)
+            whole = single if single is not None else b"".join(call.parts)
             call.args = self._decode(call, whole, request=True)
             call.parts = []
 
@@ -373,16 +373,15 @@ class DceRpcConnection:
             self.ctx.weird("dcerpc_response_without_request")
             return
         last = pdu.flags & rpc.PFC_LAST_FRAG
-        if call.resp_size + len(stub) > MAX_CALL_BYTES:
-            stub = None
-        elif last and not call.resp_parts:  # single fragment: decode in place, no copy
+        single: memoryview | None = None  # a one-fragment response is decoded in place
+        if call.resp_size + len(stub) <= MAX_CALL_BYTES:
+            if last and not call.resp_parts:
+                single = stub
+            else:
+                call.resp_parts.append(bytes(stub))
             call.resp_size += len(stub)
-        else:
-            call.resp_parts.append(bytes(stub))
-            call.resp_size += len(stub)
-            stub = None
         if last:
-            data = stub if stub is not None else b"".join(call.resp_parts)
+            data = single if single is not None else b"".join(call.resp_parts)
             call.resp_parts = []
             status = None
             sealed = self._sealed(call)
@@ -405,7 +404,9 @@ class DceRpcConnection:
         level = call.auth_level if call.auth_level is not None else None
         return level == rpc.AUTH_LEVEL_PRIVACY
 
-    def _decode(self, call: _Call, stub: bytes, *, request: bool) -> dict[str, Any] | None:
+    def _decode(
+        self, call: _Call, stub: bytes | memoryview, *, request: bool
+    ) -> dict[str, Any] | None:
         c = self._contexts.get(call.ctx_id)
         if c is None or self._sealed(call) or call.size > MAX_CALL_BYTES:
             return {} if request else None

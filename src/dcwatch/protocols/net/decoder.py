@@ -65,12 +65,41 @@ class PacketDecoder:
     # -- packet boundary ---------------------------------------------------------------------
     def feed(self, ts: float, linktype: int, frame: bytes, frame_no: int) -> None:
         """Decode one frame. Never raises: problems are counted in the stats."""
+        self.feed_at(ts, linktype, frame, 0, len(frame), frame_no)
+
+    def feed_at(self, ts: float, linktype: int, buf: bytes, start: int, stop: int,
+                frame_no: int) -> None:
+        """``feed`` of the frame ``buf[start:stop]``, read in place (capture files: no copy of
+        frames that are dropped, and TCP/UDP payloads are sliced straight from ``buf``)."""
         self.stats.records += 1
         try:
-            if linktype == LINKTYPE_ETHERNET and len(frame) > 33 and frame[12] == 8 \
-                    and frame[13] == 0:
-                self._ipv4(ts, frame, 14, frame_no)
+            n = stop - start
+            if linktype == LINKTYPE_ETHERNET and n > 33 and buf[start + 12] == 8 \
+                    and buf[start + 13] == 0:
+                vihl, total, fo, proto = _IPV4(buf, start + 14)
+                if vihl != 0x45 or fo & 0x3FFF or total < 40:
+                    self._ipv4(ts, buf[start:stop], 14, frame_no)  # options, fragments, ...
+                elif proto == PROTO_TCP:
+                    # The common case inline (what _ipv4 and _tcp's port filter would decide):
+                    # a 20-byte IPv4 header and a whole TCP header, most often for a port that
+                    # no DC analyzer serves, dropped here without a copy or another call.
+                    end = start + 14 + total if 14 + total < n else stop
+                    if end - start < 54:
+                        self._ipv4(ts, buf[start:stop], 14, frame_no)
+                    else:
+                        sport, dport = _PORTS(buf, start + 34)
+                        ports = self.tcp_ports
+                        if dport in ports or sport in ports:
+                            self._tcp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
+                        elif self.rpc_cls is not None and self.context.rpc_ports:
+                            dyn = self._dynamic_ports()  # ports learned from the endpoint mapper
+                            if dport in dyn or sport in dyn:
+                                self._tcp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
+                elif proto == PROTO_UDP:
+                    end = start + 14 + total if 14 + total < n else stop
+                    self._udp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
             else:
+                frame = buf[start:stop] if start or stop != len(buf) else buf
                 et, off = ip_start(linktype, frame)
                 if et == ETH_IPV4:
                     self._ipv4(ts, frame, off, frame_no)

@@ -64,7 +64,18 @@ class TcpConnection:
         if h.next_seq is None:
             h.next_seq = seq  # mid-stream pickup
         if payload and not h.capped:
-            self._data(from_client, h, seq, payload)
+            n = len(payload)
+            if seq == h.next_seq and not h.ooo and h.delivered + n <= MAX_DIRECTION_BYTES:
+                # in order, nothing buffered, under the cap (almost every segment): deliver
+                # without the general path's calls; _data/_deliver do the same otherwise
+                h.next_seq = (seq + n) & SEQ_MASK
+                h.delivered += n
+                try:
+                    self.analyzer.data(from_client, payload)
+                except InputError as e:
+                    self.error = self.error or e
+            else:
+                self._data(from_client, h, seq, payload)
         if flags & FIN:
             h.fin = True
         if flags & RST or (self.c.fin and self.s.fin):

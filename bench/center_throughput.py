@@ -1,0 +1,327 @@
+"""Center throughput, end-to-end latency and detector-state memory (live deployment sizing).
+
+Synthetic activities: the bundled recordings' activities (tests/data/recordings: 97 % from the
+benign baseline, 3 % from the attack recordings) used as templates, account and client address
+rewritten to one of ``N`` accounts / ``N/2`` workstations, time moved forward, so the detectors
+see realistic field shapes at domain scale. For each size (1k, 10k, 100k accounts by default):
+
+* engine: activities/s of ``Engine.process`` alone (resolver + every default detector), one core;
+  the bytes -> Activity decode (``orjson`` + ``Activity.from_dict``) is timed apart;
+* state: RSS and Python heap (tracemalloc) held by the engine after the run, checkpoint (pickle)
+  size and time;
+* center: activities/s through nats-server -> ``Center`` (fetch, reorder, detect, commit,
+  checkpoint, ack) into SQLite or ``--pg`` PostgreSQL, 1 center (one core) and 2 centers on two
+  sites in parallel (two cores);
+* latency: a paced sensor (``--rate``/s, timestamps = now) publishing through the bus; p50/p99 of
+  (alert committed) - (newest activity of the alert).
+
+    .venv/bin/python bench/center_throughput.py [--sizes 1000,10000,100000] [--n 200000]
+        [--rate 2000] [--pg] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import os
+import pickle
+import pstats
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dcwatch.detectors.base import DetectionConfig  # noqa: E402
+from dcwatch.detectors.engine import Engine  # noqa: E402
+from dcwatch.entities.resolver import Resolver  # noqa: E402
+from dcwatch.model.activity import Account, Activity  # noqa: E402
+from dcwatch.pipeline import ActivityStream  # noqa: E402
+
+RECORDINGS = sorted(str(p) for p in (ROOT / "tests" / "data" / "recordings").iterdir()
+                    if p.is_dir())
+
+
+ATTACK_SHARE = 0.03  # of activities taken from the attack recordings (the rest benign)
+
+
+def templates() -> tuple[list[Activity], list[Activity]]:
+    """(benign templates, attack templates)."""
+    benign = [p for p in RECORDINGS if p.endswith("benign_baseline")]
+    return list(ActivityStream(benign)), list(ActivityStream(RECORDINGS))
+
+
+def synth(n: int, accounts: int, start: datetime | None = None,
+          per_second: float = 5000.0) -> list[Activity]:
+    """``n`` activities over ``accounts`` accounts, ``per_second`` of event time apart."""
+    benign, attacks = templates()
+    every = round(1 / ATTACK_SHARE)
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    step = timedelta(seconds=1 / per_second)
+    for i in range(n):
+        t = attacks[(i // every) % len(attacks)] if i % every == 0 else benign[i % len(benign)]
+        acct = (i * 7919) % accounts
+        ws = acct // 2
+        a = replace(t, ts=start + i * step, uid="", fields=dict(t.fields))
+        if t.actor is not None and t.actor.name and not t.actor.name.endswith("$"):
+            a.actor = Account(f"user{acct}", t.actor.domain, None)
+        if t.target is not None and t.target.name and t.kind.startswith("logon"):
+            a.target = Account(f"user{acct}", t.target.domain, None)
+        if t.src_ip:
+            a.src_ip = f"10.{(ws >> 16) & 255}.{(ws >> 8) & 255}.{ws & 255}"
+            a.src_host = f"WS{ws}"
+        a.fields["record_id"] = i  # unique records (the uid is derived from it)
+        a.uid = a.compute_uid()
+        out.append(a)
+    return out
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def patch_dc_count() -> None:
+    """The fix this benchmark suggests (not applied to src/): ``Engine.process`` counts the
+    hosts with DC evidence before and after every activity (O(hosts) per activity); a counter
+    kept where the resolver marks a DC makes that O(1)."""
+    orig_mark = Resolver._mark_dc
+
+    def mark(self, info, reason):  # type: ignore[no-untyped-def]
+        was = info.dc_evidence
+        orig_mark(self, info, reason)
+        if not was and info.dc_evidence:
+            self._dc_count = getattr(self, "_dc_count", 0) + 1
+
+    def process(self, a):  # type: ignore[no-untyped-def]
+        self.activities += 1
+        r = self.resolver
+        known = len(r.dc_domains), len(r.configured_dcs), getattr(r, "_dc_count", 0)
+        r.observe(a)
+        for det in self.by_kind.get(a.kind, ()):
+            for draft in det.observe(a):
+                self.submit(draft)
+        if self._pending and known != (len(r.dc_domains), len(r.configured_dcs),
+                                       getattr(r, "_dc_count", 0)):
+            self._retry_pending(final=False)
+
+    Resolver._mark_dc = mark  # type: ignore[method-assign]
+    Engine.process = process  # type: ignore[method-assign]
+
+
+def bench_engine(acts: list[Activity], profile: bool) -> dict:
+    """In a forked child, so the RSS it gains is the engine's state alone."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=lambda: q.put(_bench_engine(acts, profile)))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def _bench_engine(acts: list[Activity], profile: bool) -> dict:
+    gc.collect()
+    base_rss = rss_mib()
+    e = Engine(Resolver(), DetectionConfig("live"))
+    prof = cProfile.Profile() if profile else None
+    t0 = time.process_time()
+    if prof:
+        prof.enable()
+    for a in acts:
+        e.process(a)
+    if prof:
+        prof.disable()
+    cpu = time.process_time() - t0
+    gc.collect()
+    held = rss_mib() - base_rss  # the engine's state (the activities existed before)
+    t1 = time.perf_counter()
+    blob = pickle.dumps({"engine": e}, protocol=pickle.HIGHEST_PROTOCOL)
+    pk = time.perf_counter() - t1
+    wire = [orjson.dumps(a.to_dict()) for a in acts[:50_000]]
+    t2 = time.process_time()
+    for w in wire:
+        Activity.from_dict(orjson.loads(w))
+    dec = (time.process_time() - t2) / len(wire)
+    out = {"engine_per_s": len(acts) / cpu, "decode_us": dec * 1e6, "state_rss_mib": held,
+           "checkpoint_mib": len(blob) / 2**20, "checkpoint_s": pk,
+           "alerts": len(e.alerts), "hosts": len(e.resolver.hosts),
+           "accounts_seen": len({a.actor.name for a in acts if a.actor})}
+    if prof:
+        st = pstats.Stats(prof)
+        st.sort_stats("tottime")
+        st.print_stats(12)
+    return out
+
+
+async def _publish(url: str, site: str, acts: list[Activity], rate: float | None = None,
+                   live: bool = False) -> None:
+    """A sensor stand-in: envelopes published directly (pipelined acks), then an eof mark."""
+    import nats
+
+    from dcwatch.bus.jetstream import BusOptions, ensure_stream
+    from dcwatch.bus.wire import Mark, activity_envelope
+
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=10)
+    await ensure_stream(js, site, BusOptions(url))
+    t0 = time.monotonic()
+    chunk = 500
+    for i in range(0, len(acts), chunk):
+        part = acts[i:i + chunk]
+        if live:
+            now = datetime.now(UTC)
+            for a in part:
+                a.ts = now
+                a.uid = ""
+                a.uid = a.compute_uid()
+        envs = [activity_envelope(site, "bench", i + j, a) for j, a in enumerate(part)]
+        await asyncio.gather(*[js.publish(e.subject, e.body, headers=e.headers) for e in envs])
+        if live:
+            m = Mark("bench", i, datetime.now(UTC) - timedelta(seconds=0.2))
+            e = m.envelope(site)
+            await js.publish(e.subject, e.body, headers=e.headers)
+        if rate:
+            ahead = (i + chunk) / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    last = acts[-1].ts
+    e = Mark("bench", len(acts) + 1, last, True).envelope(site)
+    await js.publish(e.subject, e.body, headers=e.headers)
+    await nc.close()
+
+
+def _center_proc(url: str, db: str, site: str, q) -> None:  # a child process: one core
+    from dcwatch.bus.jetstream import BusOptions
+    from dcwatch.center.runner import Center, CenterOptions
+
+    c = Center(CenterOptions([site], db, BusOptions(url), until_eof=True, expect_sensors=1,
+                             checkpoint_interval=5.0))
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    asyncio.run(c.run())
+    q.put((c.processed, time.perf_counter() - t0, time.process_time() - c0))
+
+
+def bench_center(url: str, dbs: list[str], acts: list[Activity], centers: int) -> dict:
+    import multiprocessing as mp
+
+    sites = [f"bench{centers}_{i}_{os.getpid()}" for i in range(centers)]
+    share = len(acts) // centers
+    for i, s in enumerate(sites):  # the backlog first: the center runs flat out
+        asyncio.run(_publish(url, s, acts[i * share:(i + 1) * share]))
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_center_proc, args=(url, dbs[i], s, q))
+             for i, s in enumerate(sites)]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    res = [q.get() for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    n = sum(r[0] for r in res)
+    return {"centers": centers, "activities": n, "per_s_wall": n / wall,
+            "per_s_cpu_each": [r[0] / r[2] for r in res]}
+
+
+def bench_latency(url: str, db: str, acts: list[Activity], rate: float) -> dict:
+    from dcwatch.bus.jetstream import BusOptions
+    from dcwatch.center.runner import Center, CenterOptions
+
+    site = f"lat{os.getpid()}"
+    c = Center(CenterOptions([site], db, BusOptions(url), until_eof=True, expect_sensors=1,
+                             mode="live"))
+
+    async def both() -> None:
+        task = asyncio.create_task(c.run())
+        await asyncio.to_thread(lambda: asyncio.run(_publish(url, site, acts, rate, live=True)))
+        await task
+
+    asyncio.run(both())
+    lat = sorted(c.alert_latencies)
+    if not lat:
+        return {"alerts": 0}
+    return {"alerts": len(lat), "p50_s": statistics.median(lat),
+            "p99_s": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "max_s": lat[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--n", type=int, default=200_000, help="activities per size")
+    ap.add_argument("--rate", type=float, default=2000.0, help="latency run: activities/s")
+    ap.add_argument("--latency-n", type=int, default=20_000)
+    ap.add_argument("--pg", action="store_true", help="center stores in a temp PostgreSQL")
+    ap.add_argument("--profile", action="store_true", help="cProfile the engine (top 12)")
+    ap.add_argument("--no-bus", action="store_true", help="engine and state only")
+    ap.add_argument("--center-n", type=int, default=30_000, help="activities per center run")
+    ap.add_argument("--patch-dc-count", action="store_true",
+                    help="measure with the suggested Engine.process fix (see patch_dc_count)")
+    args = ap.parse_args()
+    if args.patch_dc_count:
+        patch_dc_count()
+    from tests.center.servers import NatsServer, PostgresCluster
+
+    tmp = Path(tempfile.mkdtemp(prefix="dcwatch-bench-"))
+    nats = pg = None
+    if not args.no_bus:
+        nats = NatsServer(tmp / "nats").start()
+        pg = PostgresCluster().start() if args.pg else None
+    dbn = iter(range(1000))
+
+    def db() -> str:
+        return pg.new_database(f"b{next(dbn)}") if pg else str(tmp / f"b{next(dbn)}.db")
+
+    rows = []
+    try:
+        for size in [int(s) for s in args.sizes.split(",")]:
+            acts = synth(args.n, size)
+            r = {"accounts": size, "n": len(acts)}
+            r.update(bench_engine(acts, args.profile))
+            r.pop("profile", None)
+            if nats:
+                r["c1"] = bench_center(nats.url, [db()], synth(args.center_n, size), 1)
+                r["c2"] = bench_center(nats.url, [db(), db()], synth(args.center_n, size), 2)
+                r["lat"] = bench_latency(nats.url, db(), synth(args.latency_n, size),
+                                         args.rate)
+            rows.append(r)
+            print(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY).decode(), flush=True)
+    finally:
+        if nats:
+            nats.stop(kill=True)
+        if pg:
+            pg.stop()
+    print("\n| accounts | engine act/s (1 core) | decode µs/act | center act/s 1 core | "
+          "center act/s 2 cores | alert latency p50 / p99 | engine state (RSS) | checkpoint |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        c1 = f"{r['c1']['per_s_wall']:,.0f}" if "c1" in r else "-"
+        c2 = f"{r['c2']['per_s_wall']:,.0f}" if "c2" in r else "-"
+        lat = r.get("lat", {})
+        ls = f"{lat['p50_s']:.2f} s / {lat['p99_s']:.2f} s" if lat.get("alerts") else "-"
+        print(f"| {r['accounts']:,} | {r['engine_per_s']:,.0f} | {r['decode_us']:.1f} | {c1} | "
+              f"{c2} | {ls} | {r['state_rss_mib']:.0f} MiB | {r['checkpoint_mib']:.1f} MiB in "
+              f"{r['checkpoint_s']:.2f} s |")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
