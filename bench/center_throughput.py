@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import cProfile
 import gc
-import os
 import pickle
 import pstats
 import resource
@@ -222,7 +221,7 @@ def _center_proc(url: str, db: str, site: str, q) -> None:  # a child process: o
 def bench_center(url: str, dbs: list[str], acts: list[Activity], centers: int) -> dict:
     import multiprocessing as mp
 
-    sites = [f"bench{centers}_{i}_{os.getpid()}" for i in range(centers)]
+    sites = [f"b{centers}_{i}_{len(acts)}_{time.time_ns()}" for i in range(centers)]
     share = len(acts) // centers
     for i, s in enumerate(sites):  # the backlog first: the center runs flat out
         asyncio.run(_publish(url, s, acts[i * share:(i + 1) * share]))
@@ -246,7 +245,7 @@ def bench_latency(url: str, db: str, acts: list[Activity], rate: float) -> dict:
     from dcwatch.bus.jetstream import BusOptions
     from dcwatch.center.runner import Center, CenterOptions
 
-    site = f"lat{os.getpid()}"
+    site = f"lat{time.time_ns()}"
     c = Center(CenterOptions([site], db, BusOptions(url), until_eof=True, expect_sensors=1,
                              mode="live"))
 

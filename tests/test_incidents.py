@@ -57,3 +57,37 @@ def test_demo_kill_chain_is_one_incident() -> None:
     assert "WS01" in main.story[0]["what"]
     d = main.to_dict()
     assert d["alert_ids"] == [a.id for a in main.alerts]
+
+
+def test_killchain_recording_is_exactly_one_incident_in_seed_order() -> None:
+    from tests.conftest import RECORDINGS
+
+    kc = RECORDINGS / "killchain"
+    if not (kc / "dc.pcap").exists():
+        import pytest
+
+        pytest.skip("killchain recording not present")
+    alerts = scan(ScanOptions([str(kc)])).alerts
+    incs = correlate(alerts)
+    assert len(incs) == 1
+    inc = incs[0]
+    steps = [s["external_id"] for s in inc.story if "external_id" in s]
+    assert sorted(steps) == sorted(a.external_id for a in alerts)
+    # the seed's order: 2012 -> 2002/2008 -> 2018 -> 2019 -> 2006/2032
+    stage = {2012: 0, 2002: 1, 2008: 1, 2018: 2, 2019: 3, 2006: 4, 2032: 4}
+    assert {2012, 2018, 2019} <= set(steps)
+    assert {2002, 2008} & set(steps)
+    assert {2006, 2032} & set(steps)
+    ranks = [stage[x] for x in steps if x in stage]
+    assert ranks == sorted(ranks)
+    assert inc.story[0]["phase"] == "Summary"
+    assert "WS1" in inc.title
+    assert "DC01" in inc.title
+    times = [s["time"] for s in inc.story if "time" in s]
+    assert times == sorted(times)
+
+
+def test_incident_id_is_stable_as_alerts_join() -> None:
+    ws1 = EntityRef("computer", "WS1", "source computer")
+    a1, a2 = alert(1, 0, [ws1]), alert(2, 10, [ws1])
+    assert correlate([a1])[0].id == correlate([a1, a2])[0].id

@@ -37,9 +37,9 @@ def user_dn(sam: str) -> str:
 def mock_connection() -> Any:
     """A bound MOCK_SYNC connection over a small CONTOSO directory."""
     server = ldap3.Server("mock-dc01", get_info=ldap3.NONE)
-    conn = ldap3.Connection(server, user="CN=Administrator,CN=Users," + BASE, password="x",
+    conn = ldap3.Connection(server, user="CN=svc-dcwatch,CN=Users," + BASE, password="x",
                             client_strategy=ldap3.MOCK_SYNC)
-    conn.strategy.add_entry(f"CN=Administrator,CN=Users,{BASE}", {"userPassword": "x"})
+    conn.strategy.add_entry(f"CN=svc-dcwatch,CN=Users,{BASE}", {"userPassword": "x"})
     conn.strategy.add_entry(BASE, {"objectClass": ["top", "domain"],
                                    "objectSid": sid_bytes(DOM), "name": "contoso"})
     for i, (rid, sam, uac) in enumerate(USERS):

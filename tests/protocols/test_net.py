@@ -214,3 +214,79 @@ def test_feed_at_reads_frames_in_place_like_feed() -> None:
     assert copied
     assert in_place == copied
     assert (s2.records, s2.skipped, s2.weirds) == (s1.records, s1.skipped, s1.weirds)
+
+
+def test_snaplen_cut_segment_is_a_gap_not_a_stuck_stream() -> None:
+    """Regression: a segment cut by the snap length (IP length > captured bytes) left a hole
+    that never filled, so every later segment of that direction waited in the out-of-order
+    buffer until it overflowed (tcpdump -s 256 captures decoded nothing). Now the uncaptured
+    tail is a content gap at once and the connection's next operation decodes in order."""
+    search = w.ldap_search("DC=corp,DC=local", 2, w.f_present("objectClass"), ("cn",))
+    entry = w.ldap_msg(1, w.tlv(0x64, w.octets(b"CN=a,DC=corp,DC=local")
+                                + w.seq(w.partial_attr("cn", b"a" * 1500))))
+    done = w.tlv(0x65, w.enum(0) + w.octets(b"") + w.octets(b""))  # SearchResultDone
+    s = w.TcpSession(C, 51000, DC, 389)
+    s.send(True, w.ldap_msg(1, search))
+    s.send(False, entry + w.ldap_msg(1, done), mss=500)
+    last_of_first = len(s.frames) - 1
+    s.send(True, w.ldap_msg(2, search))
+    s.send(False, w.ldap_msg(2, done))
+    s.fin()
+    frames = list(s.frames)
+    ts, frame = frames[last_of_first]
+    frames[last_of_first] = (ts, frame[: 14 + 20 + 20 + 10])  # snap length: the rest is lost
+    lost = len(frame) - (14 + 20 + 20 + 10)
+    acts, stats = decode(w.pcap(frames))
+    assert stats.weirds.get("tcp_snaplen_cut_segments") == 1
+    assert stats.weirds.get("tcp_content_gap_bytes") == lost
+    assert "tcp_out_of_order_overflow" not in stats.weirds
+    searches = {a.fields["message_id"]: a for a in acts if a.kind == "ldap.search"}
+    assert searches[1].outcome is None  # its SearchResultDone was in the lost bytes
+    assert searches[2].outcome == "success"
+
+
+def test_snaplen_cut_delivers_the_next_segment_at_once() -> None:
+    """TcpConnection level: after a cut segment the next in-order one reaches the analyzer
+    immediately (before, it waited behind the hole)."""
+    from dcwatch.protocols.flow import FlowInfo
+    from dcwatch.protocols.net.tcp import ACK, TcpConnection
+
+    seen: list[tuple[str, bool, int]] = []
+
+    class Rec:
+        def data(self, fc: bool, p: bytes) -> None:
+            seen.append(("data", fc, len(p)))
+
+        def gap(self, fc: bool, n: int) -> None:
+            seen.append(("gap", fc, n))
+
+        def close(self) -> None:
+            seen.append(("close", True, 0))
+
+    counters: dict[str, int] = {}
+    conn = TcpConnection(FlowInfo("tcp", C, 1, DC, 2, "t"), Rec(), 0.0, counters)
+    conn.segment(False, 1000, ACK, b"a" * 100, cut=50)
+    conn.segment(False, 1150, ACK, b"b" * 10)
+    assert seen == [("data", False, 100), ("gap", False, 50), ("data", False, 10)]
+    assert counters["tcp_content_gap_bytes"] == 50
+
+
+def test_activities_of_one_frame_get_distinct_uids() -> None:
+    """Regression: two LDAP searches pipelined in one segment (same kind, frame, addresses and
+    actor) shared one uid, so the store kept only the first. The repeat's ``sub`` is suffixed
+    and the uids stay the same when the capture is read again."""
+    search = w.ldap_search("DC=corp,DC=local", 2, w.f_present("objectClass"), ("cn",))
+    done = w.tlv(0x65, w.enum(0) + w.octets(b"") + w.octets(b""))
+    s = w.TcpSession(C, 51000, DC, 389)
+    s.send(True, w.ldap_msg(1, search) + w.ldap_msg(2, search))  # one segment
+    s.send(False, w.ldap_msg(1, done) + w.ldap_msg(2, done))
+    s.fin()
+    data = w.pcap(s.frames)
+    acts, stats = decode(data)
+    searches = [a for a in acts if a.kind == "ldap.search"]
+    assert [a.fields["message_id"] for a in searches] == [1, 2]
+    assert searches[0].origin.record == searches[1].origin.record
+    assert len({a.uid for a in acts}) == len(acts)
+    assert stats.weirds.get("activity_uid_disambiguated") == 1
+    assert [a.uid for a in decode(data)[0]] == [a.uid for a in acts]  # stable on re-read
+    assert all(a.uid == a.compute_uid() for a in acts)

@@ -7,8 +7,8 @@ CSRF token, so an apply without the plan step of the same session is refused.
 
 The DC and bind account come from ``app.state.response_target`` (an ``LdapTarget``) or the
 environment: ``DCW_RESPONSE_SERVER``, ``DCW_RESPONSE_BIND``, ``DCW_RESPONSE_PASSWORD`` (and
-``DCW_RESPONSE_START_TLS=1``). Tests set ``app.state.response_connect`` to a callable that
-returns a bound ldap3 connection.
+``DCW_RESPONSE_START_TLS=1``, ``DCW_RESPONSE_BASE``). Tests set ``app.state.response_connect``
+to a callable that returns a bound ldap3 connection.
 """
 
 from __future__ import annotations
@@ -116,9 +116,13 @@ def _run(request: Request, action: str, name: str, group: str, dry_run: bool) ->
 
     if action not in ACTIONS:
         raise HTTPException(400, f"unknown action {action!r}")
+    st = request.app.state
+    t = getattr(st, "response_target", None)
+    base = getattr(st, "response_base", None) or os.environ.get("DCW_RESPONSE_BASE") or \
+        (t.base if t is not None else None)
     conn = _connect(request)
     try:
-        return run_action(conn, action, name, group or None, dry_run=dry_run)
+        return run_action(conn, action, name, group or None, dry_run=dry_run, base=base)
     finally:
         conn.unbind()
 
@@ -134,9 +138,9 @@ def respond_plan(*, request: Request, action: Annotated[str, Form()],
         plan = _run(request, action, name, group, dry_run=True)
     except DcwatchError as e:
         return render(request, "respond.html", auth, status_code=400, plan=None, error=str(e),
-                      action=action, name=name, group=group, token="")
+                      action=action, account=name, group=group, token="")
     return render(request, "respond.html", auth, plan=plan, error=None, action=action,
-                  name=name, group=group, token=_token(auth, action, name, group))
+                  account=name, group=group, token=_token(auth, action, name, group))
 
 
 @router.post("/respond/apply")
@@ -156,13 +160,13 @@ def respond_apply(*, request: Request, action: Annotated[str, Form()],
         portal.audit(auth.user.name, f"respond.{action}", None, target=name,
                      group=group or None, via="portal", error=str(e))
         return render(request, "respond.html", auth, status_code=502, plan=None,
-                      error=str(e), action=action, name=name, group=group, token="")
+                      error=str(e), action=action, account=name, group=group, token="")
     portal.audit(auth.user.name, f"respond.{action}", None, target=name, group=group or None,
                  via="portal", result=res.message,
                  changes=[f"{c.dn}: {c.attribute} {c.old} -> {c.new}" for c in res.changes])
     request.app.state.lmp_cache = None
     return render(request, "respond.html", auth, plan=res, error=None, action=action,
-                  name=name, group=group, token="", applied=True)
+                  account=name, group=group, token="", applied=True)
 
 
 # --- reports --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ UDP_IDLE = 60.0
 SWEEP_EVERY = 10.0  # capture seconds between idle sweeps
 MAX_TCP_FLOWS = 100_000  # oldest flows are closed first beyond this (bounded memory)
 MAX_UDP_FLOWS = 100_000
+RECENT_UIDS = 65_536  # uids remembered to tell apart activities that share one (bounded memory)
 
 
 _IPV4 = struct.Struct(">B1xH2xHx B").unpack_from  # RFC 791 3.1: vihl, total, flags/frag, proto
@@ -49,7 +50,8 @@ class PacketDecoder:
         self.context = context if context is not None else FlowContext()
         self._weirds_at_start = dict(self.context.weirds)
         self.out: list[Activity] = []
-        self.emit = emit or self.out.append
+        self._sink = emit or self.out.append
+        self._recent_uids: dict[str, int] = {}
         self.tcp_ports, self.rpc_cls = dispatch.tcp_table()
         self.udp_ports = dispatch.udp_table()
         self.tcp: dict[tuple[bytes, int, int], tuple[TcpConnection, bool]] = {}
@@ -89,12 +91,15 @@ class PacketDecoder:
                     else:
                         sport, dport = _PORTS(buf, start + 34)
                         ports = self.tcp_ports
+                        cut = 14 + total - n if 14 + total > n else 0  # snap length
                         if dport in ports or sport in ports:
-                            self._tcp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
+                            self._tcp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4,
+                                      cut)
                         elif self.rpc_cls is not None and self.context.rpc_ports:
                             dyn = self._dynamic_ports()  # ports learned from the endpoint mapper
                             if dport in dyn or sport in dyn:
-                                self._tcp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
+                                self._tcp(ts, buf, start + 34, end, frame_no, buf, start + 26,
+                                          4, cut)
                 elif proto == PROTO_UDP:
                     end = start + 14 + total if 14 + total < n else stop
                     self._udp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
@@ -144,6 +149,27 @@ class PacketDecoder:
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
+    def emit(self, act: Activity) -> None:
+        """Hand an analyzer's activity on, with a uid no other activity of this capture has.
+
+        The uid hashes kind, time, frame, addresses, actor/target and ``fields["sub"]``, so
+        two records of one kind from one frame (compounded SMB2 CREATEs, pipelined LDAP or
+        RPC requests in one segment, a bind naming two interfaces) would share it and the
+        store would keep only the first. A repeat gets ``sub`` suffixed ``#n`` (n-th repeat in
+        emission order, which is deterministic: re-reading the capture gives the same uids)."""
+        uid = act.uid
+        seen = self._recent_uids.get(uid)
+        if seen is None:
+            if len(self._recent_uids) >= RECENT_UIDS:
+                del self._recent_uids[next(iter(self._recent_uids))]
+            self._recent_uids[uid] = 0
+        else:
+            self._recent_uids[uid] = seen + 1
+            act.fields["sub"] = f"{act.fields.get('sub', '')}#{seen + 1}"
+            act.uid = act.compute_uid()
+            self._count("activity_uid_disambiguated")
+        self._sink(act)
+
     def _when(self, ts: float) -> datetime:
         if ts != self._dt_key:
             self._dt_key = ts
@@ -161,6 +187,7 @@ class PacketDecoder:
             raise Malformed(f"ipv4: version/IHL byte 0x{vihl:02x} is not valid")
         if proto != PROTO_TCP and proto != PROTO_UDP:
             return
+        cut = 0
         if total == 0:  # TSO on the capturing host: the NIC fills the length in (Wireshark too)
             self._count("ipv4_total_length_zero")
             end = n
@@ -169,7 +196,8 @@ class PacketDecoder:
         else:
             end = off + total
             if end > n:
-                end = n  # cut by the snap length: reassembly sees the hole
+                cut = end - n  # cut by the snap length: reassembly reports it as a gap
+                end = n
         l4 = off + ihl
         if fo & 0x3FFF:  # RFC 791: MF flag or a fragment offset
             key = (frame[off + 12 : off + 20], frame[off + 4] << 8 | frame[off + 5], proto)
@@ -192,7 +220,7 @@ class PacketDecoder:
                     dyn = self._dynamic_ports()
                     if dport not in dyn and sport not in dyn:
                         return
-            self._tcp(ts, frame, l4, end, frame_no, frame, off + 12, 4)
+            self._tcp(ts, frame, l4, end, frame_no, frame, off + 12, 4, cut)
         else:
             self._udp(ts, frame, l4, end, frame_no, frame, off + 12, 4)
 
@@ -202,7 +230,8 @@ class PacketDecoder:
             raise Truncated(f"ipv6: header needs 40 bytes, {n - off} captured")
         if frame[off] >> 4 != 6:
             raise Malformed(f"ipv6: version nibble {frame[off] >> 4}")
-        end = min(off + 40 + (frame[off + 4] << 8 | frame[off + 5]), n)
+        claimed = off + 40 + (frame[off + 4] << 8 | frame[off + 5])
+        end = min(claimed, n)
         proto, l4, frag = ipv6_payload(frame, off, end)
         if proto != PROTO_TCP and proto != PROTO_UDP:
             return
@@ -218,8 +247,10 @@ class PacketDecoder:
                 fn = self._tcp if proto == PROTO_TCP else self._udp
                 fn(ts, frame_l4, l4, end, frame_no, frame, off + 8, 16)
                 return
-        fn = self._tcp if proto == PROTO_TCP else self._udp
-        fn(ts, frame, l4, end, frame_no, frame, off + 8, 16)
+        if proto == PROTO_TCP:
+            self._tcp(ts, frame, l4, end, frame_no, frame, off + 8, 16, claimed - end)
+        else:
+            self._udp(ts, frame, l4, end, frame_no, frame, off + 8, 16)
 
     def _dynamic_ports(self) -> frozenset[int]:
         rp = self.context.rpc_ports
@@ -230,7 +261,8 @@ class PacketDecoder:
 
     # -- transport layer ---------------------------------------------------------------------
     def _tcp(self, ts: float, b: bytes, l4: int, end: int, frame_no: int, hdr: bytes,
-             aoff: int, alen: int) -> None:
+             aoff: int, alen: int, cut: int = 0) -> None:
+        """One TCP segment; ``cut`` payload bytes were not captured (snap length)."""
         if l4 + 20 > end:
             raise Truncated(f"tcp: header needs 20 bytes, {end - l4} left")
         sport, dport, seq, doff, flags = _TCP(b, l4)
@@ -269,11 +301,11 @@ class PacketDecoder:
             conn, from_client = entry
         info = conn.info
         info.frame = frame_no
-        if payload or flags & (FIN | RST):  # pure ACKs reach no analyzer: no datetime for them
+        if payload or cut or flags & (FIN | RST):  # pure ACKs reach no analyzer: no datetime
             info.ts = self._when(ts)
         conn.last = ts
         try:
-            conn.segment(from_client, seq, flags, payload)
+            conn.segment(from_client, seq, flags, payload, cut)
         finally:
             if conn.closed:
                 self._forget_tcp(conn)

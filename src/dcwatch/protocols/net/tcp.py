@@ -54,8 +54,13 @@ class TcpConnection:
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
-    def segment(self, from_client: bool, seq: int, flags: int, payload: bytes) -> None:
-        """Feed one segment; delivers in-order bytes. Raises the analyzer's first InputError."""
+    def segment(self, from_client: bool, seq: int, flags: int, payload: bytes,
+                cut: int = 0) -> None:
+        """Feed one segment; delivers in-order bytes. Raises the analyzer's first InputError.
+
+        ``cut``: bytes of this segment after ``payload`` that the capture did not keep (snap
+        length). In order, they are reported as a gap at once and the stream goes on after
+        them; otherwise every later segment would wait behind a hole that never fills."""
         h = self.c if from_client else self.s
         if flags & SYN:
             seq = (seq + 1) & SEQ_MASK
@@ -63,19 +68,22 @@ class TcpConnection:
                 h.next_seq = seq
         if h.next_seq is None:
             h.next_seq = seq  # mid-stream pickup
-        if payload and not h.capped:
+        if (payload or cut) and not h.capped:
             n = len(payload)
             if seq == h.next_seq and not h.ooo and h.delivered + n <= MAX_DIRECTION_BYTES:
                 # in order, nothing buffered, under the cap (almost every segment): deliver
                 # without the general path's calls; _data/_deliver do the same otherwise
                 h.next_seq = (seq + n) & SEQ_MASK
                 h.delivered += n
-                try:
-                    self.analyzer.data(from_client, payload)
-                except InputError as e:
-                    self.error = self.error or e
-            else:
-                self._data(from_client, h, seq, payload)
+                if n:
+                    try:
+                        self.analyzer.data(from_client, payload)
+                    except InputError as e:
+                        self.error = self.error or e
+                if cut:
+                    self._snap_cut(from_client, h, cut)
+            elif payload:
+                self._data(from_client, h, seq, payload)  # a cut tail stays a hole here
         if flags & FIN:
             h.fin = True
         if flags & RST or (self.c.fin and self.s.fin):
@@ -109,6 +117,17 @@ class TcpConnection:
         if h.ooo_bytes > MAX_OOO_BYTES or len(h.ooo) > MAX_OOO_SEGMENTS:
             self._count("tcp_out_of_order_overflow")
             self._skip_hole(fc, h)
+
+    def _snap_cut(self, fc: bool, h: HalfStream, cut: int) -> None:
+        """The uncaptured tail of an in-order segment: a content gap, then go on after it."""
+        self._count("tcp_snaplen_cut_segments")
+        self._count("tcp_content_gap")
+        self._count("tcp_content_gap_bytes", cut)
+        h.next_seq = (h.next_seq + cut) & SEQ_MASK  # type: ignore[operator]
+        try:
+            self.analyzer.gap(fc, cut)
+        except InputError as e:
+            self.error = self.error or e
 
     def _drain(self, fc: bool, h: HalfStream) -> None:
         """Deliver buffered segments that have become contiguous."""
