@@ -11,11 +11,14 @@ from typing import Any
 import click
 
 from dcwatch import __version__
+from dcwatch.center.cli import center as _center  # nats-py loads only when these run
+from dcwatch.center.cli import health as _health
 from dcwatch.cli_directory import directory as _directory
 from dcwatch.cli_directory import lmp as _lmp
 from dcwatch.cli_directory import report as _report
 from dcwatch.cli_directory import respond as _respond
 from dcwatch.errors import ConfigError, DcwatchError
+from dcwatch.intake.cli import ship as _ship
 from dcwatch.sources.base import SourceStats
 from dcwatch.web.cli import serve as _serve  # FastAPI itself loads only when serve runs
 from dcwatch.web.cli import user as _user
@@ -530,6 +533,9 @@ def _unused(_: Iterator[object], __: timedelta) -> None:  # keep imports honest 
 
 main.add_command(_serve)
 main.add_command(_user)
+main.add_command(_center)
+main.add_command(_health)
+main.add_command(_ship)
 main.add_command(_directory)
 main.add_command(_lmp)
 main.add_command(_respond)

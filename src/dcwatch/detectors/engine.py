@@ -73,17 +73,13 @@ class Engine:
     def process(self, a: Activity) -> None:
         """Feed one activity."""
         self.activities += 1
-        known = len(self.resolver.dc_domains), len(self.resolver.configured_dcs)
-        before = sum(1 for h in self.resolver.hosts.values() if h.dc_evidence)
+        before = self.resolver.version
         self.resolver.observe(a)
         for det in self.by_kind.get(a.kind, ()):
             for draft in det.observe(a):
                 self.submit(draft)
-        if self._pending:
-            after = sum(1 for h in self.resolver.hosts.values() if h.dc_evidence)
-            if after != before or known != (len(self.resolver.dc_domains),
-                                            len(self.resolver.configured_dcs)):
-                self._retry_pending(final=False)
+        if self._pending and self.resolver.version != before:
+            self._retry_pending(final=False)
 
     def run(self, activities: Iterable[Activity]) -> list[Alert]:
         """Process a whole stream and finish; returns the alerts of this run."""

@@ -182,6 +182,7 @@ class Resolver:
         self.configured_dcs = {short(d) for d in dcs or [] if short(d)}
         self.honeytokens = {_norm_account(n) for n in honeytokens or []}
         self.sensitive_names = {_norm_account(n) for n in sensitive or []}
+        self.version = 0  # grows whenever what is known about DC roles changes
         self.group_sids: set[str] = set()
         self.dn_sids: dict[str, str] = {}  # lower-case DN -> SID, where a source gave both
         self.domain_sids: set[str] = set()
@@ -243,6 +244,7 @@ class Resolver:
             why = _wire_dc_reason(a)
             if why and a.dst_ip not in self.dc_ips:
                 self.dc_ips[a.dst_ip] = why
+                self.version += 1
                 m = self.ip_map.get(a.dst_ip)
                 if m is not None:
                     self.mark_dc(m.host, why)
@@ -272,18 +274,23 @@ class Resolver:
             if acct and acct.domain and acct.name and not acct.is_machine and \
                     acct.domain.upper() == info.name:
                 info.local_account = f"its log names the local account {acct}"
+                self.version += 1
                 return
 
     def _samba_dc(self, host: str, a: Activity) -> None:
         why = "writes Samba AD DC audit logs"
         if _is_ip(host):
-            self.dc_ips.setdefault(host, why)
+            if host not in self.dc_ips:
+                self.dc_ips[host] = why
+                self.version += 1
             return
         info = self._host(host)
         if info is not None and info.dc_evidence is None:
             self._mark_dc(info, why)
         if a.dst_ip and info is not None:
-            self.dc_ips.setdefault(a.dst_ip, why)
+            if a.dst_ip not in self.dc_ips:
+                self.dc_ips[a.dst_ip] = why
+                self.version += 1
             if a.dst_ip not in self.ip_map:
                 self.ip_map[a.dst_ip] = IpMapping(info.name, "Samba audit log of the DC",
                                                   "high", a.ts)
@@ -340,6 +347,7 @@ class Resolver:
 
     def _mark_dc(self, info: HostInfo, reason: str) -> None:
         info.dc_evidence = reason
+        self.version += 1
         dom = _dns_domain(info.fqdn)
         if dom:
             self.dc_domains.setdefault(dom, set()).add(info.name)
