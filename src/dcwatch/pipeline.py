@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,22 +14,8 @@ from dcwatch.entities.lmp import LateralMovement, SessionTracker, enrich_alerts
 from dcwatch.entities.resolver import Resolver
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import Alert
-from dcwatch.protocols.winevent import WANTED_IDS
-from dcwatch.sources._evtx_worker import prefilter
 from dcwatch.sources.base import SourceStats
-from dcwatch.sources.evtx import read_prefiltered
-from dcwatch.sources.files import EVTX_MAGIC, Input, expand, merge, read_input, reorder
-
-PREFETCH_MIN_BYTES = 16 << 20  # below this, worker start-up costs more than it saves
-PREFETCH_BYTES = 512 << 20  # EVTX file size handed to workers at once (their JSON is kept)
-
-
-def _is_evtx(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(8) == EVTX_MAGIC
-    except OSError:
-        return False
+from dcwatch.sources.files import Input, expand, merge, read_input, reorder
 
 Progress = Callable[[int, int, str], None]  # (inputs done, inputs total, current name)
 
@@ -85,54 +67,18 @@ class ActivityStream:
         self._on_input = on_input
         self._on_done = on_done
 
-    def _one(self, inp: Input, pre: Future | None) -> Iterator[Activity]:
+    def _one(self, inp: Input) -> Iterator[Activity]:
         st = SourceStats(inp.name)
         self.stats.append(st)
         if self._on_input:
             self._on_input(inp, st)
-        result = None
-        if pre is not None:
-            try:
-                result = pre.result()
-            except (BrokenProcessPool, OSError):
-                result = None  # the worker died: read it here instead
-        if result is not None:
-            yield from reorder(read_prefiltered(result, inp.name, st))
-        else:
-            yield from reorder(read_input(inp, st, self._threads))
+        yield from reorder(read_input(inp, st, self._threads))
         if self._on_done:
             self._on_done(inp, st)
 
     def __iter__(self) -> Iterator[Activity]:
-        pool, futures = self._prefetch()
-        try:
-            merged = merge([self._one(i, futures.get(id(i))) for i in self.inputs])
-            yield from self._dedup(merged)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-
-    def _prefetch(self) -> tuple[ProcessPoolExecutor | None, dict[int, Future]]:
-        """Parse EVTX files on the other cores (worker processes pre-filter, this one maps).
-
-        Used when there are several EVTX files worth it; bounded by PREFETCH_BYTES of file size
-        so the pre-filtered JSON held at once stays small (larger sets are read lazily here)."""
-        cpus = os.cpu_count() or 1
-        evtx_files = [i for i in self.inputs if i.path and _is_evtx(i.path)]
-        total = sum(os.path.getsize(i.path) for i in evtx_files if i.path)
-        if cpus < 2 or len(evtx_files) < 2 or total < PREFETCH_MIN_BYTES:
-            return None, {}
-        pool = ProcessPoolExecutor(max_workers=min(cpus, 4),
-                                   mp_context=multiprocessing.get_context("fork"))
-        futures: dict[int, Future] = {}
-        budget = PREFETCH_BYTES
-        for i in evtx_files:
-            size = os.path.getsize(i.path)  # type: ignore[arg-type]
-            if size > budget:
-                continue
-            budget -= size
-            futures[id(i)] = pool.submit(prefilter, i.path, WANTED_IDS, 1)
-        return pool, futures
+        merged = merge([self._one(i) for i in self.inputs])
+        return self._dedup(merged)
 
     def _dedup(self, acts: Iterator[Activity], span: timedelta = timedelta(minutes=10),
                cap: int = 500_000) -> Iterator[Activity]:

@@ -6,6 +6,7 @@ selects them first, which keeps end-to-end speed close to the raw parse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -15,10 +16,9 @@ import orjson
 from dcwatch.errors import InputError
 from dcwatch.model.activity import Activity, Origin, parse_ts
 from dcwatch.protocols import winevent
-from dcwatch.sources._evtx_worker import EID as _EID
-from dcwatch.sources._evtx_worker import Prefiltered
 from dcwatch.sources.base import SourceStats
 
+_EID = re.compile(r'"EventID":(?:\{.{0,160}?"#text":)?\s*"?(\d+)')
 _WANTED = winevent.WANTED_IDS
 
 
@@ -32,17 +32,6 @@ def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
         stats.fatal = f"not a readable EVTX file: {_short(e)}"
         return
     yield from map_records(_wanted(parser, stats), name, stats)
-
-
-def read_prefiltered(result: Prefiltered, name: str, stats: SourceStats) -> Iterator[Activity]:
-    """Activities of a file a worker process already parsed and pre-filtered."""
-    stats.format = "evtx"
-    stats.records += result.records
-    stats.unmapped += result.unmapped
-    stats.skipped += result.skipped
-    stats.first_error = stats.first_error or result.first_error
-    stats.fatal = result.fatal
-    yield from map_records(result.wanted, name, stats)
 
 
 def _wanted(parser: Any, stats: SourceStats) -> Iterator[tuple[int | None, str]]:
