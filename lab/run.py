@@ -1400,23 +1400,27 @@ def sc_dcsync(s):
     "dpapi_backupkey",
     expected="2020",
     key_entities="da.admin;WS1;10.77.0.21;DC01",
-    notes="MS-BKRP BackuprKey with BACKUPKEY_RETRIEVE_BACKUP_KEY_GUID over SMB "
-    "\\pipe\\protected_storage (packet privacy) from WS1 as da.admin "
-    "(mimikatz lsadump::backupkeys / dpapi.py backupkeys equivalent).",
+    notes="From WS1 as da.admin (domain admin; NTLM, workstation name WS1): first MS-BKRP "
+    "BackuprKey(BACKUPKEY_RETRIEVE_BACKUP_KEY_GUID) over \\pipe\\protected_storage (packet "
+    "privacy), the public key every domain client fetches (not the alert on its own); then the "
+    "domain DPAPI backup keys are stolen the way impacket dpapi.py backupkeys / mimikatz "
+    "lsadump::backupkeys do it, over SMB \\pipe\\lsarpc (SMB3 unencrypted, no DCE/RPC-level "
+    "auth: stubs in clear): LsarOpenPolicy2(POLICY_GET_PRIVATE_INFORMATION), "
+    "LsarRetrievePrivateData(G$BCKUPKEY_PREFERRED) - Samba 4.17 implements no opnum 43 (fault "
+    "nca_s_op_rng_error) - so the GUID is read with LsarOpenSecret + "
+    "LsarQuerySecret(G$BCKUPKEY_PREFERRED), then LsarRetrievePrivateData(G$BCKUPKEY_<guid>) "
+    "(fault again) and LsarOpenSecret + LsarQuerySecret(G$BCKUPKEY_<guid>), which returns the "
+    "RSA backup key (version 2, ~1.9 KB); finally the same for G$BCKUPKEY_P (fault, and "
+    "STATUS_OBJECT_NAME_NOT_FOUND: Samba keeps no legacy key).",
     audit_expected="",
     audit_tolerated="2020",
 )
 def sc_bkrp(s):
-    step(
-        s,
-        "dcw-ws1",
-        "bkrp",
-        "--user",
-        "da.admin",
-        "--password",
-        PW["da.admin"],
-        desc="DPAPI domain backup key retrieval",
-    )
+    creds = ("--user", "da.admin", "--password", PW["da.admin"])
+    step(s, "dcw-ws1", "bkrp", *creds,
+         desc="DPAPI public backup key (BackuprKey RETRIEVE_BACKUP_KEY_GUID)")
+    step(s, "dcw-ws1", "dpapi_backupkeys", *creds,
+         desc="dpapi.py backupkeys / mimikatz lsadump::backupkeys over \\pipe\\lsarpc")
 
 
 def golden_steps(s: Scenario) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from tests.detectors.conftest import ADMIN, act, lab, run, scan_alerts, shared, wire_rpc
 
+from dcwatch.model.activity import Activity
 from dcwatch.model.activity import ActivityKind as K
+from dcwatch.pipeline import ActivityStream
 
 SLUG = "dpapi-backup-key-request"
 
@@ -56,8 +57,37 @@ def test_protected_storage_pipe_sample_stays_quiet() -> None:
     assert 2020 not in {a.external_id for a in scan_alerts(p)}  # tolerated, not required
 
 
-@pytest.mark.xfail(strict=True, reason="lab dpapi_backupkey shows only BackuprKey "
-                   "RETRIEVE_BACKUP_KEY_GUID (the public key every client fetches) inside an "
-                   "SMB3-encrypted session: no G$BCKUPKEY retrieval to detect (re-record)")
 def test_lab_recording() -> None:
-    assert 2020 in {a.external_id for a in scan_alerts(lab("dpapi_backupkey/dc.pcap"))}
+    # WS1 as da.admin: dpapi.py backupkeys over \\pipe\\lsarpc (stubs in clear). Samba faults
+    # LsarRetrievePrivateData (opnum 43, nca_s_op_rng_error) and answers LsarOpenSecret +
+    # LsarQuerySecret, which hand over the key: one alert with every secret named.
+    head = ("From WS1, CONTOSO\\da.admin tried 6 time(s) to fetch the DPAPI domain backup key "
+            "from {dc} (4 failure, 2 success): G$BCKUPKEY_PREFERRED, G$BCKUPKEY_")
+    pcap = lab("dpapi_backupkey/dc.pcap")
+    for path, dc in ((pcap, "10.77.0.10"), (pcap.parent, "DC01")):  # the audit log names the DC
+        alerts = [a for a in scan_alerts(path) if a.external_id == 2020]
+        assert len(alerts) == 1
+        d = alerts[0].description
+        assert d.startswith(head.format(dc=dc)), d
+        assert d.endswith(", G$BCKUPKEY_P."), d
+        assert alerts[0].severity == "high"
+
+
+def _lab_activities() -> list[Activity]:
+    return list(ActivityStream([str(lab("dpapi_backupkey/dc.pcap"))]))
+
+
+def test_lab_public_backup_key_retrieval_alone_stays_quiet() -> None:
+    acts = _lab_activities()
+    calls = [a for a in acts if a.kind == K.RPC_CALL]
+    bkrp = [a for a in calls if a.fields["interface"] == "bkrp"]
+    assert [a.fields["operation"] for a in bkrp] == ["BackuprKey"]
+    lsa = [a for a in calls if a.fields["interface"] == "lsarpc"]
+    retrieves = [a for a in lsa if a.fields["opnum"] == 43]
+    assert [a.fields["args"]["key_name"][:11] for a in retrieves] == ["G$BCKUPKEY_"] * 3
+    assert {a.outcome for a in retrieves} == {"failure"}  # Samba: nca_s_op_rng_error
+    # the same recording without the LSA calls: BackuprKey(RETRIEVE_BACKUP_KEY_GUID), the SMB
+    # session and the NTLM logon around it raise nothing; with them, the alert
+    without_lsa = [a for a in acts if a not in lsa]
+    assert run(without_lsa, SLUG, dc_ips=("10.77.0.10",)) == []
+    assert len(run(acts, SLUG, dc_ips=("10.77.0.10",))) == 1

@@ -10,6 +10,7 @@ from dcwatch.protocols.dcerpc import (
     coerce,
     drsuapi,
     epm,
+    lsarpc,
     netlogon,
     samr,
     srvsvc,
@@ -23,6 +24,7 @@ Decoder = Callable[[NdrReader], dict[str, Any]]
 
 REQUESTS: dict[str, dict[int, Decoder]] = {
     "samr": samr.REQUESTS,
+    "lsarpc": lsarpc.REQUESTS,
     "srvsvc": srvsvc.REQUESTS,
     "svcctl": svcctl.REQUESTS,
     "drsuapi": drsuapi.REQUESTS,
@@ -39,6 +41,7 @@ REQUESTS: dict[str, dict[int, Decoder]] = {
 }
 RESPONSES: dict[str, dict[int, Decoder]] = {
     "samr": samr.RESPONSES,
+    "lsarpc": lsarpc.RESPONSES,
     "srvsvc": srvsvc.RESPONSES,
     "svcctl": svcctl.RESPONSES,
     "drsuapi": drsuapi.RESPONSES,
