@@ -686,8 +686,11 @@ def step_dpapi_backupkeys(args):
         except DCERPCException as e:
             out(f"LsarOpenSecret/LsarQuerySecret({name}): {str(e)[:110]}")
             return None
-        raw = b"".join(resp["EncryptedCurrentValue"]["Buffer"]) if resp[
-            "EncryptedCurrentValue"] else b""
+        raw = (
+            b"".join(resp["EncryptedCurrentValue"]["Buffer"])
+            if resp["EncryptedCurrentValue"]
+            else b""
+        )
         out(f"LsarOpenSecret + LsarQuerySecret({name}): {len(raw)} encrypted bytes")
         lsad.hLsarClose(dce, h)
         return crypto.decryptSecret(session_key, raw) if raw else None

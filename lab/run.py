@@ -1417,10 +1417,20 @@ def sc_dcsync(s):
 )
 def sc_bkrp(s):
     creds = ("--user", "da.admin", "--password", PW["da.admin"])
-    step(s, "dcw-ws1", "bkrp", *creds,
-         desc="DPAPI public backup key (BackuprKey RETRIEVE_BACKUP_KEY_GUID)")
-    step(s, "dcw-ws1", "dpapi_backupkeys", *creds,
-         desc="dpapi.py backupkeys / mimikatz lsadump::backupkeys over \\pipe\\lsarpc")
+    step(
+        s,
+        "dcw-ws1",
+        "bkrp",
+        *creds,
+        desc="DPAPI public backup key (BackuprKey RETRIEVE_BACKUP_KEY_GUID)",
+    )
+    step(
+        s,
+        "dcw-ws1",
+        "dpapi_backupkeys",
+        *creds,
+        desc="dpapi.py backupkeys / mimikatz lsadump::backupkeys over \\pipe\\lsarpc",
+    )
 
 
 def golden_steps(s: Scenario) -> None:

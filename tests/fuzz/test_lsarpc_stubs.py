@@ -112,8 +112,9 @@ def test_seeds_decode() -> None:
 
 
 @FUZZ
-@given(op=st.sampled_from(OPS), data=st.binary(max_size=512), little=st.booleans(),
-       ndr64=st.booleans())
+@given(
+    op=st.sampled_from(OPS), data=st.binary(max_size=512), little=st.booleans(), ndr64=st.booleans()
+)
 def test_random_stubs(op: tuple[bool, int], data: bytes, little: bool, ndr64: bool) -> None:
     _decode(*op, data, little, ndr64)
 
@@ -134,8 +135,9 @@ def test_mutated_stubs(op: tuple[bool, int], seed: tuple[bool, int], data: st.Da
         elif kind == "cut":
             del buf[i:]
         elif kind == "big":  # a hostile count or pointer
-            buf[i : i + 4] = data.draw(st.sampled_from([b"\xff\xff\xff\x7f", b"\xff" * 4,
-                                                        b"\x00\x00\x01\x00"]))
+            buf[i : i + 4] = data.draw(
+                st.sampled_from([b"\xff\xff\xff\x7f", b"\xff" * 4, b"\x00\x00\x01\x00"])
+            )
         else:
             buf[i:i] = data.draw(st.binary(max_size=16))
     _decode(*op, bytes(buf), data.draw(st.booleans()), data.draw(st.booleans()))

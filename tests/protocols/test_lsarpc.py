@@ -110,8 +110,11 @@ def test_open_and_query_secret() -> None:
     q["EncryptedCurrentValue"]["Buffer"] = NULL
     q["EncryptedOldValue"]["Buffer"] = NULL
     q["OldValueSetTime"] = NULL
-    assert req(30, q.getData()) == {"handle": SECRET_H.hex(), "current_value": True,
-                                    "old_value": True}
+    assert req(30, q.getData()) == {
+        "handle": SECRET_H.hex(),
+        "current_value": True,
+        "old_value": True,
+    }
     qr = lsad.LsarQuerySecretResponse()
     qr["EncryptedCurrentValue"]["Length"] = qr["EncryptedCurrentValue"]["MaximumLength"] = 40
     qr["EncryptedCurrentValue"]["Buffer"] = list(b"\x11" * 40)
@@ -163,15 +166,20 @@ def test_truncated_and_hostile_stubs_raise_malformed() -> None:
 
 
 def _pdu(ptype: int, call_id: int, body: bytes, flags: int = 3) -> bytes:
-    return struct.pack("<BBBB4sHHI", 5, 0, ptype, flags, b"\x10\x00\x00\x00",
-                       16 + len(body), 0, call_id) + body
+    return (
+        struct.pack(
+            "<BBBB4sHHI", 5, 0, ptype, flags, b"\x10\x00\x00\x00", 16 + len(body), 0, call_id
+        )
+        + body
+    )
 
 
 def _bind() -> bytes:
     iface = bytes.fromhex("785734123412cdabef000123456789ab")  # 12345778-1234-abcd-ef00-...ab
     ndr = bytes.fromhex("045d888aeb1cc9119fe808002b104860")
-    ctx = struct.pack("<HBB", 0, 1, 0) + iface + struct.pack("<HH", 0, 0) + ndr + \
-        struct.pack("<I", 2)
+    ctx = (
+        struct.pack("<HBB", 0, 1, 0) + iface + struct.pack("<HH", 0, 0) + ndr + struct.pack("<I", 2)
+    )
     return _pdu(11, 1, struct.pack("<HHI", 4280, 4280, 0) + struct.pack("<BBH", 1, 0, 0) + ctx)
 
 
@@ -194,8 +202,7 @@ def _response(call_id: int, stub: bytes) -> bytes:
 
 def test_connection_names_secret_handles_and_reads_status() -> None:
     got: list = []
-    flow = FlowInfo("tcp", "10.0.0.21", 50000, "10.0.0.10", 49667, "t.pcap",
-                    context=FlowContext())
+    flow = FlowInfo("tcp", "10.0.0.21", 50000, "10.0.0.10", 49667, "t.pcap", context=FlowContext())
     a = DceRpcTcpAnalyzer(flow, got.append)
     a.data(True, _bind())
     a.data(False, _bind_ack())
@@ -226,8 +233,12 @@ def test_connection_names_secret_handles_and_reads_status() -> None:
     a.data(False, _response(5, denied.getData()))
     a.close()
     calls = {x.fields["operation"]: x for x in got if x.kind == "rpc.call"}
-    assert set(calls) >= {"LsarOpenPolicy2", "LsarOpenSecret", "LsarQuerySecret",
-                          "LsarRetrievePrivateData"}
+    assert set(calls) >= {
+        "LsarOpenPolicy2",
+        "LsarOpenSecret",
+        "LsarQuerySecret",
+        "LsarRetrievePrivateData",
+    }
     assert calls["LsarOpenPolicy2"].outcome == "success"
     assert calls["LsarOpenSecret"].fields["args"]["secret_name"] == "G$BCKUPKEY_P"
     assert calls["LsarQuerySecret"].fields["args"]["handle_of"] == "G$BCKUPKEY_P"

@@ -108,8 +108,7 @@ class Store:
             aid = a.id
         else:
             aid = row["id"]
-            known = {r[0] for r in c.execute(select(t.alert_activities.c.activity_uid).where(
-                t.alert_activities.c.alert_id == aid))}
+            known = self._linked(c, aid, [x.uid for x in a.activities])
             new = [x for x in a.activities if x.uid not in known]
             changed = bool(new) or row["description"] != a.description or \
                 row["evidence"] != a.evidence
@@ -146,6 +145,18 @@ class Store:
         if rows:
             c.execute(insert(t.alert_entities), rows)
 
+    @staticmethod
+    def _linked(c: Any, aid: str, uids: list[str]) -> set[str]:
+        """Which of ``uids`` are already linked to the alert (only those are read back: an
+        update of a long-running alert costs what it adds, not what it holds)."""
+        out: set[str] = set()
+        aa = t.alert_activities
+        for i in range(0, len(uids), 500):
+            chunk = uids[i:i + 500]
+            out.update(r[0] for r in c.execute(select(aa.c.activity_uid).where(
+                aa.c.alert_id == aid, aa.c.activity_uid.in_(chunk))))
+        return out
+
     def _save_activities(self, c: Any, aid: str, acts: list[Activity]) -> None:
         if not acts:
             return
@@ -158,8 +169,7 @@ class Store:
                 for a in acts if a.uid not in have]
         if rows:
             c.execute(insert(t.activities), rows)
-        linked = {r[0] for r in c.execute(select(t.alert_activities.c.activity_uid).where(
-            t.alert_activities.c.alert_id == aid))}
+        linked = self._linked(c, aid, uids)
         links = [{"alert_id": aid, "activity_uid": u} for u in dict.fromkeys(uids)
                  if u not in linked]
         if links:
