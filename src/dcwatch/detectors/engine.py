@@ -145,6 +145,8 @@ class Engine:
                 self.excluded += 1
                 return None
         cls = self._classes[draft.slug]
+        if self.resolver.realms:
+            _netbios_names(draft, self.resolver.realms)
         acts = sorted(draft.activities, key=lambda x: x.ts)
         first, last = acts[0].ts, acts[-1].ts
         key = (draft.slug, draft.key)
@@ -180,6 +182,31 @@ class Engine:
     def _notify(self, alert: Alert, trigger: str) -> None:
         for fn in self.listeners:
             fn(alert, trigger)
+
+
+def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
+    """Name accounts DOMAIN\\user even where a source gave the Kerberos realm (a user seen as
+    CONTOSO.LOCAL\\x and CONTOSO\\x is one account, shown one way)."""
+    def fix(text: str) -> str:
+        for realm, netbios in realms.items():
+            if realm in text.upper():
+                text = _replace_ci(text, realm + "\\", netbios + "\\")
+        return text
+
+    draft.description = fix(draft.description)
+    draft.entities = [EntityRef(e.kind, fix(e.name), e.role, e.sid, e.ip)
+                      if e.kind == "user" else e for e in draft.entities]
+
+
+def _replace_ci(text: str, old: str, new: str) -> str:
+    low, lo = text.lower(), old.lower()
+    out, i = [], 0
+    while (j := low.find(lo, i)) != -1:
+        out.append(text[i:j])
+        out.append(new)
+        i = j + len(old)
+    out.append(text[i:])
+    return "".join(out)
 
 
 def _dedup_acts(acts: list[Activity]) -> list[Activity]:

@@ -182,6 +182,7 @@ class Resolver:
         self.configured_dcs = {short(d) for d in dcs or [] if short(d)}
         self.honeytokens = {_norm_account(n) for n in honeytokens or []}
         self.sensitive_names = {_norm_account(n) for n in sensitive or []}
+        self.realms: dict[str, str] = {}  # Kerberos realm / DNS domain -> NetBIOS domain
         self.version = 0  # grows whenever what is known about DC roles changes
         self.group_sids: set[str] = set()
         self.dn_sids: dict[str, str] = {}  # lower-case DN -> SID, where a source gave both
@@ -226,7 +227,7 @@ class Resolver:
                     self.dn_sids[dn.lower()] = a.target.sid
         if a.kind is K.NTLM_VALIDATION and info is not None and a.actor and a.actor.name:
             self._ntlm_validated(info, a.actor.name.lower())
-        if a.kind in (K.LOGON, K.LOGON_FAILED) and a.actor and a.actor.name and a.actor.domain:
+        if a.actor and a.actor.name and a.actor.domain and not a.actor.is_machine:
             self._account_domain(a.actor.name.lower(), a.actor.domain.upper())
         if a.kind is K.LOGON and a.fields.get("logon_id"):
             hs = short(a.host)
@@ -313,6 +314,13 @@ class Resolver:
                 return
             doms = self._account_domains[name] = set()
         doms.add(domain)
+        if len(doms) > 1 and len(self.realms) < 64:
+            # The same account under its Kerberos realm and its NetBIOS domain (CONTOSO.LOCAL
+            # and CONTOSO): remember the pair, so alerts name accounts one way.
+            dotted = [d for d in doms if "." in d]
+            plain = [d for d in doms if "." not in d]
+            if len(dotted) == 1 and len(plain) == 1:
+                self.realms.setdefault(dotted[0], plain[0])
         for h in self._validated_by.pop(name, ()):
             info = self.hosts.get(h)
             if info is not None and not info.dc_evidence and h != domain:

@@ -356,6 +356,72 @@ def _ldap_query(rec: EventRecord) -> Activity:
     return _base(rec, K.LDAP_SEARCH, fields={"raw": {k: str(v) for k, v in d.items()}})
 
 
+# --- AD CS (Security channel, "Audit Certification Services") --------------------------------
+# Certification Services events carry no object DN: they map to ``ds.object_access`` with
+# ``object_server`` "AD CS" (never "DS", so the CA server is not taken for a DC) and ``adcs``
+# naming the operation. Data names follow the Security-Auditing manifest (**unverified** against
+# a live CA for 4882/4890/4892: every other EventData item is kept in ``details``).
+
+ADCS_EVENTS = {
+    4882: "security_permissions_changed",
+    4885: "audit_filter_changed",
+    4886: "request_received",
+    4887: "request_issued",
+    4888: "request_denied",
+    4890: "manager_settings_changed",
+    4891: "configuration_changed",
+    4892: "property_changed",
+    4896: "rows_deleted",
+    4898: "template_loaded",
+    4899: "template_updated",
+    4900: "template_security_updated",
+}
+_TEMPLATE_RE = re.compile(r"CertificateTemplate:\s*([^\s,;]+)", re.I)
+_CCM_RE = re.compile(r"(?:^|[\s,;])ccm:\s*([^\s,;]+)", re.I)
+_ADCS_KNOWN = frozenset({"RequestId", "Requester", "Attributes", "Disposition", "Subject",
+                         "SubjectKeyIdentifier", "AuditFilter", "Table", "Filter", "RowsDeleted"})
+
+
+def _requester(value: str | None) -> Account | None:
+    if not value:
+        return None
+    dom, _, name = value.rpartition("\\")
+    return Account(name or None, dom or None, None) if name else None
+
+
+def _adcs(rec: EventRecord) -> Activity:
+    d = rec.data
+    attrs = s(d, "Attributes")
+    template = _TEMPLATE_RE.search(attrs or "")
+    ccm = _CCM_RE.search(attrs or "")
+    details = {k: str(v) for k, v in d.items() if k not in _ADCS_KNOWN and
+               not k.startswith("Subject") and v is not None}
+    actor = account(d, "Subject") or (
+        Account(None, None, rec.user_sid) if rec.user_sid else None)
+    return _base(
+        rec,
+        K.DS_ACCESS,
+        actor=actor,
+        target=_requester(s(d, "Requester")),
+        fields={
+            "object_server": "AD CS",
+            "adcs": ADCS_EVENTS[rec.event_id],
+            "request_id": s(d, "RequestId"),
+            "requester": s(d, "Requester"),
+            "request_attributes": attrs,
+            "template": template.group(1) if template else None,
+            "client_machine": ccm.group(1) if ccm else None,
+            "disposition": s(d, "Disposition"),
+            "cert_subject": s(d, "Subject"),
+            "audit_filter": num(d, "AuditFilter"),
+            "table": s(d, "Table"),
+            "filter": s(d, "Filter"),
+            "rows_deleted": num(d, "RowsDeleted"),
+            "details": details or None,
+        },
+    )
+
+
 # --- accounts and groups -----------------------------------------------------------------------
 
 _ACCOUNT_KINDS = {
@@ -706,6 +772,7 @@ _SECURITY: dict[int, Mapper] = {
     4688: _process,
     **dict.fromkeys(_ACCOUNT_KINDS, _account_change),
     **dict.fromkeys(_GROUP_SCOPE, _group),
+    **dict.fromkeys(ADCS_EVENTS, _adcs),
 }
 
 # Event IDs worth a full parse: sources skip every other record before decoding its JSON.
