@@ -132,7 +132,7 @@ class DnsSuspiciousCommunication(Detector):
             key=f"{ip}|{domain}",
             activities=acts,
             description=(f"{where(ip, host)} issued suspicious DNS lookups for {domain} "
-                         f"({len(acts)} queries, {len(subs)} distinct subdomains: {why})."),
+                         f"({why}, {len(acts)} queries in all)."),
             entities=refs(host_ref(host, "source computer", ip),
                           EntityRef("domain", domain, "suspicious domain"),
                           host_ref(dc, "DNS server")),

@@ -28,6 +28,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33
 LINKTYPE_ETHERNET = 1
 
 # Kerberos, kpasswd, LDAP(S), GC, SMB, NetBIOS session, EPM, DNS, CLDAP, RADIUS accounting, and
@@ -70,7 +71,10 @@ def open_socket(interface: str, bpf: bytes | None, rcvbuf: int = 64 << 20) -> so
         raise ConfigError("live capture needs root or CAP_NET_RAW (run as root, or "
                           "`setcap cap_net_raw+ep` on the Python binary)") from None
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        try:  # as root, past net.core.rmem_max: absorbs bursts the decoder catches up with
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        except PermissionError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         if bpf:
             buf = ctypes.create_string_buffer(bpf)
             prog = struct.pack("HL", len(bpf) // 8, ctypes.addressof(buf))
@@ -104,19 +108,18 @@ def capture(interface: str, stats: SourceStats, *, bpf_expr: str = DEFAULT_FILTE
     start = time.monotonic()
     last_tick = start
     n = 0
-    recv = sock.recv_into
-    buf = bytearray(65536)
-    view = memoryview(buf)
+    recv = sock.recv
+    feed = decoder.feed_at
     try:
         while True:
             try:
-                size = recv(buf)
+                frame = recv(65536)
             except TimeoutError:
-                size = 0
+                frame = b""
             now = time.monotonic()
-            if size:
+            if frame:
                 n += 1
-                decoder.feed(time.time(), LINKTYPE_ETHERNET, bytes(view[:size]), n)
+                feed(time.time(), LINKTYPE_ETHERNET, frame, 0, len(frame), n)
                 if decoder.out:
                     yield from decoder.drain()
             if now - last_tick >= 1.0:

@@ -14,6 +14,7 @@ from dcwatch.protocols.dns import DnsAnalyzer
 from dcwatch.protocols.kerberos_activity import KerberosAnalyzer
 from dcwatch.protocols.ldap_activity import LdapAnalyzer
 from dcwatch.protocols.net.tls import TlsNoteAnalyzer
+from dcwatch.protocols.radius import RadiusAnalyzer
 
 # IANA service names: kerberos 88, kpasswd 464, ldap 389, globalcatLDAP 3268, ldaps 636,
 # globalcatLDAPssl 3269, domain 53, microsoft-ds 445, netbios-ssn 139, epmap 135.
@@ -27,6 +28,7 @@ UDP_STATIC: dict[int, Any] = {
     88: KerberosAnalyzer, 464: KerberosAnalyzer,
     53: DnsAnalyzer,
     389: LdapAnalyzer,  # CLDAP (MS-ADTS 6.3.3 LDAP ping)
+    1813: RadiusAnalyzer,  # radius-acct (RFC 2866): VPN accounting sent to NPS on the DC
 }
 # (module, class name, ports) of the other sensor half: optional.
 OPTIONAL_TCP = (
