@@ -175,3 +175,46 @@ def test_task_command_from_xml() -> None:
            " whoami</Arguments></Exec></Actions>")
     assert task_command(xml) == "cmd.exe /c net user x /add && whoami"
     assert task_command("<Task/>") is None
+
+
+ADCS_CASES = [(4882, "security_permissions_changed"), (4885, "audit_filter_changed"),
+              (4886, "request_received"), (4887, "request_issued"), (4888, "request_denied"),
+              (4890, "manager_settings_changed"), (4896, "rows_deleted"),
+              (4899, "template_updated"), (4900, "template_security_updated")]
+
+
+@pytest.mark.parametrize(("eid", "op"), ADCS_CASES, ids=[str(c[0]) for c in ADCS_CASES])
+def test_adcs_events_map_to_certification_services_access(eid: int, op: str) -> None:
+    a = to_activity(rec(eid, {**SUBJ}))
+    assert a is not None
+    assert a.kind is K.DS_ACCESS
+    assert a.fields["object_server"] == "AD CS"  # never "DS": a CA is not taken for a DC
+    assert a.fields["adcs"] == op
+    assert a.actor is not None
+    assert a.actor.name == "alice"
+
+
+def test_adcs_request_fields() -> None:
+    a = to_activity(rec(4886, {"RequestId": "41", "Requester": "CONTOSO\\DC01$",
+                               "Attributes": "CertificateTemplate:DomainController\n"
+                                             "ccm:ws01.contoso.local\nUserAgent:Mozilla/5.0"}))
+    assert a is not None
+    assert a.target is not None
+    assert (a.target.domain, a.target.name) == ("CONTOSO", "DC01$")
+    assert a.fields["template"] == "DomainController"
+    assert a.fields["client_machine"] == "ws01.contoso.local"
+    assert a.fields["request_id"] == "41"
+
+
+def test_adcs_change_fields() -> None:
+    f = to_activity(rec(4885, {**SUBJ, "AuditFilter": "0x7f"}))
+    assert f is not None
+    assert f.fields["audit_filter"] == 127
+    d = to_activity(rec(4896, {**SUBJ, "Table": "Request", "Filter": "RequestId <= 9",
+                               "RowsDeleted": "3"}))
+    assert d is not None
+    assert (d.fields["table"], d.fields["filter"], d.fields["rows_deleted"]) == (
+        "Request", "RequestId <= 9", 3)
+    m = to_activity(rec(4890, {**SUBJ, "Enable": "1", "CertificateManagers": "CONTOSO\\bob"}))
+    assert m is not None
+    assert m.fields["details"] == {"Enable": "1", "CertificateManagers": "CONTOSO\\bob"}

@@ -57,7 +57,8 @@ def test_live_learning_period() -> None:
 def test_synthetic_radius_capture() -> None:
     alerts = alerts_of(PCAP, 2025)
     assert len(alerts) == 1
-    assert "alice" in alerts[0].description and "198.51.100.77" in alerts[0].description
+    assert "alice" in alerts[0].description
+    assert "198.51.100.77" in alerts[0].description
 
 
 @pytest.mark.parametrize("scenario", sorted(p.name for p in RECORDINGS.iterdir() if p.is_dir()))

@@ -150,15 +150,12 @@ class Activity:
                    f"{f.get('sub', '')}")
             return hashlib.blake2b(key.encode("utf-8", "surrogatepass"),
                                    digest_size=12).hexdigest()
-        h = hashlib.blake2b(digest_size=12)
-        key = (
-            f"{self.kind}|{self.ts.isoformat()}|{self.host}|{self.event_id}|"
-            f"{self.fields.get('record_id', self.origin.record)}|{self.src_ip}|{self.src_port}|"
-            f"{self.dst_ip}|{self.dst_port}|{self.actor}|{self.target}|"
-            f"{self.fields.get('sub', '')}"
+        key = (  # the POSIX time (exact float repr) costs a fifth of isoformat()
+            f"{self.kind}|{self.ts.timestamp()!r}|{self.host}|{self.event_id}|"
+            f"{f.get('record_id', self.origin.record)}|{self.src_ip}|{self.src_port}|"
+            f"{self.dst_ip}|{self.dst_port}|{self.actor}|{self.target}|{f.get('sub', '')}"
         )
-        h.update(key.encode("utf-8", "surrogatepass"))
-        return h.hexdigest()
+        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``dcwatch activities --format jsonl``)."""

@@ -1,8 +1,13 @@
 """DNS (RFC 1035) over UDP/53 and TCP/53 (2-byte length prefix, RFC 1035 section 4.2.2).
 
 Decodes the header and the first question: name, type, response code and answer count, plus
-the name's length and label entropy (DNS tunnelling and reconnaissance). One ``dns.query``
-activity per query/response pair, emitted at the response (outcome ``None`` when unanswered).
+the name's length and label entropy (DNS tunnelling and reconnaissance). Messages larger than
+``RR_SCAN_MIN`` bytes (ordinary DNS fits in 512, EDNS in 4096) also have their resource records
+walked (RFC 1035 4.1.3): the largest RDLENGTH, records whose RDLENGTH runs past the message, and
+for SIG/RRSIG records (RFC 2535 4.1, RFC 4034 3.1) whether the signer's name is compressed and
+the record's size once that name is expanded (a size past 65535 is the CVE-2020-1350 overflow).
+One ``dns.query`` activity per query/response pair, emitted at the response (outcome ``None``
+when unanswered).
 Validated against tshark: tests/protocols/test_dns.py.
 """
 
@@ -22,6 +27,10 @@ HEADER_LEN = 12  # RFC 1035 4.1.1
 MAX_NAME = 255  # RFC 1035 2.3.4 (octets on the wire)
 MAX_POINTERS = 64  # compression pointer hops before we call it a loop (RFC 1035 4.1.4)
 MAX_PENDING = 256  # outstanding queries per flow
+RR_SCAN_MIN = 4096  # messages above this size get their resource records walked
+MAX_RRS = 1024  # records walked per message
+SIG_TYPES = frozenset({24, 46})  # SIG (RFC 2535), RRSIG (RFC 4034)
+SIG_FIXED = 18  # type covered .. key tag, before the signer's name (RFC 2535 4.1)
 # RFC 1035 3.2.2/3.2.3, RFC 3596 (AAAA), RFC 2782 (SRV), RFC 1995 (IXFR), RFC 6891 (OPT) ...
 QTYPES: dict[int, str] = {
     1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 11: "WKS", 12: "PTR", 13: "HINFO",
@@ -47,6 +56,8 @@ class DnsMessage:
     ancount: int
     qname: str | None
     qtype: int | None
+    length: int = 0  # bytes of the message
+    rr_scan: dict[str, Any] | None = None  # large messages only (see RR_SCAN_MIN)
 
 
 def read_name(b: bytes, off: int) -> tuple[str, int]:
@@ -130,13 +141,70 @@ def parse(data: bytes) -> DnsMessage:
         raise Truncated(f"dns: header needs {HEADER_LEN} bytes, {len(b)} left")
     txid, flags, qd, an = _HEADER(b, 0)
     qname = qtype = None
+    off = HEADER_LEN
     if qd:
         qname, off = read_name(b, HEADER_LEN)
         if off + 4 > len(b):
             raise Truncated("dns: question type/class cut short")
         qtype = b[off] << 8 | b[off + 1]
+    scan = scan_records(b) if len(b) > RR_SCAN_MIN else None
     return DnsMessage(txid, bool(flags & 0x8000), (flags >> 11) & 0xF, flags & 0xF,
-                      bool(flags & 0x0200), qd, an, qname, qtype)
+                      bool(flags & 0x0200), qd, an, qname, qtype, len(b), scan)
+
+
+def scan_records(b: bytes) -> dict[str, Any]:
+    """Walk every question and resource record (RFC 1035 4.1.2/4.1.3) of a large message.
+
+    Never raises: a record that cannot be read ends the walk and is reported as an issue."""
+    qd, an, ns, ar = struct.unpack_from(">HHHH", b, 4)
+    out: dict[str, Any] = {"records": 0, "max_rdlength": 0, "rdlength_overrun": False,
+                           "sig_records": 0, "sig_signer_compressed": False,
+                           "sig_max_expanded": 0, "types": {}, "error": None}
+    off = HEADER_LEN
+    try:
+        for _ in range(qd):
+            _name, off = read_name(b, off)
+            off += 4
+        for _ in range(min(an + ns + ar, MAX_RRS)):
+            _name, off = read_name(b, off)
+            if off + 10 > len(b):
+                raise Truncated("dns: record header cut short")
+            rtype, _cls, _ttl, rdlen = struct.unpack_from(">HHIH", b, off)
+            off += 10
+            out["records"] += 1
+            out["types"][QTYPES.get(rtype, str(rtype))] = \
+                out["types"].get(QTYPES.get(rtype, str(rtype)), 0) + 1
+            out["max_rdlength"] = max(out["max_rdlength"], rdlen)
+            if off + rdlen > len(b):
+                out["rdlength_overrun"] = True
+                break
+            if rtype in SIG_TYPES and rdlen > SIG_FIXED:
+                out["sig_records"] += 1
+                start = off + SIG_FIXED
+                signer, end = read_name(b, start)
+                wire_len = end - start
+                compressed = any(True for _ in _pointer_in(b, start, end))
+                expanded = rdlen - wire_len + (len(signer) + 2 if signer != "<Root>" else 1)
+                out["sig_signer_compressed"] |= compressed
+                out["sig_max_expanded"] = max(out["sig_max_expanded"], expanded)
+            off += rdlen
+    except InputError as e:
+        out["error"] = str(e)
+    return out
+
+
+def _pointer_in(b: bytes, start: int, end: int) -> list[int]:
+    """Offsets of compression pointers in an encoded name spanning ``start:end``."""
+    p, found = start, []
+    while p < end:
+        c = b[p]
+        if c & 0xC0 == 0xC0:
+            found.append(p)
+            break
+        if c == 0:
+            break
+        p += c + 1
+    return found
 
 
 def name_features(name: str) -> dict[str, Any]:
@@ -235,6 +303,11 @@ class DnsAnalyzer:
             fields["rcode_name"] = RCODES.get(r.rcode) or str(r.rcode)
             fields["answers"] = r.ancount
             fields["truncated"] = r.truncated
+            fields["response_length"] = r.length
+            if r.rr_scan is not None:
+                fields["rr_scan"] = r.rr_scan
+        if q is not None and q.rr_scan is not None:
+            fields["query_rr_scan"] = q.rr_scan
         if name:
             fields.update(name_features(name))
         self.emit(Activity(

@@ -109,9 +109,8 @@ def attack() -> list[dict]:
     evs += request(301, 41, "DC01$", "CertificateTemplate:DomainController\n"
                    "UserAgent:Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
     # The operator takes over the CA and covers the tracks
-    evs.append(event(4882, 600, {**subject("mallory", "0xB2002"),
-                                 "SecurityDescriptor": "O:BAG:DUD:(A;;CR;;;AU)(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;"
-                                 f"{sid(USERS['mallory'])})"}))
+    sddl = f"O:BAG:DUD:(A;;CR;;;AU)(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;{sid(USERS['mallory'])})"
+    evs.append(event(4882, 600, {**subject("mallory", "0xB2002"), "SecurityDescriptor": sddl}))
     evs.append(event(4890, 610, {**subject("mallory", "0xB2002"), "Enable": "1",
                                  "CertificateManagers": "CONTOSO\\mallory"}))
     evs.append(event(4885, 620, {**subject("mallory", "0xB2002"), "AuditFilter": "0"}))

@@ -1,7 +1,7 @@
 """Generator of radius-accounting.pcap: RADIUS accounting (RFC 2866) sent by a VPN server.
 
 A VPN concentrator (NAS 10.0.0.5) reports sessions to NPS on the DC (10.0.0.10, UDP 1813):
-alice connects from one public address on six days over five weeks, then from a new one;
+alice connects from one public address on seven days over five weeks, then from a new one;
 bob connects twice from his usual address. Starts, an Interim-Update and Stops (with
 Acct-Session-Time), Tunnel-Client-Endpoint with an RFC 2868 tag, Accounting-Responses, and a
 NAS reboot (Accounting-On, no user). Request Authenticators follow RFC 2866 3 (shared secret
@@ -80,12 +80,12 @@ def account(ts: float, status: int, user: str | None, *, calling: str = "",
 
 
 account(T0 - 60, 7, None)  # Accounting-On: the NAS (re)started
-for day in (0, 3, 8, 15, 22, 29):
+for day in (0, 3, 6, 10, 15, 22, 29):
     t = T0 + day * DAY
     sid = f"A{day:03d}"
     account(t, 1, "CONTOSO\\alice", calling="203.0.113.10", framed="172.16.5.21", session=sid,
             endpoint="203.0.113.10")
-    if day == 8:
+    if day == 10:
         account(t + 600, 3, "CONTOSO\\alice", calling="203.0.113.10", framed="172.16.5.21",
                 session=sid, session_time=600)
     account(t + 3600, 2, "CONTOSO\\alice", calling="203.0.113.10", framed="172.16.5.21",

@@ -5,6 +5,10 @@ owner), trees (TreeId -> share), opens (FileId -> name, pipe or file, bytes read
 hands the bytes written/transceived/read on named pipes to a ``DceRpcConnection`` per pipe with
 the pipe name and the session user as context. Encrypted (transform) and compressed messages are
 counted and skipped; bulk READ/WRITE payloads on files are skipped by the framer without copies.
+The header of each compressed message a client sends (MS-SMB2 2.2.42) is reported as an
+``smb.negotiate`` activity with a ``compression_transform`` field (the first
+``MAX_COMPRESSED_REPORTS`` per connection): the negotiated compression in use. A dedicated
+activity kind would fit better; ``model/`` is not this module's to extend.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dcwatch.protocols.smb.netbios import NbssFramer
 
 MAX_PENDING = 4096  # outstanding requests kept per connection (credits rarely allow more)
 MAX_FILES = 8192
+MAX_COMPRESSED_REPORTS = 32  # compressed-message headers reported per connection
 OK_DATA = (smb2.STATUS_SUCCESS, smb2.STATUS_BUFFER_OVERFLOW)  # statuses that still carry data
 # Requests whose body the analyzer never reads: their response needs only the header.
 _NO_REQUEST_BODY = frozenset({smb2.LOGOFF, smb2.TREE_DISCONNECT, smb2.ECHO, smb2.FLUSH,
@@ -136,7 +141,7 @@ class SmbAnalyzer:
             elif pid == smb2.TRANSFORM_ID:
                 self._encrypted(m)
             elif pid == smb2.COMPRESSION_ID:
-                self.stats["compressed"] += 1
+                self._compressed(from_client, m, len(m))
             else:
                 raise Malformed(f"smb: protocol id {pid!r} is not SMB1/SMB2/transform")
         except InputError:
@@ -148,6 +153,26 @@ class SmbAnalyzer:
         _size, sid = smb2.transform_session(m)
         self._sessions.setdefault(sid, _Session()).encrypted = True
 
+    def _compressed(self, from_client: bool, m: memoryview, length: int) -> None:
+        """MS-SMB2 2.2.42: report the compression header a client sent (bounded per flow)."""
+        self.stats["compressed"] += 1
+        if not from_client or self.stats["compressed"] > MAX_COMPRESSED_REPORTS:
+            return
+        size, algo, flags, off = smb2.compression_header(m)
+        chained = bool(flags & smb2.COMPRESSION_FLAG_CHAINED)
+        payload = length - smb2.COMPRESSION_HEADER_LEN  # bytes after the header
+        info = {
+            "original_size": size, "algorithm": algo, "flags": flags, "chained": chained,
+            "offset": None if chained else off, "length": off if chained else None,
+            "message_length": length,
+            # unchained: Offset bytes of uncompressed data precede the compressed segment
+            "sum_overflows": not chained and size + off > 0xFFFFFFFF,
+            "offset_beyond_message": not chained and off > payload,
+        }
+        self.emit(self._act(ActivityKind.SMB_NEGOTIATE, self.flow.frame, self._ts(), None, None,
+                            {"compression_transform": info, "dialect": None, "dialects": [],
+                             "smb1": False}))
+
     def _prefix(self, from_client: bool, prefix: memoryview, length: int) -> bool:
         """Decide from the first bytes whether a large message can be skipped unbuffered."""
         try:
@@ -156,7 +181,7 @@ class SmbAnalyzer:
                 self._encrypted(prefix)
                 return True
             if pid == smb2.COMPRESSION_ID:
-                self.stats["compressed"] += 1
+                self._compressed(from_client, prefix, length)
                 return True
             if pid != smb2.PROTOCOL_ID:
                 return False

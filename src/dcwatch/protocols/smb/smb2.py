@@ -275,6 +275,19 @@ def ioctl_response(m: memoryview) -> tuple[int, bytes, memoryview]:
     return code, fid, buffer_at(m, ooff, olen, "IOCTL output")
 
 
+# MS-SMB2 2.2.42 COMPRESSION_TRANSFORM_HEADER Flags
+COMPRESSION_FLAG_CHAINED = 0x0001
+COMPRESSION_HEADER_LEN = 16
+
+
+def compression_header(m: memoryview) -> tuple[int, int, int, int]:
+    """MS-SMB2 2.2.42.1/2.2.42.2 COMPRESSION_TRANSFORM_HEADER: (OriginalCompressedSegmentSize,
+    CompressionAlgorithm, Flags, Offset - or Length when Flags says chained)."""
+    _need(m, COMPRESSION_HEADER_LEN, "COMPRESSION_TRANSFORM_HEADER")
+    size, algo, flags, off = struct.unpack_from("<IHHI", m, 4)
+    return size, algo, flags, off
+
+
 def transform_session(m: memoryview) -> tuple[int, int]:
     """MS-SMB2 2.2.41 TRANSFORM_HEADER: (OriginalMessageSize, SessionId)."""
     _need(m, 52, "TRANSFORM_HEADER")

@@ -1,0 +1,74 @@
+"""2036 Remote code execution over DNS: oversized SIG records and inconsistent RDLENGTHs."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import RECORDINGS
+from tests.detectors.netutil import alerts_of, ids_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "protocols"))
+import wire as w
+
+DC, EVIL = "10.0.0.10", "198.51.100.53"
+
+
+def name(n: str) -> bytes:
+    return b"".join(bytes([len(x)]) + x.encode() for x in n.split(".")) + b"\x00"
+
+
+def sig_response(sig_len: int, rdlen_extra: int = 0) -> bytes:
+    """A response to a SIG query whose answer's signer name is a pointer to the question."""
+    q = name("a" * 60 + ".evil.example") + struct.pack(">HH", 24, 1)
+    rdata = struct.pack(">HBBIIIH", 1, 5, 2, 60, 0, 0, 1) + b"\xc0\x0c" + b"\x41" * sig_len
+    rr = b"\xc0\x0c" + struct.pack(">HHIH", 24, 1, 60, len(rdata) + rdlen_extra) + rdata
+    return struct.pack(">HHHHHH", 7, 0x8180, 1, 1, 0, 0) + q + rr
+
+
+def capture(tmp_path: Path, response: bytes, client: str = DC, server: str = EVIL) -> Path:
+    query = struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + name("a" * 60 + ".evil.example") \
+        + struct.pack(">HH", 24, 1)
+    s = w.TcpSession(client, 50111, server, 53, t0=1.7e9)
+    s.send(True, struct.pack(">H", len(query)) + query)
+    s.send(False, struct.pack(">H", len(response)) + response)
+    s.fin()
+    p = tmp_path / "dns.pcap"
+    p.write_bytes(w.pcap(s.frames))
+    return p
+
+
+def test_oversized_sig_response_over_tcp_fires(tmp_path: Path) -> None:
+    alerts = alerts_of(capture(tmp_path, sig_response(65200)), 2036)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.description.startswith(f"Over DNS, {EVIL} tried to execute code remotely on {DC}")
+    assert "compressed signer name" in a.description
+    assert a.evidence["records"]["sig_max_expanded"] > 65000
+    roles = {e.role: e.name for e in a.entities}
+    assert roles == {"attacker DNS host": EVIL, "target domain controller": DC}
+
+
+def test_rdlength_past_the_message_fires(tmp_path: Path) -> None:
+    alerts = alerts_of(capture(tmp_path, sig_response(5000, rdlen_extra=3000)), 2036)
+    assert len(alerts) == 1
+    assert "runs past the end" in alerts[0].description
+
+
+def test_ordinary_large_responses_stay_quiet(tmp_path: Path) -> None:
+    assert 2036 not in ids_of(capture(tmp_path, sig_response(300)))  # a real-sized signature
+    txt = struct.pack(">HHHHHH", 7, 0x8180, 1, 30, 0, 0) + name("big.example") + \
+        struct.pack(">HH", 16, 1) + b"".join(
+            b"\xc0\x0c" + struct.pack(">HHIH", 16, 1, 60, 256) + b"\xff" + b"t" * 255
+            for _ in range(30))
+    assert 2036 not in ids_of(capture(tmp_path, txt))
+
+
+@pytest.mark.parametrize("scenario", sorted(p.name for p in RECORDINGS.iterdir() if p.is_dir()))
+def test_recordings_stay_quiet(scenario: str) -> None:
+    pcap = RECORDINGS / scenario / "dc.pcap"
+    if not pcap.exists():
+        pytest.skip(f"no capture in {scenario}")
+    assert 2036 not in ids_of(pcap)
