@@ -13,6 +13,7 @@ they come from a second ``-T json -J ldap`` pass. CI then needs no tshark.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,16 @@ RADIUS_FIELDS = [
     "radius.Called_Station_Id", "radius.Calling_Station_Id", "radius.Acct_Session_Id",
     "radius.Acct_Session_Time", "radius.Tunnel_Client_Endpoint",
 ]
+# PKINIT fixtures (tests/data/protocols/pkinit-*.pcap): the certificates of PA-PK-AS-REQ (CMS
+# and X.509 fields). Issuer/subject DNs are tree labels in tshark, so they come from a -V pass.
+PKINIT_FIELDS = [
+    "frame.number", "kerberos.msg_type", "kerberos.CNameString", "kerberos.padata_type",
+    "cms.certificates", "cms.serialNumber", "x509af.serialNumber", "x509af.utcTime",
+    "x509af.generalizedTime", "x509ce.dNSName", "x509sat.UTF8String",
+    "x509ce.SubjectKeyIdentifier",
+]
+_DN_LABEL = re.compile(r"^\s*(issuer|subject): rdnSequence \(0\)\n\s*rdnSequence: \d+ items? "
+                       r"\((.*)\)$", re.M)
 
 
 def captures() -> Iterator[tuple[str, bytes]]:
@@ -109,6 +120,23 @@ def radius_oracle(data: bytes) -> dict[str, dict[str, Any]]:
     return frames
 
 
+def pkinit_oracle(data: bytes) -> dict[str, dict[str, Any]]:
+    """Per-frame PKINIT fields of a PKINIT fixture, with the certificates' DN labels."""
+    frames: dict[str, dict[str, Any]] = {}
+    args = [a for f in PKINIT_FIELDS for a in ("-e", f)]
+    for pkt in tshark(data, "-Y", "kerberos.msg_type == 10", *args):
+        layers = pkt["_source"]["layers"]
+        frames[layers.pop("frame.number")[0]] = layers
+    text = subprocess.run(["tshark", "-r", "-", "-V", "-Y", "kerberos.msg_type == 10"],
+                          input=data, capture_output=True, check=False).stdout.decode()
+    for block in re.split(r"^(?=Frame \d+:)", text, flags=re.M):
+        m = re.match(r"Frame (\d+):", block)
+        if m and m.group(1) in frames:
+            for kind, label in _DN_LABEL.findall(block):
+                frames[m.group(1)].setdefault(f"dn.{kind}", []).append(label)
+    return frames
+
+
 def main() -> None:
     """Regenerate every oracle file."""
     if shutil.which("tshark") is None:
@@ -117,7 +145,10 @@ def main() -> None:
                              check=True).stdout.splitlines()[0]
     OUT.mkdir(parents=True, exist_ok=True)
     for name, data in captures():
-        if name.startswith("radius-"):
+        if name.startswith("pkinit-"):
+            doc = {"capture": name, "tshark": version, "fields": PKINIT_FIELDS,
+                   "frames": pkinit_oracle(data)}
+        elif name.startswith("radius-"):
             doc = {"capture": name, "tshark": version, "fields": RADIUS_FIELDS,
                    "frames": radius_oracle(data)}
         else:

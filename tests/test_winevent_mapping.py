@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from dcwatch.entities.resolver import Resolver
 from dcwatch.errors import Malformed
 from dcwatch.model.activity import ActivityKind as K
 from dcwatch.model.activity import Origin
 from dcwatch.protocols.winevent import EventRecord, task_command, to_activity
+from dcwatch.sources.evtx import event_from_xmljson
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 SUBJ = {"SubjectUserSid": "S-1-5-21-1-2-3-1105", "SubjectUserName": "alice",
@@ -218,3 +222,90 @@ def test_adcs_change_fields() -> None:
     m = to_activity(rec(4890, {**SUBJ, "Enable": "1", "CertificateManagers": "CONTOSO\\bob"}))
     assert m is not None
     assert m.fields["details"] == {"Enable": "1", "CertificateManagers": "CONTOSO\\bob"}
+
+
+ADFS_XML = (
+    '<?xml version="1.0" encoding="utf-16"?><AuditBase xmlns:xsi="http://www.w3.org/2001/'
+    'XMLSchema-instance" xsi:type="FreshCredentialAudit"><AuditType>FreshCredentials'
+    "</AuditType><AuditResult>Success</AuditResult><ErrorCode>N/A</ErrorCode>"
+    "<ContextComponents><Component xsi:type=\"ResourceAuditComponent\"><RelyingParty>"
+    "urn:federation:MicrosoftOnline</RelyingParty><UserId>CONTOSO\\bob</UserId></Component>"
+    '<Component xsi:type="AuthNAuditComponent"><PrimaryAuth>http://schemas.microsoft.com/ws/'
+    "2008/06/identity/authenticationmethod/tlsclient</PrimaryAuth></Component>"
+    '<Component xsi:type="RequestAuditComponent"><IpAddress>203.0.113.5,10.0.0.9</IpAddress>'
+    "<ProxyIpAddress>N/A</ProxyIpAddress><UserAgentString>curl &amp; co</UserAgentString>"
+    "</Component></ContextComponents></AuditBase>")
+ADFS_CASES = [(1200, "token_issued"), (1201, "token_failed"), (1202, "credential_validated"),
+              (1203, "credential_failed"), (501, "claims"), (307, "configuration_changed"),
+              (510, "additional_information")]
+
+
+def adfs_rec(eid: int, values: list[str]) -> EventRecord:
+    r = rec(eid, {"Data": values}, provider="AD FS Auditing")
+    r.computer = "ADFS01.contoso.local"
+    r.user_sid = "S-1-5-21-1-2-3-1140"
+    return r
+
+
+@pytest.mark.parametrize(("eid", "op"), ADFS_CASES, ids=[str(c[0]) for c in ADFS_CASES])
+def test_adfs_events_map_to_federation_service_access(eid: int, op: str) -> None:
+    a = to_activity(adfs_rec(eid, ["{8F1C2A9E-3B4D-4E5F-8A6B-7C8D9E0F1A2B}", "x"]))
+    assert a is not None
+    assert a.kind is K.DS_ACCESS
+    assert a.fields["object_server"] == "AD FS"  # never "DS": the AD FS server is not a DC
+    assert a.fields["adfs"] == op
+    assert a.fields["instance_id"] == "{8f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b}"
+
+
+def test_adfs_ids_from_another_provider_are_not_adfs() -> None:
+    assert to_activity(rec(307, {"Data": ["x"]}, provider="Some-Other-Provider")) is None
+    assert to_activity(rec(1202, {"Data": ["x"]}, channel="Application", provider="MSSQL")) \
+        is None
+
+
+def test_adfs_credential_audit_fields() -> None:
+    a = to_activity(adfs_rec(1202, ["i-1", ADFS_XML]))
+    assert a is not None
+    assert (a.actor.domain, a.actor.name) == ("CONTOSO", "bob")  # type: ignore[union-attr]
+    assert a.src_ip == "203.0.113.5"  # the first of the forwarded chain
+    assert a.outcome == "success"
+    assert a.fields["primary_auth"].endswith("/authenticationmethod/tlsclient")
+    assert a.fields["relying_party"] == "urn:federation:MicrosoftOnline"
+    assert a.fields["user_agent"] == "curl & co"
+    assert "proxy_ip" not in a.fields  # N/A dropped
+    failed = to_activity(adfs_rec(1203, ["i-2", ADFS_XML]))
+    assert failed is not None
+    assert failed.outcome == "failure"
+
+
+def test_adfs_claims_and_certificate_fields() -> None:
+    cc = "http://schemas.microsoft.com/2012/12/certificatecontext/"
+    a = to_activity(adfs_rec(501, ["i-1", "http://x/claims/upn", "bob@contoso.com",
+                                   cc + "field/issuer", "CN=CA", cc + "extension/eku",
+                                   "1.3.6.1.5.5.7.3.2", cc + "extension/eku",
+                                   "1.3.6.1.4.1.311.20.2.2"]))
+    assert a is not None
+    assert a.fields["claims"]["http://x/claims/upn"] == ["bob@contoso.com"]
+    assert a.fields["certificate"] == {"issuer": "CN=CA",
+                                       "eku": ["1.3.6.1.5.5.7.3.2", "1.3.6.1.4.1.311.20.2.2"]}
+    assert a.actor is not None
+    assert a.actor.sid == "S-1-5-21-1-2-3-1140"  # System/Security/@UserID: the AD FS account
+
+
+def test_adfs_configuration_change_details() -> None:
+    a = to_activity(adfs_rec(510, ["i-1", "Caller: CONTOSO\\mallory", " ", "Action: x"]))
+    assert a is not None
+    assert a.fields["details"] == ["Caller: CONTOSO\\mallory", "Action: x"]
+
+
+def test_adfs_server_is_not_taken_for_a_dc() -> None:
+    fixtures = Path(__file__).resolve().parent / "data" / "adcs_adfs"
+    for name in ("adfs_attack.jsonl", "adfs_benign.jsonl"):
+        resolver = Resolver()
+        lines = (fixtures / name).read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines, 1):
+            a = to_activity(event_from_xmljson(json.loads(line)["Event"], Origin(name, i)))
+            assert a is not None
+            resolver.observe(a)
+        assert resolver.dc_status("DC01.contoso.local")[0] is True
+        assert resolver.dc_status("ADFS01.contoso.local")[0] is not True

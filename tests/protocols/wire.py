@@ -360,3 +360,79 @@ class TcpSession:
         self._pkt(False, 0x11, b"")
         self.sseq += 1
         self._pkt(True, 0x10, b"")
+
+
+# -- X.509 / CMS / PKINIT (RFC 5280, RFC 5652, RFC 4556) ---------------------------------------
+_DN_OIDS = {"CN": "2.5.4.3", "O": "2.5.4.10", "OU": "2.5.4.11", "C": "2.5.4.6",
+            "DC": "0.9.2342.19200300.100.1.25"}
+
+
+def oid(dotted: str) -> bytes:
+    """OBJECT IDENTIFIER (X.690 8.19)."""
+    arcs = [int(x) for x in dotted.split(".")]
+    out = bytearray([40 * arcs[0] + arcs[1]])
+    for a in arcs[2:]:
+        chunk = [a & 0x7F]
+        a >>= 7
+        while a:
+            chunk.append(0x80 | (a & 0x7F))
+            a >>= 7
+        out += bytes(reversed(chunk))
+    return tlv(0x06, bytes(out))
+
+
+def x509_name(text: str) -> bytes:
+    """Name from RFC 4514-ish text ``CN=a,DC=corp,DC=local`` (most specific first)."""
+    rdns = [tlv(0x31, seq(oid(_DN_OIDS[k]), tlv(0x13 if k == "C" else 0x0C, v.encode())))
+            for k, v in (p.split("=", 1) for p in text.split(","))]
+    return seq(*reversed(rdns))
+
+
+def utc_time(s: str) -> bytes:
+    """UTCTime (``YYMMDDHHMMSSZ``) or GeneralizedTime for years from 2050 (RFC 5280 4.1.2.5)."""
+    if int(s[:4]) >= 2050:
+        return tlv(0x18, s.encode())
+    return tlv(0x17, s[2:].encode())
+
+
+def certificate(issuer: str, subject: str, serial: int, not_before: str = "20260101000000Z",
+                not_after: str = "20270101000000Z", upn: str | None = None,
+                dns: tuple[str, ...] = (), ski: bytes | None = None) -> bytes:
+    """A v3 certificate with a dummy key and signature (the parser never verifies)."""
+    alg = seq(oid("1.2.840.113549.1.1.11"), tlv(0x05, b""))
+    names = []
+    if upn:
+        names.append(tlv(0xA0, oid("1.3.6.1.4.1.311.20.2.3") + ctx(0, tlv(0x0C, upn.encode()))))
+    names += [tlv(0x82, d.encode()) for d in dns]
+    exts = []
+    if names:
+        exts.append(seq(oid("2.5.29.17"), octets(seq(*names))))
+    if ski:
+        exts.append(seq(oid("2.5.29.14"), octets(octets(ski))))
+    spki = seq(seq(oid("1.2.840.113549.1.1.1"), tlv(0x05, b"")), tlv(0x03, b"\x00" + bytes(16)))
+    tbs = [ctx(0, integer(2)), integer(serial), alg, x509_name(issuer),
+           seq(utc_time(not_before), utc_time(not_after)), x509_name(subject), spki]
+    if exts:
+        tbs.append(ctx(3, seq(*exts)))
+    return seq(seq(*tbs), alg, tlv(0x03, b"\x00" + b"\x5a" * 32))
+
+
+def signed_auth_pack(certs: tuple[bytes, ...], signer: tuple[str, int] | None = None) -> bytes:
+    """ContentInfo(SignedData) (RFC 5652 5.1) over a dummy AuthPack, signed by ``signer``."""
+    sha256 = seq(oid("2.16.840.1.101.3.4.2.1"), tlv(0x05, b""))
+    encap = seq(oid("1.3.6.1.5.2.3.1"), ctx(0, octets(seq(ctx(0, seq())))))  # id-pkinit-authData
+    parts = [integer(3), tlv(0x31, sha256), encap]
+    if certs:
+        parts.append(tlv(0xA0, b"".join(certs)))
+    infos = b""
+    if signer:
+        sid = seq(x509_name(signer[0]), integer(signer[1]))
+        infos = seq(integer(1), sid, sha256, seq(oid("1.2.840.113549.1.1.1"), tlv(0x05, b"")),
+                    octets(b"\x11" * 32))
+    parts.append(tlv(0x31, infos))
+    return seq(oid("1.2.840.113549.1.7.2"), ctx(0, seq(*parts)))
+
+
+def pa_pk_as_req(certs: tuple[bytes, ...], signer: tuple[str, int] | None = None) -> bytes:
+    """PA-DATA 16: PA-PK-AS-REQ { signedAuthPack [0] IMPLICIT OCTET STRING } (RFC 4556 3.2.1)."""
+    return pa(16, seq(tlv(0x80, signed_auth_pack(certs, signer))))

@@ -166,6 +166,8 @@ def oid_text(b: bytes, start: int, stop: int) -> str:
     """Decode OBJECT IDENTIFIER content to dotted form (X.690 8.19)."""
     if stop <= start:
         raise Malformed("asn1: empty OID")
+    if b[stop - 1] & 0x80:
+        raise Malformed("asn1: OID ends inside a subidentifier")
     arcs: list[int] = []
     v = 0
     for i in range(start, stop):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from dcwatch.errors import Malformed
-from dcwatch.protocols import asn1
+from dcwatch.errors import InputError, Malformed
+from dcwatch.protocols import asn1, pkinit
 from dcwatch.protocols.asn1 import ctx, expect, fields, read_int, read_text, tlv
 
 # RFC 4120 section 7.5.7: message types.
@@ -83,6 +83,9 @@ class KdcReq:
     rtime: str | None = None
     addresses: tuple[str, ...] = ()
     authz_data_etype: int | None = None  # enc-authorization-data [10] (RFC 4120 5.4.1)
+    pkinit_cert: pkinit.Certificate | None = None  # PA-PK-AS-REQ end-entity cert (RFC 4556)
+    pkinit_chain: int = 0  # certificates carried in the signedAuthPack
+    pkinit_error: str | None = None  # why the PA-PK-AS-REQ could not be decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +231,8 @@ def _kdc_req(b: bytes, msg_type: int) -> KdcReq:
         raise Malformed("kerberos: KDC-REQ without req-body")
     pa_types: list[int] = []
     preauth_etype = include_pac = s4u_user = ap = None
+    cert: pkinit.Certificate | None = None
+    chain, cert_error = 0, None
     if ctx(3) in f:
         for ptype, pv in _pa_data(b, f[ctx(3)]):
             pa_types.append(ptype)
@@ -248,6 +253,13 @@ def _kdc_req(b: bytes, msg_type: int) -> KdcReq:
                     s4u_user = f"{user}@{realm}" if realm else user
             elif ptype == PA_TGS_REQ:
                 ap = _ap_req(b, pv[0], pv[1])
+            elif ptype == PA_PK_AS_REQ:
+                # The certificate is enrichment: an undecodable CMS blob must not cost us the
+                # AS-REQ itself (its bounds were already checked by _pa_data).
+                try:
+                    cert, chain = pkinit.parse_pa_pk_as_req(b, pv[0], pv[1])
+                except InputError as exc:
+                    cert_error = str(exc)
     bs, be = expect(b, f[ctx(4)][0], f[ctx(4)][1], asn1.SEQUENCE, "KDC-REQ-BODY")
     body = fields(b, bs, be)
     if ctx(2) not in body:
@@ -285,6 +297,9 @@ def _kdc_req(b: bytes, msg_type: int) -> KdcReq:
         rtime=kerberos_time(b, body[ctx(6)]) if ctx(6) in body else None,
         addresses=_addresses(b, body[ctx(9)]) if ctx(9) in body else (),
         authz_data_etype=encrypted_data(b, body[ctx(10)])[0] if ctx(10) in body else None,
+        pkinit_cert=cert,
+        pkinit_chain=chain,
+        pkinit_error=cert_error,
     )
 
 

@@ -247,6 +247,11 @@ class KerberosAnalyzer:
             )
             if req.addresses:
                 fields["addresses"] = list(req.addresses)
+            if req.pkinit_cert is not None:
+                fields["pkinit_cert"] = req.pkinit_cert.as_dict(req.pkinit_chain)
+            elif req.pkinit_error is not None:
+                fields["pkinit_error"] = req.pkinit_error
+                self._weird("kerberos_pkinit_undecodable")
             if req.tgs_ap_req is not None:
                 ap = req.tgs_ap_req
                 fields.update(used_ticket_fingerprint=ap.ticket_fingerprint,

@@ -422,6 +422,91 @@ def _adcs(rec: EventRecord) -> Activity:
     )
 
 
+# --- AD FS (Security channel "AD FS Auditing"; "AD FS/Admin") --------------------------------
+# The federation server's audits carry no directory object: like AD CS they map to
+# ``ds.object_access`` with ``object_server`` "AD FS" (never "DS": the AD FS server is not taken
+# for a DC) and ``adfs`` naming the operation. Layouts are positional (**unverified** against a
+# live farm): 1200-1203 [instance ID, AuditBase XML]; 501 [instance ID, claim type, value,
+# claim type, value...]; 307 [instance ID, details...] and 510 [instance ID, details...] (the
+# details of the configuration change 307 announces).
+
+ADFS_EVENTS = {
+    1200: "token_issued",
+    1201: "token_failed",
+    1202: "credential_validated",
+    1203: "credential_failed",
+    501: "claims",
+    307: "configuration_changed",
+    510: "additional_information",
+}
+ADFS_PROVIDERS = ("AD FS Auditing", "AD FS")
+_AUDIT_TAGS = {"UserId": "user_id", "RelyingParty": "relying_party",
+               "ClaimsProvider": "claims_provider", "PrimaryAuth": "primary_auth",
+               "AuditResult": "result", "FailureType": "failure_type",
+               "ErrorCode": "error_code", "AuthProtocol": "auth_protocol",
+               "NetworkLocation": "network_location", "IpAddress": "ip_list",
+               "ForwardedIpAddress": "forwarded_ip", "ProxyIpAddress": "proxy_ip",
+               "Endpoint": "endpoint", "UserAgentString": "user_agent",
+               "MfaPerformed": "mfa_performed"}
+_TAG_RE = re.compile(r"<(\w+)>([^<]*)</\1>")
+_CERT_CLAIM = "/certificatecontext/"
+
+
+def adfs_audit(xml: str | None) -> dict[str, str]:
+    """The AuditBase XML of AD FS 1200-1203 as {field: value} (first occurrence, 'N/A' dropped)."""
+    out: dict[str, str] = {}
+    for tag, value in _TAG_RE.findall(xml or ""):
+        key = _AUDIT_TAGS.get(tag)
+        v = value.strip()
+        if key and key not in out and v and v != "N/A":
+            out[key] = (v.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+                        .replace("&apos;", "'").replace("&amp;", "&"))
+    return out
+
+
+def _adfs_user(value: str | None) -> Account | None:
+    if not value:
+        return None
+    if "\\" in value:
+        dom, _, name = value.rpartition("\\")
+        return Account(name or None, dom or None, None) if name else None
+    name, _, dom = value.partition("@")
+    return Account(name, dom or None, None) if name else None
+
+
+def _adfs(rec: EventRecord) -> Activity:
+    d = rec.data
+    pos = [None if v is None else str(v) for v in d.get("Data") or []] \
+        if isinstance(d.get("Data"), list) else []
+    named_vals = [str(v) for k, v in d.items() if k != "Data" and v is not None]
+    values = pos or named_vals
+    op = ADFS_EVENTS[rec.event_id]
+    instance = (values[0] or "").strip().lower() or None if values else None
+    rest = [v for v in values[1:] if v is not None]
+    fields: dict[str, Any] = {"object_server": "AD FS", "adfs": op, "instance_id": instance}
+    actor = Account(None, None, rec.user_sid) if rec.user_sid else None
+    src_ip = None
+    outcome = None
+    if rec.event_id in (1200, 1201, 1202, 1203):
+        xml = next((v for v in values if "<AuditBase" in v or "<UserId>" in v), None)
+        audit = adfs_audit(xml)
+        fields.update(audit)
+        actor = _adfs_user(audit.get("user_id")) or actor
+        ips = [x.strip() for x in (audit.get("ip_list") or "").split(",") if x.strip()]
+        src_ip = ip(ips[0]) if ips else None
+        outcome = "success" if rec.event_id in (1200, 1202) else "failure"
+    elif rec.event_id == 501:  # claim type / value pairs after the instance ID
+        claims: dict[str, list[str]] = {}
+        for i in range(0, len(rest) - 1, 2):
+            claims.setdefault(rest[i].strip(), []).append(rest[i + 1].strip())
+        cert = {k.rsplit("/", 1)[-1].lower(): v if len(v) > 1 else v[0]
+                for k, v in claims.items() if _CERT_CLAIM in k.lower()}
+        fields.update(claims=claims or None, certificate=cert or None)
+    else:  # 307 / 510: free-form details of a configuration change
+        fields["details"] = [v.strip() for v in rest if v.strip()] or None
+    return _base(rec, K.DS_ACCESS, actor=actor, src_ip=src_ip, outcome=outcome, fields=fields)
+
+
 # --- accounts and groups -----------------------------------------------------------------------
 
 _ACCOUNT_KINDS = {
@@ -776,7 +861,8 @@ _SECURITY: dict[int, Mapper] = {
 }
 
 # Event IDs worth a full parse: sources skip every other record before decoding its JSON.
-WANTED_IDS: frozenset[int] = frozenset(_SECURITY) | {7045, 104, 5805, 1644, 8004, 6, 1}
+WANTED_IDS: frozenset[int] = frozenset(_SECURITY) | {7045, 104, 5805, 1644, 8004, 6, 1} | \
+    frozenset(ADFS_EVENTS)
 
 
 def to_activity(rec: EventRecord) -> Activity | None:
@@ -790,6 +876,8 @@ def to_activity(rec: EventRecord) -> Activity | None:
         or rec.channel.lower() == "security"
     ):
         return _SECURITY[eid](rec)
+    if eid in ADFS_EVENTS and prov in ADFS_PROVIDERS:
+        return _adfs(rec)
     if eid == 7045 and ("Service Control Manager" in prov or rec.channel == "System"):
         return _service(rec)
     if eid == 104 and rec.channel == "System" and "Eventlog" in prov:

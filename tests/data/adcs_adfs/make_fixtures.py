@@ -14,6 +14,18 @@ scripts/make_demo_recording.py). Two certification-authority stories and a DC lo
   certificate, the audit filter is set back to all categories, a clean-up deletes 0 rows, and
   the AD FS gMSA reads its DKM key.
 
+AD FS stories (provider "AD FS Auditing" in the Security channel; positional ``<Data>``, which
+evtx_dump writes as ``{"Data": {"#text": [...]}}``; 1202 carries the AuditBase XML, 501 the
+claims as type/value pairs, 307/510 a configuration change and its details: layouts
+**unverified** against a live farm):
+
+* ``adfs_attack.jsonl``: on ADFS01 an operator adds a claims-provider trust (307 + 510), then a
+  MagicWeb-style sign-in as a privileged user with a certificate whose only EKU is a custom OID
+  (1202 + 501).
+* ``adfs_benign.jsonl``: a smart-card sign-in (clientAuth + smartcardLogon EKUs), a password
+  sign-in and a failed one, the farm's trust monitoring refreshing a relying-party trust as the
+  AD FS gMSA, and an administrator changing a non-trust property (extranet lockout).
+
 Usage: python tests/data/adcs_adfs/make_fixtures.py   (writes next to this script)
 """
 
@@ -25,12 +37,14 @@ from pathlib import Path
 
 DOMAIN_SID = "S-1-5-21-1111111111-2222222222-3333333333"
 CA = "CA01.contoso.local"
+ADFS = "ADFS01.contoso.local"
 DC = "DC01.contoso.local"
 T0 = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
 HERE = Path(__file__).resolve().parent
 THUMBNAIL_PHOTO = "{8d3bca50-1d7e-11d0-a081-00aa006c33ed}"
 CONTACT_CLASS = "{5cb41ed0-0e4c-11d0-a286-00aa003049e2}"
 USERS = {"mallory": 1120, "alice": 1105, "pki.admin": 1130, "adfssvc$": 1140,
+         "adfs.admin": 1150, "admin.global": 1160, "bob": 1106,
          "DC01$": 1000, "DC02$": 1001, "WS01$": 1201}
 _rid = 20_000
 
@@ -140,8 +154,115 @@ def benign() -> list[dict]:
     return evs
 
 
+CLIENT_AUTH, SMARTCARD_LOGON = "1.3.6.1.5.5.7.3.2", "1.3.6.1.4.1.311.20.2.2"
+MAGICWEB_EKU = "1.3.6.1.4.1.311.21.8.1234567.7654321.99.1.1"  # a custom application policy
+CERT_CLAIM = "http://schemas.microsoft.com/2012/12/certificatecontext/"
+TLS_CLIENT = "http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/tlsclient"
+PASSWORD = "http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password"
+RP_O365 = "urn:federation:MicrosoftOnline"
+
+
+def adfs_event(eid: int, seconds: float, values: list[str]) -> dict:
+    """An AD FS audit: Security channel, provider "AD FS Auditing", run as the AD FS gMSA."""
+    ev = event(eid, seconds, {"Data": {"#text": values}}, computer=ADFS)
+    ev["Event"]["System"]["Provider"] = {"#attributes": {"Name": "AD FS Auditing"}}
+    ev["Event"]["System"]["Security"] = {"#attributes": {"UserID": sid(USERS["adfssvc$"])}}
+    return ev
+
+
+def audit_xml(kind: str, user: str, ip: str, primary: str, result: str = "Success") -> str:
+    """The AuditBase document of 1200-1203 (AD FS 2016+ schema)."""
+    return (
+        '<?xml version="1.0" encoding="utf-16"?><AuditBase xmlns:xsi="http://www.w3.org/2001/'
+        f'XMLSchema-instance" xsi:type="{kind}"><AuditType>FreshCredentials</AuditType>'
+        f"<AuditResult>{result}</AuditResult><FailureType>"
+        f"{'None' if result == 'Success' else 'GenericError'}</FailureType>"
+        "<ErrorCode>N/A</ErrorCode><ContextComponents>"
+        '<Component xsi:type="ResourceAuditComponent">'
+        f"<RelyingParty>{RP_O365}</RelyingParty><ClaimsProvider>AD AUTHORITY</ClaimsProvider>"
+        f"<UserId>CONTOSO\\{user}</UserId></Component>"
+        '<Component xsi:type="AuthNAuditComponent">'
+        f"<PrimaryAuth>{primary}</PrimaryAuth><DeviceAuth>false</DeviceAuth>"
+        "<DeviceId>N/A</DeviceId><MfaPerformed>false</MfaPerformed><MfaMethod>N/A</MfaMethod>"
+        "<TokenBindingProvidedId>false</TokenBindingProvidedId>"
+        "<TokenBindingReferredId>false</TokenBindingReferredId>"
+        "<SsoBindingValidationLevel>NotSet</SsoBindingValidationLevel></Component>"
+        '<Component xsi:type="ProtocolAuditComponent"><OAuthClientId>N/A</OAuthClientId>'
+        "<OAuthGrant>N/A</OAuthGrant></Component>"
+        '<Component xsi:type="RequestAuditComponent">'
+        "<Server>http://adfs.contoso.com/adfs/services/trust</Server>"
+        "<AuthProtocol>SAMLP</AuthProtocol><NetworkLocation>Extranet</NetworkLocation>"
+        f"<IpAddress>{ip}</IpAddress><ForwardedIpAddress>{ip}</ForwardedIpAddress>"
+        "<ProxyIpAddress>N/A</ProxyIpAddress><NetworkIpAddress>N/A</NetworkIpAddress>"
+        "<ProxyServer>WAP01</ProxyServer><UserAgentString>Mozilla/5.0 (Windows NT 10.0; "
+        "Win64; x64)</UserAgentString><Endpoint>/adfs/ls/</Endpoint></Component>"
+        "</ContextComponents></AuditBase>")
+
+
+def sign_in(t: float, inst: str, user: str, ip: str, primary: str,
+            cert: dict[str, list[str]] | None = None, ok: bool = True) -> list[dict]:
+    """1202 (or 1203) and the 501 claims of the same instance."""
+    kind = "FreshCredentialAudit"
+    evs = [adfs_event(1202 if ok else 1203, t, [inst, audit_xml(
+        kind, user, ip, primary, "Success" if ok else "Failure")])]
+    if not ok:
+        return evs
+    pairs = ["http://schemas.microsoft.com/ws/2008/06/identity/claims/windowsaccountname",
+             f"CONTOSO\\{user}",
+             "http://schemas.microsoft.com/ws/2008/06/identity/claims/authenticationmethod",
+             primary]
+    for field, values in (cert or {}).items():
+        for v in values:
+            pairs += [CERT_CLAIM + field, v]
+    evs.append(adfs_event(501, t, [inst, *pairs]))
+    return evs
+
+
+def config_change(t: float, inst: str, details: list[str]) -> list[dict]:
+    """307 "The Federation Service configuration was changed" and its 510 details."""
+    return [adfs_event(307, t, [inst]), adfs_event(510, t, [inst, *details])]
+
+
+CORP_CA = "CN=Contoso Issuing CA, DC=contoso, DC=local"
+
+
+def adfs_attack() -> list[dict]:
+    evs = [tgt(0, "DC01$", "10.0.0.10")]
+    evs += config_change(100, "8f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b", [
+        "Caller: CONTOSO\\mallory", "Action: Add-AdfsClaimsProviderTrust",
+        "Object: Name=Contoso Partner IdP; Identifier=http://idp.contoso-partner.com/adfs/"
+        "services/trust; TokenSigningCertificate=CN=ADFS Signing - idp.contoso-partner.com"])
+    evs += sign_in(300, "d4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f70", "admin.global", "203.0.113.50",
+                   TLS_CLIENT, {"field/issuer": [CORP_CA],
+                                "field/subject": ["CN=admin.global"],
+                                "field/serialnumber": ["61000000a1b2c3d4e5f6"],
+                                "extension/eku": [MAGICWEB_EKU]})
+    return evs
+
+
+def adfs_benign() -> list[dict]:
+    evs = [tgt(0, "DC01$", "10.0.0.10")]
+    evs += sign_in(100, "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "alice", "198.51.100.7",
+                   TLS_CLIENT, {"field/issuer": [CORP_CA], "field/subject": ["CN=alice"],
+                                "field/serialnumber": ["61000000aa11bb22cc33"],
+                                "extension/eku": [CLIENT_AUTH, SMARTCARD_LOGON]})
+    evs += sign_in(200, "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", "bob", "198.51.100.8", PASSWORD)
+    evs += sign_in(210, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "bob", "198.51.100.8", PASSWORD,
+                   ok=False)
+    # Trust monitoring refreshes the Office 365 relying party from its federation metadata
+    evs += config_change(400, "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", [
+        "Caller: CONTOSO\\adfssvc$", "Action: Update-AdfsRelyingPartyTrust",
+        "Object: Name=Microsoft Office 365 Identity Platform; federation metadata refreshed"])
+    # An administrator turns on extranet lockout: not a trust
+    evs += config_change(500, "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b", [
+        "Caller: CONTOSO\\adfs.admin", "Action: Set-AdfsProperties",
+        "Object: EnableExtranetLockout=True; ExtranetLockoutThreshold=10"])
+    return evs
+
+
 def main() -> None:
-    for name, evs in (("adcs_attack.jsonl", attack()), ("adcs_benign.jsonl", benign())):
+    for name, evs in (("adcs_attack.jsonl", attack()), ("adcs_benign.jsonl", benign()),
+                      ("adfs_attack.jsonl", adfs_attack()), ("adfs_benign.jsonl", adfs_benign())):
         with open(HERE / name, "w", encoding="utf-8") as f:
             for e in evs:
                 f.write(json.dumps(e, sort_keys=True) + "\n")
