@@ -121,3 +121,20 @@ def test_deterministic_alert_ids() -> None:
     a1 = Engine(slugs=["sensitive-group-addition"]).run([add_member(0)])
     a2 = Engine(slugs=["sensitive-group-addition"]).run([a1[0].activities[0]])
     assert a1[0].id == a2[0].id
+
+
+def test_name_resolution_from_the_wire() -> None:
+    r = Resolver()
+    r.observe(act(K.NTLM_AUTH, 0, host="10.0.0.10", protocol="ntlm", src_ip="10.0.0.21",
+                  dst_ip="10.0.0.10", fields={"server_netbios_name": "DC01",
+                                              "workstation": "WS1"}))
+    r.observe(act(K.KERBEROS_AP, 1, host="10.0.0.10", protocol="kerberos", src_ip="10.0.0.22",
+                  dst_ip="10.0.0.30", fields={"service": "cifs/fs01.contoso.local"}))
+    assert (r.computer_for_ip("10.0.0.10").host, r.computer_for_ip("10.0.0.10").certainty) == \
+        ("DC01", "high")
+    assert r.computer_for_ip("10.0.0.21") is None  # a client names itself: not trusted
+    assert r.computer_for_ip("10.0.0.30").host == "FS01"
+    # DHCP gave 10.0.0.21 to another machine later: the newer high-certainty name wins.
+    r.observe(act(K.KERBEROS_AS, 100, host="DC01.contoso.local", src_ip="10.0.0.21",
+                  actor=Account("WS7$", "CONTOSO"), outcome="success", status=0))
+    assert r.computer_for_ip("10.0.0.21").host == "WS7"

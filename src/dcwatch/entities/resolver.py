@@ -251,6 +251,8 @@ class Resolver:
                     self.mark_dc(m.host, why)
             if a.kind is K.KERBEROS_AP:
                 self._learn_server_name(a)
+            elif a.kind is K.NTLM_AUTH:
+                self._learn_ntlm_names(a)
         if a.kind is K.GROUP_MEMBER_ADDED and a.fields.get("member_sid"):
             g = self.sensitive_group(a.target)
             if g:
@@ -370,6 +372,15 @@ class Resolver:
         info = self._host(host)
         if ip in self.dc_ips and info is not None and info.dc_evidence is None:
             self._mark_dc(info, self.dc_ips[ip])
+
+    def _learn_ntlm_names(self, a: Activity) -> None:
+        # The server names itself in its NTLM CHALLENGE (MsvAvNbComputerName /
+        # MsvAvDnsComputerName), what MDI's NNR asks for. The client's Workstation field is not
+        # used: a relayed AUTHENTICATE carries its victim's name from the attacker's address.
+        f = a.fields
+        server = f.get("server_dns_name") or f.get("server_netbios_name")
+        if server and a.dst_ip:
+            self._learn_ip(a.dst_ip, server, "NTLM challenge of the server", "high", a.ts)
 
     def _learn_server_name(self, a: Activity) -> None:
         # A service ticket for host-based services (cifs/, host/, ldap/, HTTP/ ...) presented to
