@@ -52,6 +52,12 @@ PKINIT_FIELDS = [
     "x509af.generalizedTime", "x509ce.dNSName", "x509sat.UTF8String",
     "x509ce.SubjectKeyIdentifier",
 ]
+# SMB1 fixtures (tests/data/protocols/smb1-*.pcap): header, NativeOS, tree path, transactions.
+SMB1_FIELDS = [
+    "frame.number", "smb.cmd", "smb.mid", "smb.nt_status", "smb.flags.response",
+    "smb.trans2.cmd", "smb.native_os", "smb.native_lanman", "smb.path", "smb.fid",
+    "smb.tdc", "smb.nt.function",
+]
 _DN_LABEL = re.compile(r"^\s*(issuer|subject): rdnSequence \(0\)\n\s*rdnSequence: \d+ items? "
                        r"\((.*)\)$", re.M)
 
@@ -120,6 +126,16 @@ def radius_oracle(data: bytes) -> dict[str, dict[str, Any]]:
     return frames
 
 
+def smb1_oracle(data: bytes) -> dict[str, dict[str, Any]]:
+    """Per-frame SMB1 fields of an SMB1 fixture."""
+    frames: dict[str, dict[str, Any]] = {}
+    args = [a for f in SMB1_FIELDS for a in ("-e", f)]
+    for pkt in tshark(data, "-Y", "smb", *args):
+        layers = pkt["_source"]["layers"]
+        frames[layers.pop("frame.number")[0]] = layers
+    return frames
+
+
 def pkinit_oracle(data: bytes) -> dict[str, dict[str, Any]]:
     """Per-frame PKINIT fields of a PKINIT fixture, with the certificates' DN labels."""
     frames: dict[str, dict[str, Any]] = {}
@@ -148,6 +164,9 @@ def main() -> None:
         if name.startswith("pkinit-"):
             doc = {"capture": name, "tshark": version, "fields": PKINIT_FIELDS,
                    "frames": pkinit_oracle(data)}
+        elif name.startswith("smb1-"):
+            doc = {"capture": name, "tshark": version, "fields": SMB1_FIELDS,
+                   "frames": smb1_oracle(data)}
         elif name.startswith("radius-"):
             doc = {"capture": name, "tshark": version, "fields": RADIUS_FIELDS,
                    "frames": radius_oracle(data)}

@@ -97,6 +97,7 @@ class NtlmNegotiate:
     domain: str | None
     workstation: str | None
     msg_type: int = NEGOTIATE
+    version: tuple[int, int, int] | None = None  # (major, minor, build) when NEGOTIATE_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,10 @@ def _parse_negotiate(buf: bytes) -> NtlmNegotiate:
         # MS-NLMP 2.2.1.1: both are always OEM in NEGOTIATE
         domain = _text(d, False) or None
         workstation = _text(w, False) or None
-    return NtlmNegotiate(flags=flags, domain=domain, workstation=workstation)
+    version = None
+    if flags & NEGOTIATE_VERSION and len(buf) >= 40:  # MS-NLMP 2.2.2.10 VERSION at 32
+        version = (buf[32], buf[33], _U16.unpack_from(buf, 34)[0])
+    return NtlmNegotiate(flags=flags, domain=domain, workstation=workstation, version=version)
 
 
 def _parse_challenge(buf: bytes) -> NtlmChallenge:

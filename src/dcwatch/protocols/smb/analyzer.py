@@ -9,6 +9,13 @@ The header of each compressed message a client sends (MS-SMB2 2.2.42) is reporte
 ``smb.negotiate`` activity with a ``compression_transform`` field (the first
 ``MAX_COMPRESSED_REPORTS`` per connection): the negotiated compression in use. A dedicated
 activity kind would fit better; ``model/`` is not this module's to extend.
+SMB1 (smb1.py): NEGOTIATE, SESSION_SETUP_ANDX (with NativeOS/NativeLanMan and the NTLM
+NEGOTIATE's flags/Version) and TREE_CONNECT_ANDX (AndX chains followed) become the same
+``smb.negotiate``/``smb.session_setup``/``smb.tree_connect`` kinds with ``smb1: true``;
+TRANSACTION/TRANSACTION2/NT_TRANSACT requests, matched with their reply by (PID, MID), are
+reported as ``smb.negotiate`` activities with an ``smb1_command`` field (subcommand, FID, MID,
+reply MID, TotalDataCount, status): again a stand-in for a dedicated kind. Named-pipe RPC over
+SMB1 transactions is not handed to the DCE/RPC decoder.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from dcwatch.protocols.smb.netbios import NbssFramer
 MAX_PENDING = 4096  # outstanding requests kept per connection (credits rarely allow more)
 MAX_FILES = 8192
 MAX_COMPRESSED_REPORTS = 32  # compressed-message headers reported per connection
+MORE_PROCESSING = 0xC0000016  # MS-ERREF STATUS_MORE_PROCESSING_REQUIRED
 OK_DATA = (smb2.STATUS_SUCCESS, smb2.STATUS_BUFFER_OVERFLOW)  # statuses that still carry data
 # Requests whose body the analyzer never reads: their response needs only the header.
 _NO_REQUEST_BODY = frozenset({smb2.LOGOFF, smb2.TREE_DISCONNECT, smb2.ECHO, smb2.FLUSH,
@@ -70,6 +78,14 @@ class _File:
 
 
 @dataclass(slots=True)
+class _Pending1:
+    hdr: smb1.Header
+    frame: int
+    ts: datetime
+    data: Any = None
+
+
+@dataclass(slots=True)
 class _Pending:
     hdr: smb2.Header
     frame: int
@@ -97,6 +113,13 @@ class SmbAnalyzer:
         self._pending: dict[int, _Pending] = {}
         self._neg: dict[str, Any] | None = None
         self._chain_fid: bytes | None = None
+        # SMB1 state: (PID, MID) -> request; UID -> (actor, auth); (UID, TID) -> share path
+        self._smb1_pending: dict[tuple[int, int], _Pending1] = {}
+        self._smb1_users: dict[int, tuple[Account | None, str | None]] = {}
+        self._smb1_trees: dict[tuple[int, int], str] = {}
+        self._smb1_offered: list[str] | None = None
+        self._smb1_ntlm_neg: ntlm.NtlmNegotiate | None = None
+        self._smb1_challenge: ntlm.NtlmChallenge | None = None
         self.stats = {"smb1": 0, "smb2": 0, "encrypted": 0, "compressed": 0, "bulk_skipped": 0}
 
     # ------------------------------------------------------------ StreamAnalyzer
@@ -124,6 +147,7 @@ class SmbAnalyzer:
             for f in list(self._files.values()):
                 self._finish_file(f)
             self._files.clear()
+            self._smb1_flush()
         except Exception:  # noqa: BLE001 -- analyzer boundary: counted, never crashes the run
             self.ctx.malformed += 1
             self.ctx.weird("smb_analyzer_error")
@@ -213,21 +237,186 @@ class SmbAnalyzer:
 
     # ------------------------------------------------------------ SMB1
     def _smb1(self, from_client: bool, m: memoryview) -> None:
-        cmd, status, reply = smb1.parse_header(m)
-        if cmd != smb1.COM_NEGOTIATE:
+        hdr = smb1.parse_header(m)
+        if hdr.reply == from_client:
+            self.ctx.weird("smb1_direction_mismatch")
             return
-        if from_client and not reply:
-            self._neg = {
-                "frame": self.flow.frame,
-                "ts": self._ts(),
-                "dialects": smb1.negotiate_dialects(m),
-                "smb1": True,
-            }
-        elif reply and self._neg is not None:
-            idx = smb1.negotiate_response_index(m)
-            offered = self._neg["dialects"]
-            chosen = offered[idx] if idx is not None and idx < len(offered) else None
-            self._emit_negotiate(chosen, None, status)
+        cmd = hdr.command
+        if cmd == smb1.COM_NEGOTIATE:
+            if not hdr.reply:
+                dialects = smb1.negotiate_dialects(m)
+                self._smb1_offered = dialects
+                self._neg = {"frame": self.flow.frame, "ts": self._ts(), "dialects": dialects,
+                             "smb1": True}
+            elif self._neg is not None:
+                idx = smb1.negotiate_response_index(m)
+                offered = self._neg["dialects"]
+                chosen = offered[idx] if idx is not None and idx < len(offered) else None
+                self._emit_negotiate(chosen, None, hdr.status)
+            return
+        if cmd in (smb1.COM_SESSION_SETUP_ANDX, smb1.COM_TREE_CONNECT_ANDX):
+            if hdr.reply:
+                self._smb1_andx_response(hdr, m)
+            else:
+                self._smb1_andx_request(hdr, m)
+        elif cmd in smb1.TRANS_NAMES:
+            if hdr.reply:
+                self._smb1_trans_response(hdr)
+            else:
+                req = smb1.trans_request(m, cmd, hdr.unicode)
+                self._smb1_add(hdr, req)
+
+    def _smb1_add(self, hdr: smb1.Header, data: Any) -> None:
+        if len(self._smb1_pending) >= MAX_PENDING:
+            self.ctx.weird("smb1_too_many_pending")
+            self._smb1_flush()
+        self._smb1_pending[(hdr.pid, hdr.mid)] = _Pending1(hdr, self.flow.frame, self._ts(), data)
+
+    def _smb1_andx_request(self, hdr: smb1.Header, m: memoryview) -> None:
+        chain: list[tuple[int, Any]] = []
+        for cmd, off in smb1.andx_chain(m, hdr.command):
+            if cmd == smb1.COM_SESSION_SETUP_ANDX:
+                req = smb1.session_setup_request(m, off, hdr.unicode)
+                if req.blob is not None:
+                    tok, err = gssapi.safe_unwrap(req.blob)
+                    if err is not None:
+                        self.ctx.malformed += 1
+                        self.ctx.weird("smb_bad_security_blob")
+                    if tok is not None and isinstance(tok.ntlm, ntlm.NtlmNegotiate):
+                        self._smb1_ntlm_neg = tok.ntlm
+                    chain.append((cmd, (req, tok)))
+                else:
+                    chain.append((cmd, (req, None)))
+            elif cmd == smb1.COM_TREE_CONNECT_ANDX:
+                chain.append((cmd, smb1.tree_connect_request(m, off, hdr.unicode)))
+        self._smb1_add(hdr, chain)
+
+    def _smb1_andx_response(self, hdr: smb1.Header, m: memoryview) -> None:
+        p = self._smb1_pending.pop((hdr.pid, hdr.mid), None)
+        if p is None or not isinstance(p.data, list):
+            self.ctx.weird("smb1_response_without_request")
+            return
+        offs = dict(smb1.andx_chain(m, hdr.command)) if hdr.status in (0, MORE_PROCESSING) else {}
+        for cmd, data in p.data:
+            off = offs.get(cmd)
+            if cmd == smb1.COM_SESSION_SETUP_ANDX:
+                self._smb1_session(p, hdr, m, off, *data)
+            elif cmd == smb1.COM_TREE_CONNECT_ANDX:
+                self._smb1_tree(p, hdr, m, off, *data)
+
+    def _smb1_session(self, p: _Pending1, hdr: smb1.Header, m: memoryview, off: int | None,
+                      req: smb1.SessionSetupRequest, tok: gssapi.GssToken | None) -> None:
+        resp = smb1.session_setup_response(m, off, hdr.unicode) if off is not None else None
+        if hdr.status == MORE_PROCESSING:  # NTLM CHALLENGE: the AUTHENTICATE leg follows
+            if resp is not None and resp.blob:
+                ch, _err = gssapi.safe_unwrap(resp.blob)
+                if ch is not None and isinstance(ch.ntlm, ntlm.NtlmChallenge):
+                    self._smb1_challenge = ch.ntlm
+            return
+        fields: dict[str, Any] = {
+            "auth": None, "smb1": True, "session_id": f"{hdr.uid:04x}", "encrypted": False,
+            "native_os": req.native_os, "native_lanman": req.native_lanman,
+            "extended_security": req.blob is not None, "capabilities": req.capabilities,
+            "dialects_offered": self._smb1_offered, "mid": p.hdr.mid,
+            "server_native_os": resp.native_os if resp is not None else None,
+        }
+        neg = self._smb1_ntlm_neg
+        if neg is not None:
+            fields["ntlm_negotiate_flags"] = neg.flags
+            fields["ntlm_negotiate_version"] = list(neg.version) if neg.version else None
+        actor = None
+        auth_msg = tok.ntlm if tok is not None else None
+        origin = Origin(self.flow.source, p.frame, "pcap")
+        if isinstance(auth_msg, ntlm.NtlmAuthenticate):
+            actor = auth_msg.account
+            fields.update(auth="anonymous" if auth_msg.anonymous else "ntlm",
+                          ntlm_version=auth_msg.ntlm_version,
+                          workstation=auth_msg.workstation or None,
+                          mic_present=auth_msg.mic_present, user=auth_msg.user,
+                          domain=auth_msg.domain)
+            self.emit(ntlm.auth_activity(
+                auth_msg, ts=p.ts, origin=origin, via="smb", src_ip=self.flow.client_ip,
+                src_port=self.flow.client_port, dst_ip=self.flow.server_ip,
+                dst_port=self.flow.server_port, status=hdr.status,
+                challenge=self._smb1_challenge))
+        elif tok is not None and tok.ap_req is not None:
+            act = ap_req_activity(self.flow, tok.ap_req, "smb", frame=p.frame, ts=p.ts,
+                                  status=hdr.status, via="smb")
+            actor = act.actor
+            fields.update(auth="kerberos", ticket_fingerprint=act.fields["ticket_fingerprint"],
+                          service=act.fields["service"], ticket_etype=act.fields["ticket_etype"])
+            self.emit(act)
+        elif tok is not None:
+            fields["auth"] = tok.mech
+        elif req.anonymous:
+            fields["auth"] = "anonymous"
+        else:
+            # MS-CIFS 3.2.4.2.4: 24-byte responses are LM/NTLM(v1); longer Unicode ones NTLMv2
+            fields["auth"] = "ntlm"
+            fields["ntlm_version"] = ("v2" if req.unicode_password_len > 24 else
+                                      "v1" if req.unicode_password_len == 24 else "lm")
+            fields.update(user=req.account, domain=req.domain)
+            actor = Account(req.account, req.domain or None)
+        if resp is not None and resp.action & 0x0001 and fields["auth"] != "anonymous":
+            fields["auth"] = "guest"  # MS-CIFS 2.2.4.53.2 Action SMB_SETUP_GUEST
+        if hdr.status == 0 and len(self._smb1_users) < MAX_FILES:
+            self._smb1_users[hdr.uid] = (actor, fields["auth"])
+        self._smb1_ntlm_neg = None
+        self._smb1_challenge = None
+        self.emit(self._act(ActivityKind.SMB_SESSION, p.frame, p.ts, actor, hdr.status, fields))
+
+    def _smb1_tree(self, p: _Pending1, hdr: smb1.Header, m: memoryview, off: int | None,
+                   path: str, service: str) -> None:
+        got = smb1.tree_connect_response(m, off) if off is not None else None
+        svc = (got or service or "").upper()
+        share_type = 2 if svc.startswith("IPC") else 1 if svc.startswith("A:") else None
+        if hdr.status == 0 and len(self._smb1_trees) < MAX_FILES:
+            self._smb1_trees[(hdr.uid, hdr.tid)] = path
+        user = self._smb1_users.get(hdr.uid)
+        self.emit(self._act(
+            ActivityKind.SMB_TREE_CONNECT, p.frame, p.ts, user[0] if user else None, hdr.status,
+            {"share": path, "share_name": path.rsplit("\\", 1)[-1],
+             "share_type": smb2.SHARE_TYPES.get(share_type or 0), "smb1": True,
+             "session_auth": user[1] if user else None, "tid": hdr.tid,
+             "session_id": f"{hdr.uid:04x}"}))
+
+    def _smb1_trans_response(self, hdr: smb1.Header) -> None:
+        p = self._smb1_pending.pop((hdr.pid, hdr.mid), None)
+        if p is None and hdr.command == smb1.COM_TRANSACTION2:
+            # an implant answering TRANS2_SESSION_SETUP may shift the MID (kept as evidence)
+            p = self._smb1_pending.pop((hdr.pid, (hdr.mid - 0x10) & 0xFFFF), None)
+        if p is None or not isinstance(p.data, smb1.TransRequest):
+            self.ctx.weird("smb1_response_without_request")
+            return
+        self._smb1_trans_emit(p, hdr.status, hdr.mid)
+
+    def _smb1_trans_emit(self, p: _Pending1, status: int | None, reply_mid: int | None) -> None:
+        req: smb1.TransRequest = p.data
+        h = p.hdr
+        names = (smb1.TRANS_SUBCOMMANDS if req.command == smb1.COM_TRANSACTION else
+                 smb1.TRANS2_SUBCOMMANDS if req.command == smb1.COM_TRANSACTION2 else
+                 smb1.NT_TRANSACT_FUNCTIONS)
+        user = self._smb1_users.get(h.uid)
+        self.emit(self._act(
+            ActivityKind.SMB_NEGOTIATE, p.frame, p.ts, user[0] if user else None, status,
+            {"dialect": None, "dialects": [], "smb1": True,
+             "smb1_command": smb1.TRANS_NAMES[req.command], "subcommand": req.subcommand,
+             "subcommand_name": names.get(req.subcommand) if req.subcommand is not None
+             else None,
+             "setup": list(req.setup), "fid": req.fid, "name": req.name,
+             "total_data_count": req.total_data_count,
+             "total_parameter_count": req.total_parameter_count,
+             "data_count": req.data_count, "parameter_count": req.parameter_count,
+             "mid": h.mid, "reply_mid": reply_mid, "pid": h.pid, "uid": h.uid, "tid": h.tid,
+             "share": self._smb1_trees.get((h.uid, h.tid)),
+             "session_auth": user[1] if user else None}))
+
+    def _smb1_flush(self) -> None:
+        """Report unanswered transaction requests (status None)."""
+        for p in list(self._smb1_pending.values()):
+            if isinstance(p.data, smb1.TransRequest):
+                self._smb1_trans_emit(p, None, None)
+        self._smb1_pending.clear()
 
     # ------------------------------------------------------------ SMB2 dispatch
     def _smb2_chain(self, from_client: bool, m: memoryview) -> None:
