@@ -90,9 +90,13 @@ def add_background(st: Store, total: int) -> None:
             for i in range(start, min(total, start + batch)):
                 ts = t0 + timedelta(milliseconds=300 * i)
                 k = kinds[i % 4]
+                iso = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 rows.append((f"b{i:010d}", ts.isoformat(sep=" "), k, "DC1.contoso.local",
                              f"10.2.{i % 250}.{i % 200}", None, f"CONTOSO\\user{i % 50000}",
-                             f'{{"kind":"{k}","uid":"b{i:010d}","event_id":4624}}'))
+                             f'{{"uid":"b{i:010d}","ts":"{iso}","kind":"{k}",'
+                             f'"host":"DC1.contoso.local","src_ip":"10.2.{i % 250}.{i % 200}",'
+                             f'"actor":{{"name":"user{i % 50000}","domain":"CONTOSO"}},'
+                             f'"origin":{{"source":"bench","record":{i},"format":""}}}}'))
             cur.executemany("INSERT INTO activities (uid, ts, kind, host, src_ip, dst_ip, actor, "
                             "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             raw.commit()
