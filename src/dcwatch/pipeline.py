@@ -86,15 +86,19 @@ class ActivityStream:
         # has the same uid and time: remember recent uids only (bounded memory).
         recent: deque[tuple[object, str]] = deque()
         seen: set[str] = set()
+        remember, forget = seen.add, seen.discard
+        append, popleft = recent.append, recent.popleft
         for a in acts:
-            if a.uid in seen:
+            uid = a.uid
+            if uid in seen:
                 self.duplicates += 1
                 continue
-            seen.add(a.uid)
-            recent.append((a.ts, a.uid))
-            cutoff = a.ts - span
+            remember(uid)
+            ts = a.ts
+            append((ts, uid))
+            cutoff = ts - span
             while recent and (recent[0][0] < cutoff or len(recent) > cap):  # type: ignore[operator]
-                seen.discard(recent.popleft()[1])
+                forget(popleft()[1])
             yield a
 
 

@@ -17,10 +17,14 @@ retention, ``BusOptions.max_age``), which is what makes that replay possible.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import copy
+import functools
 import logging
 import pickle
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +37,7 @@ from dcwatch.detectors import registry
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Engine
 from dcwatch.entities.resolver import Resolver
+from dcwatch.errors import StoreError
 from dcwatch.model.alert import Alert
 from dcwatch.store import Store
 
@@ -94,6 +99,14 @@ class Center:
         self.reorder.idle_after = opts.idle_after
         self.engine.listeners = [self._on_alert]
         self.dirty: dict[str, Alert] = {}
+        # activity uids already linked to each saved alert's row (the writer thread's; see
+        # Store.save_alerts): a re-save of a growing alert checks only its new activities
+        self._linked: dict[str, tuple[str, set[str]]] = {}
+        self._writer: ThreadPoolExecutor | None = None  # the store writer, while run() runs
+        self._inflight: collections.deque[tuple[asyncio.Future[Any], list[Any] | None]] = \
+            collections.deque()
+        self._max_inflight = 4
+        self._write_failed: BaseException | None = None
         self.unacked: list[Any] = []
         self.redelivered = 0
         self.processed = 0
@@ -177,15 +190,33 @@ class Center:
 
     # --- durability ---------------------------------------------------------------------------
 
-    def commit_alerts(self) -> int:
-        """Save the alerts changed since the last commit."""
-        if not self.dirty:
-            return 0
+    def _take_dirty(self) -> list[Alert]:
+        """Snapshots of the alerts changed since the last commit (the engine goes on changing
+        the originals while the writer thread saves the copies: it appends to and re-sorts
+        ``activities``, rebuilds ``entities`` and replaces ``evidence`` values, never mutating
+        a value it has handed out, so copying the containers is enough)."""
         dirty, self.dirty = self.dirty, {}
-        self.store.save_alerts(list(dirty.values()), self.windows)
+        out = []
+        for a in dirty.values():
+            s = copy.copy(a)
+            s.activities = list(a.activities)
+            s.entities = list(a.entities)
+            s.evidence = dict(a.evidence)
+            out.append(s)
+        return out
+
+    def _write_alerts(self, alerts: list[Alert]) -> int:
+        """Writer side of a commit: one batched, idempotent upsert of the changed alerts."""
+        if not alerts:
+            return 0
+        self.store.save_alerts(alerts, self.windows, linked=self._linked)
         now = datetime.now(UTC)
-        self.alert_latencies.extend((now - a.last_seen).total_seconds() for a in dirty.values())
-        return len(dirty)
+        self.alert_latencies.extend((now - a.last_seen).total_seconds() for a in alerts)
+        return len(alerts)
+
+    def commit_alerts(self) -> int:
+        """Save the alerts changed since the last commit (synchronously)."""
+        return self._write_alerts(self._take_dirty())
 
     def state_bytes(self) -> bytes:
         """The pickled detection state (listeners are not part of it)."""
@@ -200,18 +231,72 @@ class Center:
         finally:
             self.engine.listeners = listeners
 
+    def _take_checkpoint(self) -> Any:
+        """Everything a checkpoint writes, taken on the loop's thread (a consistent cut): the
+        changed alerts, the health changes, the pickled state, the stream positions. Returns
+        the job that writes it (alerts, then health, then checkpoint; one thread)."""
+        alerts = self._take_dirty()
+        health = self.health.take()
+        blob = self.state_bytes()
+        positions = dict(self.positions)
+        activities = self.engine.activities
+        open_ids = set(self.engine.alerts)
+
+        def job() -> None:
+            self._write_alerts(alerts)
+            HealthBook.write(self.store, health)
+            save_checkpoint(self.store, self.opts.name, positions, blob, activities)
+            # alerts no longer open will not be saved again: forget what was linked to them
+            for k in [k for k in self._linked if k not in open_ids]:
+                del self._linked[k]
+        return job
+
     def checkpoint(self) -> None:
         """Save alerts, state and positions; the caller then acknowledges ``unacked``."""
-        self.commit_alerts()
-        self.health.flush(self.store)
-        save_checkpoint(self.store, self.opts.name, dict(self.positions), self.state_bytes(),
-                        self.engine.activities)
+        self._take_checkpoint()()
 
-    async def _ack(self) -> None:
-        msgs, self.unacked = self.unacked, []
+    async def _ack(self, msgs: list[Any] | None = None) -> None:
+        if msgs is None:
+            msgs, self.unacked = self.unacked, []
         for m in msgs:
             with contextlib.suppress(Exception):  # an ack lost now is a redelivery later
                 await m.ack()
+
+    # --- the writer thread --------------------------------------------------------------------
+
+    async def _submit(self, job: Any, acks: list[Any] | None = None) -> None:
+        """Queue a store job on the writer thread (FIFO, at most ``_max_inflight`` queued: the
+        loop waits for the oldest beyond that). ``acks``: messages to acknowledge once this job,
+        and so every job before it, is committed."""
+        while len(self._inflight) >= self._max_inflight:
+            await self._settle(wait=True)
+        fut = asyncio.get_running_loop().run_in_executor(self._writer, self._guarded, job)
+        self._inflight.append((fut, acks))
+
+    def _guarded(self, job: Any) -> Any:
+        """Run a writer job unless an earlier one failed: its changes (taken from ``dirty``)
+        are not in the store, so no later checkpoint may claim the messages behind them."""
+        if self._write_failed is not None:
+            raise StoreError(f"an earlier store write failed: {self._write_failed!r}")
+        try:
+            return job()
+        except BaseException as e:
+            self._write_failed = e
+            raise
+
+    async def _settle(self, wait: bool = False) -> None:
+        """Acknowledge what finished jobs covered; with ``wait``, wait for the oldest job.
+        A failed job raises here (the loop stops; nothing after it is acknowledged)."""
+        while self._inflight and (wait or self._inflight[0][0].done()):
+            fut, acks = self._inflight.popleft()
+            await fut
+            if acks:
+                await self._ack(acks)
+            wait = False
+
+    async def _drain(self) -> None:
+        while self._inflight:
+            await self._settle(wait=True)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -262,11 +347,12 @@ class Center:
                 if self._stop.is_set():
                     return
                 await asyncio.sleep(0.5)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="dcwatch-center-writer")
         last_commit = last_cp = last_health = time.monotonic()
         idle_rounds = 0
         try:
             while not self._stop.is_set():
-                timeout = 0.05 if self.reorder.heap or self.dirty else 0.25
+                timeout = 0.05 if self.reorder.heap or self.dirty or self._inflight else 0.25
                 batches = await asyncio.gather(*[self._fetch(s, timeout) for _, s in subs])
                 now = time.time()
                 got = 0
@@ -279,12 +365,14 @@ class Center:
                 if mono - last_health >= 1.0:
                     self._periodic_health(now)
                     last_health = mono
+                await self._settle()
                 if mono - last_cp >= self.opts.checkpoint_interval and self.unacked:
-                    await asyncio.to_thread(self.checkpoint)
-                    await self._ack()
+                    acks, self.unacked = self.unacked, []
+                    await self._submit(self._take_checkpoint(), acks)
                     last_cp = last_commit = mono
                 elif mono - last_commit >= self.opts.commit_interval and self.dirty:
-                    await asyncio.to_thread(self.commit_alerts)
+                    await self._submit(functools.partial(self._write_alerts,
+                                                         self._take_dirty()))
                     last_commit = mono
                 idle_rounds = idle_rounds + 1 if got == 0 else 0
                 if self.opts.until_eof and idle_rounds >= 2 and not self.reorder.heap and \
@@ -293,10 +381,15 @@ class Center:
                     self.finished = True
                     break
         finally:
-            await asyncio.to_thread(self._final)
-            await self._ack()
-            with contextlib.suppress(Exception):
-                await nc.close()
+            try:
+                await self._drain()  # raises if a write failed: then no final checkpoint
+                await asyncio.get_running_loop().run_in_executor(
+                    self._writer, self._guarded, self._final)
+                await self._ack()
+            finally:
+                self._writer.shutdown(wait=True)
+                with contextlib.suppress(Exception):
+                    await nc.close()
 
     def _final(self) -> None:
         self.checkpoint()

@@ -93,9 +93,18 @@ class HealthBook:
 
     def flush(self, store: Store) -> int:
         """Write pending changes; returns how many."""
-        if not self._pending:
-            return 0
+        return self.write(store, self.take())
+
+    def take(self) -> dict[tuple[str, str, str], _Change]:
+        """The pending changes, handed over (to :meth:`write` on the writer thread)."""
         pending, self._pending = self._pending, {}
+        return pending
+
+    @staticmethod
+    def write(store: Store, pending: dict[tuple[str, str, str], _Change]) -> int:
+        """Write changes taken with :meth:`take`; returns how many."""
+        if not pending:
+            return 0
         h = t.health_issues
         now = datetime.now(UTC)
         with store.engine.begin() as c:

@@ -73,12 +73,15 @@ class Engine:
     def process(self, a: Activity) -> None:
         """Feed one activity."""
         self.activities += 1
-        before = self.resolver.version
-        self.resolver.observe(a)
-        for det in self.by_kind.get(a.kind, ()):
-            for draft in det.observe(a):
-                self.submit(draft)
-        if self._pending and self.resolver.version != before:
+        resolver = self.resolver
+        before = resolver.version
+        resolver.observe(a)
+        detectors = self.by_kind.get(a.kind)
+        if detectors:  # most kinds have a handful of detectors; some none
+            for det in detectors:
+                for draft in det.observe(a):
+                    self.submit(draft)
+        if self._pending and resolver.version != before:
             self._retry_pending(final=False)
 
     def run(self, activities: Iterable[Activity]) -> list[Alert]:

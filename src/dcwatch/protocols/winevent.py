@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, partial
+from hashlib import blake2b
 from typing import Any
 
 from dcwatch.errors import Malformed
@@ -44,7 +46,17 @@ def s(data: dict[str, Any], key: str) -> str | None:
     v = data.get(key)
     if v is None:
         return None
-    if not isinstance(v, str):
+    if v.__class__ is not str and not isinstance(v, str):
+        v = str(v)
+    v = v.strip()
+    return None if v in _NULLS else v
+
+
+def _clean(v: Any) -> str | None:
+    """``s`` of a value already looked up."""
+    if v is None:
+        return None
+    if v.__class__ is not str and not isinstance(v, str):
         v = str(v)
     v = v.strip()
     return None if v in _NULLS else v
@@ -53,11 +65,14 @@ def s(data: dict[str, Any], key: str) -> str | None:
 def num(data: dict[str, Any], key: str) -> int | None:
     """An integer field written in decimal or 0x-hex (Status, AccessMask, etypes...)."""
     v = data.get(key)
-    if v is None or isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    t = str(v).strip()
+    if v.__class__ is str:  # the usual case: skip the bool/int checks
+        t = v.strip()
+    else:
+        if v is None or isinstance(v, bool):
+            return None
+        if isinstance(v, int):
+            return v
+        t = str(v).strip()
     if t in _NULLS:
         return None
     try:
@@ -75,16 +90,26 @@ def ip(value: str | None) -> str | None:
     return value
 
 
+_ACCOUNT_KEYS: dict[str, tuple[str, str, str, str]] = {}
+
+
 def account(data: dict[str, Any], prefix: str) -> Account | None:
     """Account from the ``<prefix>UserName/DomainName/UserSid`` triple of an event."""
-    name = s(data, prefix + "UserName")
-    domain = s(data, prefix + "DomainName")
-    sid = s(data, prefix + "UserSid") or s(data, prefix + "Sid")
-    if sid in ("S-1-0-0",):
+    keys = _ACCOUNT_KEYS.get(prefix)
+    if keys is None:
+        keys = _ACCOUNT_KEYS[prefix] = (prefix + "UserName", prefix + "DomainName",
+                                        prefix + "UserSid", prefix + "Sid")
+    name, domain, sid = [_clean(data.get(k)) for k in keys[:3]]
+    if not sid:
+        sid = _clean(data.get(keys[3]))
+    if sid == "S-1-0-0":
         sid = None
     if not (name or sid):
         return None
-    return Account(name, domain, sid)
+    return _new_account((name, domain, sid))
+
+
+_new_account = partial(tuple.__new__, Account)  # Account(name, domain, sid) without __new__
 
 
 _GUID_RE = re.compile(
@@ -97,22 +122,36 @@ def guids(text: str | None) -> list[str]:
     return [g.lower() for g in _GUID_RE.findall(text or "")]
 
 
-def _base(rec: EventRecord, kind: ActivityKind, **kw: Any) -> Activity:
-    fields = kw.pop("fields", {})
-    if "logon_id" not in fields and "SubjectLogonId" in rec.data:
-        fields["logon_id"] = s(rec.data, "SubjectLogonId")
-    fields["record_id"] = rec.record_id
-    fields["channel"] = rec.channel
+def _base(rec: EventRecord, kind: ActivityKind, fields: dict[str, Any] | None = None,
+          **kw: Any) -> Activity:
+    if fields is None:
+        fields = {}
+    data = rec.data
+    if "logon_id" not in fields and "SubjectLogonId" in data:
+        fields["logon_id"] = s(data, "SubjectLogonId")
+    rid = fields["record_id"] = rec.record_id
+    channel = fields["channel"] = rec.channel
+    host = rec.computer
+    uid = ""
+    if rid is not None:  # Activity.compute_uid of a logged event, without the detour
+        key = f"{host}|{channel}|{rid}|{rec.event_id}|{kind._value_}|{fields.get('sub', '')}"
+        h = _UID_HASH.copy()  # == blake2b(digest_size=12), minus the argument parsing
+        h.update(key.encode("utf-8", "surrogatepass"))
+        uid = h.hexdigest()
     return Activity(
         ts=rec.ts,
         kind=kind,
         origin=rec.origin,
-        host=rec.computer,
+        host=host,
         event_id=rec.event_id,
         protocol="event",
         fields=fields,  # None values are dropped when written out (Activity.to_dict)
+        uid=uid,
         **kw,
     )
+
+
+_UID_HASH = blake2b(digest_size=12)
 
 
 def _status(data: dict[str, Any], *keys: str) -> int | None:
@@ -153,7 +192,7 @@ def _logon(rec: EventRecord) -> Activity:
             "logon_process": (s(d, "LogonProcessName") or "").strip() or None,
             "lm_package": s(d, "LmPackageName"),
             "logon_id": s(d, "TargetLogonId"),
-            "subject": str(account(d, "Subject")) if account(d, "Subject") else None,
+            "subject": str(subject) if (subject := account(d, "Subject")) else None,
             "process": s(d, "ProcessName"),
             "key_length": num(d, "KeyLength"),
         },
@@ -639,6 +678,7 @@ def _sid_history(rec: EventRecord) -> Activity:
 def _share(rec: EventRecord) -> Activity:
     d = rec.data
     kind = K.SHARE_ACCESS if rec.event_id == 5140 else K.SHARE_FILE_ACCESS
+    path = s(d, "RelativeTargetName")
     return _base(
         rec,
         kind,
@@ -649,9 +689,9 @@ def _share(rec: EventRecord) -> Activity:
         fields={
             "share": s(d, "ShareName"),
             "share_path": s(d, "ShareLocalPath"),
-            "path": s(d, "RelativeTargetName"),
+            "path": path,
             "access_mask": num(d, "AccessMask"),
-            "sub": s(d, "RelativeTargetName"),
+            "sub": path,
         },
     )
 
@@ -817,11 +857,20 @@ _FALLBACK_INTERFACES = {
 
 def interface_name(uuid: str) -> str | None:
     """Name of a DCE/RPC interface UUID (the DCE/RPC decoder's table when present)."""
+    lookup = _decoder_lookup()
+    if lookup is None:
+        return _FALLBACK_INTERFACES.get(uuid)
+    return lookup(uuid) or _FALLBACK_INTERFACES.get(uuid)
+
+
+@cache
+def _decoder_lookup() -> Callable[[str], str] | None:
+    """The DCE/RPC decoder's ``interface_name``, imported once (None without the decoder)."""
     try:
         from dcwatch.protocols.dcerpc.interfaces import interface_name as _name
     except ImportError:
-        return _FALLBACK_INTERFACES.get(uuid)
-    return _name(uuid) or _FALLBACK_INTERFACES.get(uuid)
+        return None
+    return _name
 
 
 # --- dispatch -------------------------------------------------------------------------------------

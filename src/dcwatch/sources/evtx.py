@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import IO, Any
 
 import evtx
@@ -31,12 +32,15 @@ def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
     except (OSError, RuntimeError, ValueError) as e:
         stats.fatal = f"not a readable EVTX file: {_short(e)}"
         return
-    yield from map_records(_wanted(parser, stats), name, stats)
-
-
-def _wanted(parser: Any, stats: SourceStats) -> Iterator[tuple[int | None, str]]:
+    # One loop for pre-filter, decode and mapping (what _wanted + map_records do, fused: this
+    # runs once per record, so every generator layer and attribute look-up counts).
     it = iter(parser.records_json())
     search = _EID.search
+    wanted = _WANTED
+    loads = orjson.loads
+    to_activity = winevent.to_activity
+    from_json = event_from_xmljson
+    new_origin = partial(tuple.__new__, Origin)
     while True:
         try:
             rec = next(it)
@@ -52,10 +56,23 @@ def _wanted(parser: Any, stats: SourceStats) -> Iterator[tuple[int | None, str]]
         stats.records += 1
         data = rec["data"]
         m = search(data, 0, 600)
-        if m is None or int(m.group(1)) not in _WANTED:
+        if m is None or int(m.group(1)) not in wanted:
             stats.unmapped += 1
             continue
-        yield rec.get("event_record_id"), data
+        rid = rec.get("event_record_id")
+        try:
+            act = to_activity(from_json(loads(data)["Event"], new_origin((name, rid, "evtx"))))
+        except InputError as e:
+            stats.skip(f"record {rid}", str(e))
+            continue
+        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as e:
+            stats.skip(f"record {rid}", f"unexpected record shape: {_short(e)}")
+            continue
+        if act is None:
+            stats.unmapped += 1
+            continue
+        stats.activities += 1
+        yield act
 
 
 def map_records(records: Iterable[tuple[int | None, str]], name: str,
@@ -117,25 +134,32 @@ def flatten_data(ev: dict[str, Any]) -> dict[str, Any]:
 def event_from_xmljson(ev: dict[str, Any], origin: Origin) -> winevent.EventRecord:
     """EventRecord from the ``Event`` object of evtx/evtx_dump JSON."""
     sysd = ev["System"]
+    get = sysd.get
     eid = sysd["EventID"]
     eid = int(eid["#text"] if isinstance(eid, dict) else eid)
-    prov = sysd.get("Provider") or {}
-    prov_name = (prov.get("#attributes") or {}).get("Name", "") if isinstance(prov, dict) else ""
-    tc = sysd.get("TimeCreated") or {}
-    t = (tc.get("#attributes") or {}).get("SystemTime") if isinstance(tc, dict) else None
+    prov = get("Provider") or _EMPTY
+    prov_name = (prov.get("#attributes") or _EMPTY).get("Name", "") \
+        if isinstance(prov, dict) else ""
+    tc = get("TimeCreated") or _EMPTY
+    t = (tc.get("#attributes") or _EMPTY).get("SystemTime") if isinstance(tc, dict) else None
     if not t:
         raise InputError("System/TimeCreated missing")
-    sec = sysd.get("Security")
-    user_sid = (sec.get("#attributes") or {}).get("UserID") if isinstance(sec, dict) else None
-    rid = sysd.get("EventRecordID")
-    return winevent.EventRecord(
-        event_id=eid,
-        channel=sysd.get("Channel") or "",
-        provider=prov_name or "",
-        computer=sysd.get("Computer") or "",
-        ts=parse_ts(t),
-        record_id=int(rid) if rid is not None else origin.record,
-        data=flatten_data(ev),
-        origin=origin,
-        user_sid=user_sid,
+    sec = get("Security")
+    user_sid = (sec.get("#attributes") or _EMPTY).get("UserID") \
+        if isinstance(sec, dict) else None
+    rid = get("EventRecordID")
+    return _EventRecord(  # positional: event_id channel provider computer ts record_id data
+        eid,
+        get("Channel") or "",
+        prov_name or "",
+        get("Computer") or "",
+        parse_ts(t),
+        int(rid) if rid is not None else origin.record,
+        flatten_data(ev),
+        origin,
+        user_sid,
     )
+
+
+_EMPTY: dict[str, Any] = {}  # read-only stand-in for a missing object
+_EventRecord = winevent.EventRecord

@@ -13,9 +13,11 @@ import io
 import os
 import tarfile
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain
 from typing import IO
 
 from dcwatch.model.activity import Activity
@@ -212,12 +214,14 @@ def read_input(inp: Input, stats: SourceStats, evtx_threads: int = 0) -> Iterato
         kind = sniff(head)
         stats.format = kind or ""
         if kind == "evtx":
+            from dcwatch.sources.evtx import read_evtx  # the evtx package only when needed
+
             if inp.path:
                 f.close()
-                yield from _evtx(inp.path, inp.name, stats, evtx_threads)
+                yield from read_evtx(inp.path, inp.name, stats, evtx_threads)
             else:
                 data = head + f.read()
-                yield from _evtx(io.BytesIO(data), inp.name, stats, evtx_threads)
+                yield from read_evtx(io.BytesIO(data), inp.name, stats, evtx_threads)
         elif kind in ("pcap", "pcapng"):
             try:
                 from dcwatch.sources.pcap import read_capture
@@ -237,12 +241,6 @@ def read_input(inp: Input, stats: SourceStats, evtx_threads: int = 0) -> Iterato
         stats.fatal = f"read error after {stats.records} records: {e}"
     finally:
         f.close()
-
-
-def _evtx(src: str | IO[bytes], name: str, stats: SourceStats, threads: int) -> Iterator[Activity]:
-    from dcwatch.sources.evtx import read_evtx
-
-    yield from read_evtx(src, name, stats, threads)
 
 
 def _lines(head: bytes, f: IO[bytes]) -> Iterator[bytes]:
@@ -282,17 +280,44 @@ class _Prepend(io.RawIOBase):
 def reorder(
     acts: Iterator[Activity], window: timedelta = REORDER_WINDOW, max_buffer: int = REORDER_MAX
 ) -> Iterator[Activity]:
-    """Time-order a nearly ordered stream with a bounded buffer (memory stays bounded)."""
-    heap: list[tuple[object, int, Activity]] = []
+    """Time-order a nearly ordered stream with a bounded buffer (memory stays bounded).
+
+    While the input arrives in order (the common case) the buffer is a plain FIFO; the first
+    activity older than one already buffered switches to a heap keyed by (time, arrival)."""
+    fifo: deque[Activity] = deque()
+    it = iter(acts)
     newest = None
-    for n, a in enumerate(acts):
-        heapq.heappush(heap, (a.ts, n, a))  # n: ties keep arrival order
-        if newest is None or a.ts > newest:
-            newest = a.ts
+    for n, a in enumerate(it):
+        ts = a.ts
+        if newest is not None and ts < newest:  # out of order: continue with the heap
+            first = n - len(fifo)
+            heap = [(x.ts, first + i, x) for i, x in enumerate(fifo)]  # sorted: a valid heap
+            fifo.clear()
+            yield from _reorder_heap(heap, newest, n, a, it, window, max_buffer)
+            return
+        newest = ts
+        fifo.append(a)
+        cutoff = ts - window
+        while fifo[0].ts <= cutoff or len(fifo) > max_buffer:
+            yield fifo.popleft()
+            if not fifo:
+                break
+    while fifo:
+        yield fifo.popleft()
+
+
+def _reorder_heap(heap: list[tuple[object, int, Activity]], newest: object, n: int,
+                  a: Activity, rest: Iterator[Activity], window: timedelta,
+                  max_buffer: int) -> Iterator[Activity]:
+    push, pop = heapq.heappush, heapq.heappop
+    for i, x in enumerate(chain((a,), rest), n):  # continues the arrival numbering
+        push(heap, (x.ts, i, x))  # i: ties keep arrival order
+        if x.ts > newest:  # type: ignore[operator]
+            newest = x.ts
         while heap and (heap[0][0] <= newest - window or len(heap) > max_buffer):  # type: ignore[operator]
-            yield heapq.heappop(heap)[2]
+            yield pop(heap)[2]
     while heap:
-        yield heapq.heappop(heap)[2]
+        yield pop(heap)[2]
 
 
 def merge(streams: list[Iterator[Activity]]) -> Iterator[Activity]:
