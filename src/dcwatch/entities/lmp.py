@@ -23,6 +23,10 @@ counts when it crosses at least one computer (membership alone is not lateral mo
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import networkx as nx
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,8 +34,6 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from itertools import pairwise
 from typing import Any
-
-import networkx as nx
 
 from dcwatch.entities.directory import DirObject, Snapshot
 from dcwatch.entities.resolver import Resolver, short
@@ -209,6 +211,8 @@ class LateralMovement:
                  now: datetime | None = None, retention: timedelta = RETENTION,
                  extra_sensitive: dict[str, str] | None = None) -> None:
         self.snap = snap or Snapshot()
+        import networkx as nx  # only when paths are computed (0.1 s to import)
+
         self.g: nx.DiGraph = nx.DiGraph()
         self.sensitive: dict[str, str] = dict(self.snap.sensitive())
         self.sensitive.update(extra_sensitive or {})
@@ -436,6 +440,8 @@ class LateralMovement:
         # Reachability bitsets over the condensation (sessions and admin rights make cycles).
         # Every path to a user's credentials ends with a session edge (users have no other
         # incoming edges), so every path found crosses a computer.
+        import networkx as nx
+
         cond = nx.condensation(g)
         members = cond.graph["mapping"]
         own: dict[int, int] = {}

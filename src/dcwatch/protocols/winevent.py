@@ -52,16 +52,6 @@ def s(data: dict[str, Any], key: str) -> str | None:
     return None if v in _NULLS else v
 
 
-def _clean(v: Any) -> str | None:
-    """``s`` of a value already looked up."""
-    if v is None:
-        return None
-    if v.__class__ is not str and not isinstance(v, str):
-        v = str(v)
-    v = v.strip()
-    return None if v in _NULLS else v
-
-
 def num(data: dict[str, Any], key: str) -> int | None:
     """An integer field written in decimal or 0x-hex (Status, AccessMask, etypes...)."""
     v = data.get(key)
@@ -99,9 +89,9 @@ def account(data: dict[str, Any], prefix: str) -> Account | None:
     if keys is None:
         keys = _ACCOUNT_KEYS[prefix] = (prefix + "UserName", prefix + "DomainName",
                                         prefix + "UserSid", prefix + "Sid")
-    name, domain, sid = [_clean(data.get(k)) for k in keys[:3]]
-    if not sid:
-        sid = _clean(data.get(keys[3]))
+    name = s(data, keys[0])
+    domain = s(data, keys[1])
+    sid = s(data, keys[2]) or s(data, keys[3])
     if sid == "S-1-0-0":
         sid = None
     if not (name or sid):
