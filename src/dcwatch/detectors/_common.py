@@ -401,7 +401,9 @@ def ds_change(a: Activity, resolver: Resolver, binds: LdapBinds | None = None,
         low = name.lower()
         names[low] = name
         v = raw_values.get(name)
-        vals = [v] if isinstance(v, str) else [str(x) for x in v or []]
+        # the wire decoder marks binary values it does not show with True
+        vals = [v] if isinstance(v, str) else \
+            [str(x) for x in v] if isinstance(v, (list, tuple)) else []
         if a.protocol == "samba":  # "action:value" (sources/samba.py)
             acts = {x.split(":", 1)[0] for x in vals if ":" in x}
             vals = [x.split(":", 1)[1] for x in vals if ":" in x]

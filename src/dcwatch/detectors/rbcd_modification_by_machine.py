@@ -66,8 +66,8 @@ class RbcdModificationByMachine(Detector):
             return []
         if a.fields.get("object_guid"):
             self._guid_dn[str(a.fields["object_guid"]).lower()] = c.dn
-        if not c.adds(ATTR):
-            return []
+        if not c.adds(ATTR) or a.outcome == "failure":
+            return []  # a refused write (insufficientAccessRights, ...) modified nothing
         granted = sorted(set(_SID.findall(" ".join(c.values.get(ATTR) or []))))
         return self._fire(a, c.actor, c.cn, granted, c.dc, c.src_ip, c.src_host)
 

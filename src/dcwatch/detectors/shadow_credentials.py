@@ -84,8 +84,8 @@ class ShadowCredentials(Detector):
             return []
         if a.fields.get("object_guid"):
             self._guid_dn[str(a.fields["object_guid"]).lower()] = c.dn
-        if not c.adds(ATTR):
-            return []
+        if not c.adds(ATTR) or a.outcome == "failure":
+            return []  # a refused write (insufficientAccessRights, ...) modified nothing
         return self._fire(a, c.actor, c.cn, c.dc, c.src_ip, c.src_host)
 
     def _expected(self, actor: Account, target: str) -> bool:

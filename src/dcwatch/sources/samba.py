@@ -132,15 +132,18 @@ def _auth(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
     actor = Account(account or None, domain or None, sid or None) if account else None
     service = b.get("serviceDescription") or ""
     pw = (b.get("passwordType") or "")
+    # An LDAP simple bind carries no client workstation: Samba (auth_simple.c) fills in its own
+    # NetBIOS name, which would make the DC the source of the bind.
+    ws = None if b.get("authDescription") == "simple bind" else b.get("workstation")
     fields = {"service": service, "auth_description": b.get("authDescription"),
               "password_type": pw, "logon_type": b.get("logonType"),
-              "workstation": b.get("workstation"), "status_text": status_text,
+              "workstation": ws, "status_text": status_text,
               "netlogon_computer": b.get("netlogonComputer"),
               "netlogon_trust_account": b.get("netlogonTrustAccount"),
               "sub": f"{service}|{b.get('authDescription')}"}
     out = []
     kind = K.LOGON if ok else K.LOGON_FAILED
-    out.append(Activity(kind=kind, actor=actor, src_host=b.get("workstation") or None,
+    out.append(Activity(kind=kind, actor=actor, src_host=ws or None,
                         outcome="success" if ok else "failure", status=status,
                         event_id=b.get("eventId"), fields=_clean(fields), **base))
     if service == "NETLOGON" and not ok:
@@ -164,7 +167,7 @@ def _auth(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
                                            "sub": "kdc"}), **base))
     elif pw.upper().startswith("NTLM") or pw in ("LM", "NTLMv2"):
         out.append(Activity(kind=K.NTLM_VALIDATION, actor=actor,
-                            src_host=b.get("workstation") or None, dst_host=base["host"],
+                            src_host=ws or None, dst_host=base["host"],
                             outcome="success" if ok else "failure", status=status,
                             fields=_clean({"package": pw, "service": service, "sub": "ntlm"}),
                             **base))
