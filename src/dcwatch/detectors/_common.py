@@ -251,39 +251,6 @@ def host_ref(host: str | None, role: str, ip: str | None = None) -> EntityRef | 
         EntityRef("ip", ip or "?", role, ip=ip)
 
 
-class LocalAccountHosts:
-    """Hosts whose own log names a local account (``HOST\\user``): they are not DCs.
-
-    A domain controller has no local SAM accounts (its accounts are the domain's), so an account
-    whose domain is the logging host's own name proves a member server or workstation. The
-    resolver does not know this rule yet; detectors that gate on "is a DC" consult it.
-    """
-
-    KINDS = frozenset({K.LOGON, K.LOGON_FAILED, K.LOGON_PRIVILEGED, K.LOG_CLEARED,
-                       K.LOGON_EXPLICIT, K.PROCESS_CREATED})
-
-    def __init__(self) -> None:
-        self.hosts: BoundedDict[str] = BoundedDict(100_000)
-
-    def observe(self, a: Activity) -> None:
-        """Learn from any activity of a host's own log."""
-        if a.protocol != "event":
-            return
-        h = short(a.host)
-        if not h or h in self.hosts:
-            return
-        for acct in (a.actor, a.target):
-            if acct and acct.domain and acct.name and not acct.is_machine and \
-                    acct.domain.upper() == h:
-                self.hosts[h] = f"its log names the local account {acct}"
-                return
-
-    def not_dc(self, host: str | None) -> str | None:
-        """Why ``host`` is not a DC, when its log showed a local account."""
-        h = short(host)
-        return self.hosts.get(h) if h else None
-
-
 # --- directory changes (5136, LDAP modify/add on the wire, Samba dsdbChange) ------------------
 
 # Attributes the DC maintains on every logon: a change to them is no one's decision.

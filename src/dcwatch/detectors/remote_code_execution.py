@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 
 from dcwatch.detectors._common import (
     LOCAL_LOGON_IDS,
-    LocalAccountHosts,
     NetworkLogons,
     Session,
     dc_key,
@@ -108,7 +107,7 @@ class RemoteCodeExecution(Detector):
     mitre: ClassVar[tuple[str, ...]] = ("T1059", "T1021", "T1059.001", "T1021.006")
     handles: ClassVar[frozenset[str]] = frozenset({
         K.LOGON, K.TASK_CREATED, K.TASK_UPDATED, K.TASK_DELETED, K.PROCESS_CREATED,
-        K.SERVICE_INSTALLED, K.RPC_CALL, *LocalAccountHosts.KINDS})
+        K.SERVICE_INSTALLED, K.RPC_CALL})
 
     # A task created and deleted this quickly, outside any local session, is a one-shot remote
     # job (register, run, read the output, delete): the shape of remote task execution.
@@ -120,7 +119,6 @@ class RemoteCodeExecution(Detector):
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.logons = NetworkLogons(self.session_window)
-        self.local = LocalAccountHosts()
         self._images: BoundedDict[str] = BoundedDict(200_000)  # host|pid -> image basename
         self._tasks: BoundedDict[Activity] = BoundedDict(10_000)  # host|task -> 4698
         self._lines: BoundedDict[dict[str, dict[str, Any]]] = BoundedDict(10_000)
@@ -130,7 +128,6 @@ class RemoteCodeExecution(Detector):
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         out = self._retry_wire(final=False) if self._wire_pending else []
-        self.local.observe(a)
         if a.kind is K.LOGON:
             self.logons.observe(a)
         elif a.kind in (K.TASK_CREATED, K.TASK_UPDATED):
@@ -236,7 +233,7 @@ class RemoteCodeExecution(Detector):
     def _event_draft(self, a: Activity, acts: list[Activity], method: str, ip: str | None,
                      ws: str | None, detail: dict[str, Any], why: str,
                      actor: Account | None = None) -> list[AlertDraft]:
-        if self.local.not_dc(a.host):
+        if self.resolver.local_account_host(a.host):
             return []
         actor = actor or a.actor
         detail = {k: v for k, v in detail.items() if v is not None}

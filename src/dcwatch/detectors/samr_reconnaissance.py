@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from dcwatch.detectors._common import (
-    LocalAccountHosts,
     NetworkLogons,
     dc_key,
     display,
@@ -81,21 +80,19 @@ class SamrReconnaissance(Detector):
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1087", "T1069", "T1087.002", "T1069.002")
     handles: ClassVar[frozenset[str]] = frozenset({K.SAM_ACCESS, K.RPC_CALL,
-                                                   *LocalAccountHosts.KINDS})
+                                                   K.LOGON})
     learning_period: ClassVar[timedelta | None] = timedelta(weeks=4)
     max_pending: ClassVar[int] = 10_000
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.logons = NetworkLogons()
-        self.local = LocalAccountHosts()
         self._profile: BoundedDict[set[str]] = BoundedDict(100_000)  # source|dc -> queries
         self._lines: BoundedDict[dict[str, None]] = BoundedDict(10_000)
         self._pending: list[tuple[Activity, str]] = []
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         out = self._retry(final=False) if self._pending else []
-        self.local.observe(a)
         if a.kind is K.LOGON:
             self.logons.observe(a)
         elif a.kind is K.SAM_ACCESS:
@@ -116,7 +113,8 @@ class SamrReconnaissance(Detector):
         sid = str(f.get("object_name") or "")
         if otype not in ("SAM_GROUP", "SAM_ALIAS", "SAM_USER") or not sid.startswith("S-1-5-"):
             return []
-        if a.actor is None or is_service_identity(a.actor) or self.local.not_dc(a.host):
+        if a.actor is None or is_service_identity(a.actor) or \
+                self.resolver.local_account_host(a.host):
             return []
         target = Account(None, None, sid)
         name = self.resolver.sensitive_group(target) if otype != "SAM_USER" else None

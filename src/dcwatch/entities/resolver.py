@@ -432,6 +432,12 @@ class Resolver:
             return False, f"not a domain controller of {dom} (DCs seen: {dcs})"
         return None, ""
 
+    def local_account_host(self, host: str | None) -> str | None:
+        """Why ``host`` is not a DC when its own log named a local account, else None."""
+        h = short(host)
+        info = self.hosts.get(h) if h else None
+        return info.local_account if info is not None else None
+
     def knows_any_dc(self) -> bool:
         """Whether the data (or configuration) revealed at least one domain controller."""
         return bool(self.dc_ips or self.configured_dcs or
