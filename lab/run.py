@@ -651,14 +651,15 @@ def extract_audit(start: int) -> list[str]:
 # --------------------------------------------------------------------------- attack runner
 
 
-def attack(ns: str, name: str, *args: str, check: bool = True, timeout: float = 300):
-    """Run one step of lab/attacks.py inside a workstation namespace with the lab venv."""
+def attack(ns: str, name: str, *args: str, check: bool = True, timeout: float = 300,
+           module: str = "lab.attacks"):
+    """Run one step of lab/attacks.py (or another attack module) inside a namespace."""
     env = dict(
         os.environ, PYTHONPATH=str(REPO), DCW_LAB_WORK=str(WORK), KRB5_CONFIG="/etc/krb5.conf"
     )
     env.pop("KRB5CCNAME", None)
     r = sh(
-        [str(VPY), "-m", "lab.attacks", name, *args],
+        [str(VPY), "-m", module, name, *args],
         ns=ns,
         env=env,
         check=False,
@@ -749,13 +750,14 @@ def host_of(ns: str) -> str:
     return f"{HOSTS[ns][1].upper()} ({HOSTS[ns][0]})"
 
 
-def step(s: Scenario, ns: str, name: str, *args: str, desc: str = "", check: bool = True):
+def step(s: Scenario, ns: str, name: str, *args: str, desc: str = "", check: bool = True,
+         module: str = "lab.attacks"):
     """One lab.attacks step inside `ns`, recorded in the scenario's provenance."""
-    r = attack(ns, name, *args, check=check)
+    r = attack(ns, name, *args, check=check, module=module)
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     s.steps.append(
         f"{host_of(ns)}: {desc + ' - ' if desc else ''}impacket/ldap3 step "
-        f"`python -m lab.attacks {name} {shown}`"
+        f"`python -m {module} {name} {shown}`"
     )
     return r
 
@@ -1902,6 +1904,16 @@ def write_provenance(d: Path, s: Scenario, vers: dict) -> None:
     (d / "README.md").write_text("\n".join(lines) + "\n")
 
 
+def load_extra_scenarios() -> None:
+    """More scenarios in lab/scenarios_*.py: each module's install(run) registers its own
+    through this module's ``scenario`` decorator and helpers."""
+    import importlib
+
+    for p in sorted(LAB_DIR.glob("scenarios_*.py")):
+        importlib.import_module(f"lab.{p.stem}").install(sys.modules[__name__])
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
+    load_extra_scenarios()
     sys.exit(main())
