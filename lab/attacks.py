@@ -1035,6 +1035,124 @@ def step_golden(args):
         out(f"SMB with the golden ticket: {krb_error(e)}")
 
 
+def step_honeytoken_ldap(args):
+    """`net user NAME /domain`-like look-ups over LDAP (simple bind, so the filters are in
+    clear): each of --names by sAMAccountName and by userPrincipalName, then its entry read
+    with its DN as base object, as an attacker does with a promising account found earlier."""
+    import ldap3
+
+    conn = ldap_conn(args)
+    base = "DC=contoso,DC=local"
+    attrs = ["sAMAccountName", "description", "memberOf", "userAccountControl", "pwdLastSet",
+             "lastLogon", "adminCount", "servicePrincipalName", "objectSid"]
+    for name in args.names or []:
+        conn.search(base, f"(&(objectCategory=person)(sAMAccountName={name}))", attributes=attrs)
+        dn = conn.entries[0].entry_dn if conn.entries else f"CN={name},CN=Users,{base}"
+        out(f"LDAP (sAMAccountName={name}): {len(conn.entries)} entries")
+        conn.search(base, f"(userPrincipalName={name}@{FQDN_DOMAIN})", attributes=["cn"])
+        out(f"LDAP (userPrincipalName={name}@{FQDN_DOMAIN}): {len(conn.entries)} entries")
+        conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["*"])
+        out(f"LDAP base {dn}: {len(conn.entries)} entries")
+    conn.unbind()
+
+
+def step_samr_user_query(args):
+    """`net user NAME /domain` over SAM-R (\\pipe\\samr): SamrConnect5, OpenDomain, then for
+    each of --names SamrLookupNamesInDomain, SamrOpenUser, SamrQueryInformationUser2
+    (UserAllInformation) and SamrGetGroupsForUser."""
+    from impacket.dcerpc.v5 import samr
+
+    conn = smb(**creds_from(args), workstation=this_workstation())
+    dce = rpc_over_smb(conn, r"\samr")
+    dce.bind(samr.MSRPC_UUID_SAMR)
+    h = samr.hSamrConnect5(dce, f"\\\\{DC}\x00", samr.MAXIMUM_ALLOWED)["ServerHandle"]
+    sid = samr.hSamrLookupDomainInSamServer(dce, h, DOMAIN)["DomainId"]
+    dh = samr.hSamrOpenDomain(dce, h, samr.MAXIMUM_ALLOWED, sid)["DomainHandle"]
+    for name in args.names or []:
+        try:
+            r = samr.hSamrLookupNamesInDomain(dce, dh, [name])
+        except Exception as e:  # noqa: BLE001
+            out(f"SamrLookupNamesInDomain({name}): {str(e)[:80]}")
+            continue
+        rid = r["RelativeIds"]["Element"][0]["Data"]
+        uh = samr.hSamrOpenUser(dce, dh, samr.MAXIMUM_ALLOWED, rid)["UserHandle"]
+        info = samr.hSamrQueryInformationUser2(
+            dce, uh, samr.USER_INFORMATION_CLASS.UserAllInformation
+        )["Buffer"]["All"]
+        groups = samr.hSamrGetGroupsForUser(dce, uh)["Groups"]["Groups"]
+        out(
+            f"{name}: RID {rid}, comment/description {info['AdminComment']!r}, "
+            f"logons {info['LogonCount']}, groups {[g['RelativeId'] for g in groups]}"
+        )
+        samr.hSamrCloseHandle(dce, uh)
+    dce.disconnect()
+    conn.logoff()
+
+
+def _ber(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + body
+
+
+def cldap_ping(sock, msg_id: int, user: str, ntver: bytes = b"\x06\x00\x00\x00") -> int | None:
+    """One CLDAP "LDAP ping" (MS-ADTS 6.3.3): rootDSE search for Netlogon with
+    (&(DnsDomain=..)(User=..)(AAC=..)(NtVer=..)); returns the opcode of the netlogon reply."""
+
+    def eq(attr: str, value: bytes) -> bytes:  # RFC 4511 equalityMatch [3]
+        return _ber(0xA3, _ber(0x04, attr.encode()) + _ber(0x04, value))
+
+    # AAC (MS-ADTS 6.3.3.2): the account types to match, here ACB_NORMAL (0x10): without it
+    # a DC matches no account at all (Samba: every name "unknown")
+    flt = _ber(0xA0, eq("DnsDomain", FQDN_DOMAIN.encode()) + eq("User", user.encode())
+               + eq("AAC", b"\x10\x00\x00\x00") + eq("NtVer", ntver))
+    req = _ber(0x63, _ber(0x04, b"") + b"\x0a\x01\x00" + b"\x0a\x01\x00" + b"\x02\x01\x00"
+               + b"\x02\x01\x00" + b"\x01\x01\x00" + flt
+               + _ber(0x30, _ber(0x04, b"Netlogon")))
+    sock.sendto(_ber(0x30, _ber(0x02, msg_id.to_bytes(2, "big")) + req), (DC_IP, 389))
+    try:
+        data = sock.recv(4096)
+    except OSError:
+        return None
+    # the netlogon value: the first octet string after the attribute name "netlogon"
+    i = data.lower().find(b"netlogon")
+    if i < 0:
+        return None
+    j = data.find(b"\x04", i + 8)
+    k = j + 2 + (data[j + 1] & 0x7F if data[j + 1] & 0x80 else 0)
+    return int.from_bytes(data[k:k + 2], "little") if j > 0 else None
+
+
+def step_cldap_user_enum(args):
+    """ldapnomnom-like account enumeration: one CLDAP ping per candidate name over UDP 389;
+    the DC answers LOGON_SAM_LOGON_RESPONSE_EX (23) for an existing account and
+    LOGON_SAM_USER_UNKNOWN_EX (25) for an unknown one."""
+    names = list(args.names or [])
+    rnd = random.Random(11)
+    first = ["john", "mary", "james", "linda", "robert", "susan", "michael", "karen",
+             "william", "nancy", "david", "lisa", "richard", "betty", "joseph", "helen",
+             "thomas", "sandra", "charles", "donna", "admin", "test", "guest", "backup",
+             "sql", "web", "oracle", "ftp", "scanner", "printer"]
+    while len(names) < args.count:
+        n = rnd.choice(first) + rnd.choice(["", ".smith", ".jones", "1", "2", ".adm", "_svc"])
+        if n not in names:
+            names.append(n)
+    rnd.shuffle(names)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    found = []
+    for i, n in enumerate(names, 1):
+        op = cldap_ping(sock, i, n)
+        out(f"{n}: netlogon opcode {op}")
+        if op in (19, 23):
+            found.append(n)
+        time.sleep(args.delay)
+    sock.close()
+    out(f"{len(names)} names tried, existing: {found}")
+
+
 STEPS = {name[5:]: fn for name, fn in globals().items() if name.startswith("step_")}
 
 

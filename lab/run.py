@@ -1611,6 +1611,85 @@ def sc_honeytoken(s):
 
 
 @scenario(
+    "honeytoken_ldap_query",
+    expected="2429",
+    key_entities="alice;backup.admin;WS1;10.77.0.21;DC01",
+    notes="alice on WS1 looks the honeytoken account backup.admin up over LDAP (ldap3, simple "
+    "bind, so the filters are in clear): (sAMAccountName=backup.admin), "
+    "(userPrincipalName=backup.admin@contoso.local) and a base-object read of its DN; the "
+    "same three look-ups for bob (not a honeytoken) before it. backup.admin is tagged as "
+    "honeytoken in scan-options.toml.",
+)
+def sc_honeytoken_ldap(s):
+    step(
+        s,
+        "dcw-ws1",
+        "honeytoken_ldap",
+        "--user",
+        "alice",
+        "--password",
+        PW["alice"],
+        "--names",
+        "bob",
+        HONEYTOKEN,
+        desc="`net user NAME /domain`-like LDAP look-ups of bob, then of the honeytoken",
+    )
+
+
+@scenario(
+    "honeytoken_samr_query",
+    expected="2439",
+    key_entities="bob;backup.admin;WS2;10.77.0.22;DC01",
+    notes="bob on WS2 runs `net user NAME /domain` equivalents over SAM-R (\\pipe\\samr, "
+    "impacket, NTLM): SamrConnect5, SamrOpenDomain, then SamrLookupNamesInDomain, "
+    "SamrOpenUser, SamrQueryInformationUser2 (UserAllInformation) and SamrGetGroupsForUser for "
+    "alice (not a honeytoken) and for the honeytoken backup.admin (tagged in "
+    "scan-options.toml).",
+)
+def sc_honeytoken_samr(s):
+    step(
+        s,
+        "dcw-ws2",
+        "samr_user_query",
+        "--user",
+        "bob",
+        "--password",
+        PW["bob"],
+        "--names",
+        "alice",
+        HONEYTOKEN,
+        desc="`net user NAME /domain` over SAM-R for alice, then the honeytoken",
+    )
+
+
+@scenario(
+    "account_enumeration_ldap",
+    expected="2437",
+    key_entities="WS2;10.77.0.22;DC01",
+    notes="ldapnomnom-like account enumeration from WS2: 40 CLDAP \"LDAP ping\" requests (UDP "
+    "389, rootDSE search for Netlogon, filter (&(DnsDomain=contoso.local)(User=NAME)"
+    "(AAC=0x10)(NtVer=6))), one per candidate name; 6 real accounts (alice, bob, carol, svc_sql, "
+    "da.admin, administrator) among 34 made-up names. No credentials are used.",
+)
+def sc_account_enum_ldap(s):
+    step(
+        s,
+        "dcw-ws2",
+        "cldap_user_enum",
+        "--count",
+        "40",
+        "--names",
+        "alice",
+        "bob",
+        "carol",
+        "svc_sql",
+        "da.admin",
+        "administrator",
+        desc="ldapnomnom-like CLDAP user enumeration",
+    )
+
+
+@scenario(
     "killchain",
     expected="2012;2008;2018;2019;2006;2032",
     tolerated="2002;2013;2021;2022;2026;2027;2040",

@@ -7,7 +7,7 @@ selects them first, which keeps end-to-end speed close to the raw parse.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import IO, Any
 
@@ -21,6 +21,7 @@ from dcwatch.sources.base import SourceStats
 
 _EID = re.compile(r'"EventID":(?:\{.{0,160}?"#text":)?\s*"?(\d+)')
 _WANTED = winevent.WANTED_IDS
+_WANTED_TEXT = frozenset(str(i) for i in _WANTED)
 
 
 def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
@@ -32,69 +33,64 @@ def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
     except (OSError, RuntimeError, ValueError) as e:
         stats.fatal = f"not a readable EVTX file: {_short(e)}"
         return
-    # One loop for pre-filter, decode and mapping (what _wanted + map_records do, fused: this
-    # runs once per record, so every generator layer and attribute look-up counts).
+    # One loop for pre-filter, decode and mapping: it runs once per record, so every generator
+    # layer and attribute look-up counts.
     it = iter(parser.records_json())
-    search = _EID.search
-    wanted = _WANTED
+    find = str.find
+    wanted = _WANTED_TEXT
     loads = orjson.loads
     to_activity = winevent.to_activity
     from_json = event_from_xmljson
     new_origin = partial(tuple.__new__, Origin)
-    while True:
-        try:
-            rec = next(it)
-        except StopIteration:
-            return
-        except (RuntimeError, OSError, ValueError) as e:  # a corrupt chunk/record: skip it
-            stats.records += 1
-            stats.skip("record", _short(e))
-            if stats.skipped > 100_000:
-                stats.fatal = "too many corrupt records; stopped"
+    records = unmapped = activities = 0  # counted here, added to stats at the end
+    try:
+        while True:
+            try:
+                rec = next(it)
+            except StopIteration:
                 return
-            continue
-        stats.records += 1
-        data = rec["data"]
-        m = search(data, 0, 600)
-        if m is None or int(m.group(1)) not in wanted:
-            stats.unmapped += 1
-            continue
-        rid = rec.get("event_record_id")
-        try:
-            act = to_activity(from_json(loads(data)["Event"], new_origin((name, rid, "evtx"))))
-        except InputError as e:
-            stats.skip(f"record {rid}", str(e))
-            continue
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as e:
-            stats.skip(f"record {rid}", f"unexpected record shape: {_short(e)}")
-            continue
-        if act is None:
-            stats.unmapped += 1
-            continue
-        stats.activities += 1
-        yield act
-
-
-def map_records(records: Iterable[tuple[int | None, str]], name: str,
-                stats: SourceStats) -> Iterator[Activity]:
-    """Decode (orjson) and map the JSON text of wanted records."""
-    to_activity = winevent.to_activity
-    loads = orjson.loads
-    for rid, data in records:
-        try:
-            r = event_from_xmljson(loads(data)["Event"], Origin(name, rid, "evtx"))
-            act = to_activity(r)
-        except InputError as e:
-            stats.skip(f"record {rid}", str(e))
-            continue
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as e:
-            stats.skip(f"record {rid}", f"unexpected record shape: {_short(e)}")
-            continue
-        if act is None:
-            stats.unmapped += 1
-            continue
-        stats.activities += 1
-        yield act
+            except (RuntimeError, OSError, ValueError) as e:  # a corrupt chunk/record: skip it
+                records += 1
+                stats.skip("record", _short(e))
+                if stats.skipped > 100_000:
+                    stats.fatal = "too many corrupt records; stopped"
+                    return
+                continue
+            records += 1
+            data = rec["data"]
+            # Pre-filter on the raw text: "EventID":4624, in the System part. Other forms (the
+            # object {"#attributes":{"Qualifiers":...},"#text":7045}, a quoted number) take the
+            # regex.
+            i = find(data, '"EventID":', 40, 700)
+            if i < 0:
+                unmapped += 1
+                continue
+            i += 10
+            c = find(data, ",", i, i + 7)
+            if c < 0 or data[i:c] not in wanted:
+                m = _EID.search(data, 0, 700) if data[i:i + 1] in ('{', '"') else None
+                if m is None or int(m.group(1)) not in _WANTED:
+                    unmapped += 1
+                    continue
+            rid = rec.get("event_record_id")
+            origin = new_origin((name, rid, "evtx"))
+            try:
+                act = to_activity(from_json(loads(data)["Event"], origin))
+            except InputError as e:
+                stats.skip(f"record {rid}", str(e))
+                continue
+            except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as e:
+                stats.skip(f"record {rid}", f"unexpected record shape: {_short(e)}")
+                continue
+            if act is None:
+                unmapped += 1
+                continue
+            activities += 1
+            yield act
+    finally:
+        stats.records += records
+        stats.unmapped += unmapped
+        stats.activities += activities
 
 
 def _short(e: BaseException) -> str:
