@@ -1613,12 +1613,13 @@ def sc_honeytoken(s):
 @scenario(
     "honeytoken_ldap_query",
     expected="2429",
-    key_entities="alice;backup.admin;WS1;10.77.0.21;DC01",
+    key_entities="alice;backup.admin;10.77.0.21;10.77.0.10",
     notes="alice on WS1 looks the honeytoken account backup.admin up over LDAP (ldap3, simple "
     "bind, so the filters are in clear): (sAMAccountName=backup.admin), "
     "(userPrincipalName=backup.admin@contoso.local) and a base-object read of its DN; the "
     "same three look-ups for bob (not a honeytoken) before it. backup.admin is tagged as "
-    "honeytoken in scan-options.toml.",
+    "honeytoken in scan-options.toml. Nothing in the capture names WS1 or the DC (simple "
+    "bind, no Kerberos/NTLM): the alert shows their IP addresses.",
 )
 def sc_honeytoken_ldap(s):
     step(
@@ -1665,11 +1666,13 @@ def sc_honeytoken_samr(s):
 @scenario(
     "account_enumeration_ldap",
     expected="2437",
-    key_entities="WS2;10.77.0.22;DC01",
+    key_entities="10.77.0.22;10.77.0.10;alice;bob;carol;svc_sql;da.admin;administrator",
     notes="ldapnomnom-like account enumeration from WS2: 40 CLDAP \"LDAP ping\" requests (UDP "
     "389, rootDSE search for Netlogon, filter (&(DnsDomain=contoso.local)(User=NAME)"
     "(AAC=0x10)(NtVer=6))), one per candidate name; 6 real accounts (alice, bob, carol, svc_sql, "
-    "da.admin, administrator) among 34 made-up names. No credentials are used.",
+    "da.admin, administrator) among 34 made-up names; Samba answers "
+    "LOGON_SAM_LOGON_RESPONSE_EX (23) for the real ones and LOGON_SAM_USER_UNKNOWN_EX (25) "
+    "for the others. No credentials are used.",
 )
 def sc_account_enum_ldap(s):
     step(

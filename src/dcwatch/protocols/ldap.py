@@ -28,6 +28,10 @@ RESPONSES = {BIND_RESP, SEARCH_DONE, MODIFY_RESP, ADD_RESP, DEL_RESP, MODDN_RESP
 SCOPES = {0: "base", 1: "one", 2: "sub"}  # RFC 4511 4.5.1.2
 MODIFY_OPS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}  # RFC 4511 4.6, RFC 4525
 SASL_IN_PROGRESS = 14  # RFC 4511 4.1.9 saslBindInProgress
+# MS-ADTS 6.3.1.9 / 6.3.5: opcodes of the LDAP ping's Netlogon answer (NETLOGON_NT_VERSION_5EX
+# answers 23/25, older clients get 19/21); "unknown" = no account matched the User/AAC clauses
+NETLOGON_OPCODES = {19: "LOGON_SAM_LOGON_RESPONSE", 21: "LOGON_SAM_USER_UNKNOWN",
+                    23: "LOGON_SAM_LOGON_RESPONSE_EX", 25: "LOGON_SAM_USER_UNKNOWN_EX"}
 STARTTLS_OID = "1.3.6.1.4.1.1466.20037"  # RFC 4511 4.14.1
 # Security attributes whose values we keep (MS-ADTS / alerts.md 0.5), lowercase.
 VALUE_ATTRS = {"serviceprincipalname", "useraccountcontrol", "member", "sidhistory",
@@ -159,6 +163,24 @@ def _attribute(b: bytes, s: int, e: int) -> tuple[str, Any]:
     return name, vals
 
 
+def _netlogon(b: bytes, s: int, e: int) -> dict[str, Any]:
+    """The opcode of a ``Netlogon`` value in a SearchResultEntry (RFC 4511 4.5.2): the answer
+    to an LDAP ping (MS-ADTS 6.3.3), whose first two octets say what the DC found (6.3.1.9)."""
+    _, o = _str(b, s, e)  # objectName
+    if o >= e:
+        return {}
+    ls, le = expect(b, o, e, asn1.SEQUENCE, "attributes")
+    for _, xs, xe in children(b, ls, le):
+        name, q = _str(b, xs, xe)
+        if name.lower() != "netlogon":
+            continue
+        vs, ve = expect(b, q, xe, asn1.SET, "vals")
+        for _, cs, ce in children(b, vs, ve):
+            if ce - cs >= 2:
+                return {"netlogon_opcode": int.from_bytes(b[cs:cs + 2], "little")}
+    return {}
+
+
 def result(b: bytes, s: int, e: int) -> dict[str, Any]:
     """LDAPResult (RFC 4511 4.1.9): code, matched DN, diagnostic message."""
     code, o = _int(b, s, e)
@@ -209,6 +231,8 @@ def parse_message(b: bytes, off: int, end: int) -> tuple[LdapOp, int]:
             for ct, cs, ce in children(b, os_, oe):
                 if ct == 0x87:  # serverSaslCreds [7]
                     info["server_credentials"] = b[cs:ce]
+    elif op == SEARCH_ENTRY:
+        info.update(_netlogon(b, os_, oe))
     elif op == MODIFY_REQ:
         info["dn"], p = _str(b, os_, oe)
         cs_, ce_ = expect(b, p, oe, asn1.SEQUENCE, "changes")

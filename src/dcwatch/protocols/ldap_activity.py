@@ -104,6 +104,7 @@ class LdapAnalyzer:
         self.emit = emit
         self.bufs: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
         self.pending: dict[int, list[Any]] = {}  # msgid -> [LdapOp, frame, ts, entries, refs]
+        self.netlogon: dict[int, int] = {}  # msgid -> opcode of an LDAP ping's Netlogon value
         self.bind: dict[str, Any] = {}  # accumulated across SASL steps
         self.dead = False  # StartTLS or unparseable framing: stop looking
 
@@ -201,6 +202,8 @@ class LdapAnalyzer:
             p = self.pending.get(op.message_id)
             if p is not None:
                 p[3 if op.op == ldap.SEARCH_ENTRY else 4] += 1
+                if "netlogon_opcode" in op.info and len(self.netlogon) < MAX_PENDING:
+                    self.netlogon[op.message_id] = op.info["netlogon_opcode"]
         elif op.op in ldap.RESPONSES:
             p = self.pending.get(op.message_id)
             if p is None or RESPONSE_OF.get(p[0].op) != op.op:
@@ -261,6 +264,10 @@ class LdapAnalyzer:
                           filter=i["filter"], attributes=i["attributes"],
                           size_limit=i["size_limit"], time_limit=i["time_limit"],
                           entries=entries, references=refs)
+            opcode = self.netlogon.pop(op.message_id, None)
+            if opcode is not None:  # an LDAP ping's answer (MS-ADTS 6.3.3)
+                fields.update(netlogon_opcode=opcode,
+                              netlogon_response=ldap.NETLOGON_OPCODES.get(opcode, str(opcode)))
             self.emit(Activity(kind=ActivityKind.LDAP_SEARCH, fields=fields, **base))
         elif op.op == ldap.BIND_REQ:
             self._emit_bind(base, fields, code)
