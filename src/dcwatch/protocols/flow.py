@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from dcwatch.model.activity import Activity, Origin
+from dcwatch.model.activity import Account, Activity, ActivityKind, Origin
 
 
 @dataclass(slots=True)
@@ -32,6 +32,20 @@ class FlowInfo:
     def origin(self, fmt: str = "pcap") -> Origin:
         """Origin of an activity decoded from the packet being fed."""
         return Origin(self.source, self.frame, fmt)
+
+    def activity(self, kind: ActivityKind, frame: int, ts: datetime, protocol: str,
+                 fields: dict[str, Any], *, actor: Account | None = None,
+                 target: Account | None = None, status: int | None = None,
+                 outcome: str | None = None) -> Activity:
+        """An activity of this flow: client to server, recorded by the server (``host``).
+
+        ``frame``/``ts`` are those of the packet that carried the exchange (the request's when
+        it is emitted at the response). Positional construction: this runs once per activity
+        of every analyzer that builds its activities here."""
+        return Activity(ts, kind, Origin(self.source, frame, "pcap"), self.server_ip,
+                        self.client_ip, self.client_port, None, self.server_ip,
+                        self.server_port, None, actor, target, outcome, status, None, protocol,
+                        fields)
 
 
 @dataclass(slots=True)

@@ -508,22 +508,8 @@ class DceRpcConnection:
         actor = self.actor
         if actor is None and self.session_actor is not None:
             actor = self.session_actor()
-        f = self.flow
-        return Activity(
-            ts=ts,
-            kind=kind,
-            origin=Origin(f.source, frame, "pcap"),
-            host=f.server_ip,
-            src_ip=f.client_ip,
-            src_port=f.client_port,
-            dst_ip=f.server_ip,
-            dst_port=f.server_port,
-            actor=actor,
-            outcome=outcome,
-            status=status,
-            protocol="dcerpc",
-            fields=fields,
-        )
+        return self.flow.activity(kind, frame, ts, "dcerpc", fields, actor=actor, status=status,
+                                  outcome=outcome)
 
     def close(self) -> None:
         """End of the association: report calls that never got a response."""

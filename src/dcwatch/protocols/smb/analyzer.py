@@ -778,21 +778,7 @@ class SmbAnalyzer:
         status: int | None,
         fields: dict[str, Any],
     ) -> Activity:
-        f = self.flow
-        outcome = None if status is None else ("success" if status == 0 else "failure")
         fields["status"] = status
-        return Activity(
-            ts=ts,
-            kind=kind,
-            origin=Origin(f.source, frame, "pcap"),
-            host=f.server_ip,
-            src_ip=f.client_ip,
-            src_port=f.client_port,
-            dst_ip=f.server_ip,
-            dst_port=f.server_port,
-            actor=actor,
-            outcome=outcome,
-            status=status,
-            protocol="smb",
-            fields=fields,
-        )
+        return self.flow.activity(
+            kind, frame, ts, "smb", fields, actor=actor, status=status,
+            outcome=None if status is None else ("success" if status == 0 else "failure"))
