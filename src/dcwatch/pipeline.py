@@ -16,6 +16,7 @@ from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import Alert
 from dcwatch.sources.base import SourceStats
 from dcwatch.sources.files import Input, expand, merge, read_input, reorder
+from dcwatch.sources.parallel import auto_jobs, read_parallel
 
 Progress = Callable[[int, int, str], None]  # (inputs done, inputs total, current name)
 
@@ -32,6 +33,7 @@ class ScanOptions:
     exclusions: list[Exclusion] = field(default_factory=list)
     slugs: list[str] | None = None
     evtx_threads: int = 0
+    jobs: int = 0  # reader processes: 0 = decide from the inputs and the machine, 1 = none
     # Directory knowledge (dcwatch directory sync/import): feeds the resolver and the lateral
     # movement paths; sessions learned by earlier scans (the store's lmp_sessions)
     directory: Snapshot | None = None
@@ -58,7 +60,8 @@ class ActivityStream:
 
     def __init__(self, paths: list[str], evtx_threads: int = 0,
                  on_input: Callable[[Input, SourceStats], None] | None = None,
-                 on_done: Callable[[Input, SourceStats], None] | None = None) -> None:
+                 on_done: Callable[[Input, SourceStats], None] | None = None,
+                 jobs: int = 0) -> None:
         self.warnings: list[str] = []
         self.inputs = list(expand(paths, self.warnings.append))
         self.stats: list[SourceStats] = []
@@ -66,6 +69,8 @@ class ActivityStream:
         self._threads = evtx_threads if len(self.inputs) == 1 else (evtx_threads or 1)
         self._on_input = on_input
         self._on_done = on_done
+        # Several large inputs are read by worker processes (same activities, same order)
+        self.jobs = min(jobs, len(self.inputs)) if jobs > 0 else auto_jobs(self.inputs)
 
     def _one(self, inp: Input) -> Iterator[Activity]:
         st = SourceStats(inp.name)
@@ -77,8 +82,23 @@ class ActivityStream:
             self._on_done(inp, st)
 
     def __iter__(self) -> Iterator[Activity]:
+        if self.jobs > 1:
+            return self._dedup(self._parallel())
         merged = merge([self._one(i) for i in self.inputs])
         return self._dedup(merged)
+
+    def _parallel(self) -> Iterator[Activity]:
+        stats = [SourceStats(i.name) for i in self.inputs]
+        self.stats.extend(stats)
+        if self._on_input:
+            for i, st in zip(self.inputs, stats, strict=True):
+                self._on_input(i, st)
+
+        def done(n: int) -> None:
+            if self._on_done:
+                self._on_done(self.inputs[n], stats[n])
+
+        yield from read_parallel(self.inputs, stats, self.jobs, done, self._threads)
 
     def _dedup(self, acts: Iterator[Activity], span: timedelta = timedelta(minutes=10),
                cap: int = 500_000) -> Iterator[Activity]:
@@ -116,7 +136,7 @@ def scan(opts: ScanOptions, on_alert: Callable[[Alert, str], None] | None = None
     engine = Engine(resolver, opts.config, opts.slugs, opts.exclusions)
     if on_alert:
         engine.listeners.append(on_alert)
-    stream = stream or ActivityStream(opts.paths, opts.evtx_threads)
+    stream = stream or ActivityStream(opts.paths, opts.evtx_threads, jobs=opts.jobs)
     tracker = SessionTracker(resolver)
     kept: list[Activity] = []
 
