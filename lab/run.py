@@ -1693,6 +1693,31 @@ def sc_account_enum_ldap(s):
 
 
 @scenario(
+    "forged_pac",
+    expected="2013",
+    key_entities="erin;WS1;10.77.0.21;DC01",
+    notes="MS14-068 (CVE-2014-6324) attempt from WS1 with impacket goldenPac.py's exploit "
+    "(psexec part left out) as the ordinary user erin: erin's SID over SAM-R, an AS-REQ "
+    "with PA-PAC-REQUEST include-pac = FALSE, then a TGS-REQ for krbtgt/CONTOSO.LOCAL "
+    "presenting that TGT with a forged PAC (groups 513, 512, 520, 518, 519) in the request "
+    "body's enc-authorization-data (authenticator checksum added, as PyKEK sends one). Samba "
+    "4.17 answers that request with a TGT, but the TGS-REQ for cifs/dc01.contoso.local "
+    "presenting it is refused (KDC_ERR_BADOPTION): the escalation fails.",
+)
+def sc_forged_pac(s):
+    step(
+        s,
+        "dcw-ws1",
+        "ms14_068",
+        "--user",
+        "erin",
+        "--password",
+        PW["erin"],
+        desc="goldenPac.py contoso.local/erin@dc01.contoso.local (MS14-068)",
+    )
+
+
+@scenario(
     "killchain",
     expected="2012;2008;2018;2019;2006;2032",
     tolerated="2002;2013;2021;2022;2026;2027;2040",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.detectors.goldenutil import present
-from tests.detectors.netutil import ids_of, recording, run, wire
+from tests.detectors.netutil import alerts_of, ids_of, recording, run, wire
 from tests.helpers import user
 
 from dcwatch.model.activity import ActivityKind as K
@@ -29,6 +29,34 @@ def test_pacless_tgt_with_authorization_data() -> None:
 def test_quiet_with_pac_or_without_authorization_data() -> None:
     assert run(SLUG, [nopac_tgt(0, "N", include_pac=True), present(2, "N")]) == []
     assert run(SLUG, [nopac_tgt(0, "N"), present(2, "N", enc_authorization_data=False)]) == []
+
+
+def test_outcome_of_the_ticket_the_forged_request_obtained() -> None:
+    """The KDC answers the forged request; the next request presenting that ticket says
+    whether the escalation worked (refused here: the alert is updated, not duplicated)."""
+    forged = present(2, "N", svc="krbtgt/CONTOSO.LOCAL", enc_authorization_data=True,
+                     enc_authorization_data_etype=18, ticket_fingerprint="T")
+    alerts = run(SLUG, [nopac_tgt(0, "N"), forged, present(3, "T", status=13)])
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.description.endswith("with forged authorization data (the KDC issued the ticket); "
+                                  "using it for cifs/dc01.contoso.local was refused "
+                                  "(KDC_ERR_BADOPTION).")
+    assert a.evidence["follow_up"][0]["status"] == 13
+    assert a.evidence["enc_authorization_data_etype"] == 18
+
+
+def test_lab_ms14_068_recording() -> None:
+    """goldenPac.py against Samba 4.17: PAC-less AS-REQ, forged PAC in enc-authorization-data
+    (decoded: present, AES256) answered with a TGT whose use for cifs/ is refused."""
+    alerts = alerts_of(recording("forged_pac"), 2013)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert "erin" in a.description
+    assert "forged authorization data" in a.description
+    assert "refused (KDC_ERR_BADOPTION)" in a.description
+    assert a.evidence["enc_authorization_data"] is True
+    assert a.evidence["service"] == "krbtgt/CONTOSO.LOCAL"
 
 
 def test_lab_quiet() -> None:

@@ -82,6 +82,9 @@ def test_tgs_exchanges(synthetic: list[Activity]) -> None:
     assert s4u_proxy.fields["additional_tickets"][0]["owner"] == "administrator@CORP.LOCAL"
     assert v6.src_ip == "fd00::50"
     assert v6.target.name == "host/gone.corp.local"
+    # no client-supplied authorization data in these requests (RFC 4120 5.4.1 [10])
+    assert [a.fields["enc_authorization_data"] for a in tgs] == [False] * 4
+    assert "enc_authorization_data_etype" not in roast.fields
 
 
 def test_ticket_owner_lookup_for_ap_req() -> None:

@@ -5,15 +5,19 @@ PA-PAC-REQUEST include-pac = FALSE) and then presents that TGT in a TGS-REQ carr
 authorization data (``enc_authorization_data`` of the request body). The KDC's answer says
 whether it worked (TGS-REP) or failed (KRB-ERROR, e.g. KRB_AP_ERR_MODIFIED).
 When the decoder does not report ``enc_authorization_data`` the PAC-less TGT being used for a
-TGS-REQ is the signal (threshold Low: immediate by design).
+TGS-REQ is the signal (threshold Low: immediate by design). When the KDC answers the forged
+request with a ticket, the next request presenting that ticket says whether the escalation
+worked (lab, Samba 4.17: the TGT is issued, its use for cifs/ is refused with BADOPTION).
 Sources: wire Kerberos only.
 Known false positives: Linux/Unix services that legitimately request PAC-less tickets and add
 their own authorization data.
-State: PAC-less TGT fingerprints (BoundedDict, ~100 B each, 10k cap): ~1 MB.
+State: PAC-less TGT fingerprints and tickets issued to forged requests (BoundedDicts, ~100-300 B
+each, 10k caps): ~4 MB.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from dcwatch.detectors._common import host_ref
@@ -37,6 +41,16 @@ from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
 
+@dataclass(frozen=True, slots=True)
+class _Forged:
+    """A ticket the KDC issued in answer to a request with forged authorization data."""
+
+    key: str
+    text: str
+    actor: Account | None
+    service: str
+
+
 class ForgedPac(Detector):
     slug: ClassVar[str] = "forged-pac"
     external_id: ClassVar[int] = 2013
@@ -50,6 +64,7 @@ class ForgedPac(Detector):
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._no_pac: BoundedDict[Account | None] = BoundedDict(10_000)
+        self._forged: BoundedDict[_Forged] = BoundedDict(10_000)  # tickets the KDC issued
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if not wire(a):
@@ -61,6 +76,8 @@ class ForgedPac(Detector):
                 self._no_pac[f["ticket_fingerprint"]] = a.actor
             return []
         used = f.get("used_ticket_fingerprint")
+        if used and used in self._forged:
+            return self._follow_up(a, self._forged[used])
         if not used or used not in self._no_pac:
             return []
         if "enc_authorization_data" in f and not f["enc_authorization_data"]:
@@ -75,16 +92,39 @@ class ForgedPac(Detector):
         else:
             verb = "failed to gain privileges on"
             result = f"the KDC refused it ({KRB_ERR_NAMES.get(a.status, a.status)})"
+        text = (f"{acct_text(actor)} on {where(ip, host)} {verb} {dc} for {svc} with forged "
+                f"authorization data ({result})")
+        key = f"{(ip or '?')}|{(actor.name if actor else '') or ''}".lower()
+        if a.outcome == "success" and f.get("ticket_fingerprint"):
+            # what the attacker does next with that ticket says whether the escalation worked
+            self._forged[f["ticket_fingerprint"]] = _Forged(key, text, actor, svc)
         return [self.draft(
-            key=f"{(ip or '?')}|{(actor.name if actor else '') or ''}".lower(),
+            key=key,
             activities=[a],
-            description=(f"{acct_text(actor)} on {where(ip, host)} {verb} {dc} for {svc} with "
-                         f"forged authorization data ({result})."),
+            description=text + ".",
             entities=refs(user_ref(actor, "attacker"),
                           host_ref(host, "source computer", norm_ip(ip)),
                           host_ref(dc, "target domain controller")),
-            evidence={"pac_less_tgt": used, "service": svc, "outcome": a.outcome,
-                      "status": a.status,
-                      "enc_authorization_data": f.get("enc_authorization_data"),
-                      "source_ip": ip, "source_computer": host},
+            evidence={k: v for k, v in (
+                ("pac_less_tgt", used), ("service", svc), ("outcome", a.outcome),
+                ("status", a.status),
+                ("enc_authorization_data", f.get("enc_authorization_data")),
+                ("enc_authorization_data_etype", f.get("enc_authorization_data_etype")),
+                ("source_ip", ip), ("source_computer", host)) if v is not None},
+        )]
+
+    def _follow_up(self, a: Activity, forged: _Forged) -> list[AlertDraft]:
+        """The ticket the forged request obtained is used: did the escalation work?"""
+        svc = a.fields.get("sname") or "a service"
+        if a.outcome == "success":
+            then = f"the KDC then issued a ticket for {svc} with it"
+        else:
+            then = (f"using it for {svc} was refused "
+                    f"({KRB_ERR_NAMES.get(a.status, a.status)})")
+        return [self.draft(
+            key=forged.key,
+            activities=[a],
+            description=f"{forged.text}; {then}.",
+            evidence={"follow_up": [{"service": svc, "outcome": a.outcome, "status": a.status,
+                                     "time": a.ts.isoformat()}]},
         )]

@@ -252,6 +252,11 @@ class KerberosAnalyzer:
             elif req.pkinit_error is not None:
                 fields["pkinit_error"] = req.pkinit_error
                 self._weird("kerberos_pkinit_undecodable")
+            if req.msg_type == krb.TGS_REQ:
+                # client-supplied authorization data (RFC 4120 5.4.1): MS14-068 forged PACs
+                fields["enc_authorization_data"] = req.authz_data_etype is not None
+                if req.authz_data_etype is not None:
+                    fields["enc_authorization_data_etype"] = req.authz_data_etype
             if req.tgs_ap_req is not None:
                 ap = req.tgs_ap_req
                 fields.update(used_ticket_fingerprint=ap.ticket_fingerprint,
