@@ -168,3 +168,23 @@ def test_winlogbeat_tar_gz() -> None:
     assert s.stats
     assert s.stats[0].format == "json-winlogbeat"
     assert s.stats[0].records > 1000
+
+
+def test_samba_simple_bind_over_tls_has_no_workstation() -> None:
+    """Samba names itself as the workstation of every LDAP simple bind, over LDAPS too."""
+    from dcwatch.model.activity import Origin
+    from dcwatch.sources import samba
+
+    rec = {"timestamp": "2026-12-02T03:33:11.486224+0000", "type": "Authentication",
+           "Authentication": {"status": "NT_STATUS_OK", "localAddress": "ipv4:10.77.0.10:636",
+                              "remoteAddress": "ipv4:10.77.0.21:39323",
+                              "serviceDescription": "LDAP", "authDescription": "simple bind/TLS",
+                              "clientDomain": "CONTOSO", "clientAccount": "hd.admin",
+                              "workstation": "DC01", "becameAccount": "hd.admin",
+                              "becameDomain": "CONTOSO", "passwordType": "Plaintext"}}
+    (act,) = samba.to_activities(rec, Origin("a.jsonl", 1, "samba"))
+    assert act.fields.get("workstation") is None
+    assert act.src_host is None
+    rec["Authentication"]["authDescription"] = "NTLMSSP"
+    (ntlm,) = samba.to_activities(rec, Origin("a.jsonl", 2, "samba"))
+    assert ntlm.fields["workstation"] == "DC01"

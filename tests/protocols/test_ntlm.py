@@ -170,6 +170,22 @@ def test_auth_activity_names_the_server_from_the_challenge() -> None:
     assert bare["server_dns_name"] is None
 
 
+def test_auth_activity_carries_av_flags_and_mic_field() -> None:
+    """ntlm.auth keeps MsvAvFlags and the MIC field's presence apart (2039 needs both)."""
+    from datetime import UTC, datetime
+
+    from dcwatch.model.activity import Origin
+
+    av = struct.pack("<HHI", ntlm.AV_FLAGS, 4, ntlm.AV_FLAG_MIC_PRESENT) + struct.pack(
+        "<HH", 0, 0)
+    kw = {"ts": datetime(2024, 1, 1, tzinfo=UTC), "origin": Origin("t.pcap", 1, "pcap"),
+          "via": "smb"}
+    stripped = ntlm.auth_activity(ntlm.parse(_auth_blob("eve", av=av, mic=False)), **kw)
+    assert (stripped.fields["av_flags"], stripped.fields["mic_field"]) == (2, False)
+    kept = ntlm.auth_activity(ntlm.parse(_auth_blob("eve", av=av, mic=True)), **kw)
+    assert (kept.fields["av_flags"], kept.fields["mic_field"]) == (2, True)
+
+
 def _otrf_ntlm(name: str) -> list:
     from .oracle_util import run_or_skip
 

@@ -380,6 +380,10 @@ def auth_activity(
             "ess": msg.ess,
             "flags": flag_names(msg.flags),
             "mic_present": msg.mic_present,
+            # MsvAvFlags from the client's AV pairs and whether the MIC field exists: a MIC
+            # announced (0x2) but absent is "drop the MIC" (CVE-2019-1040)
+            "av_flags": msg.av_flags,
+            "mic_field": msg.mic_field,
             "channel_bindings": msg.channel_bindings_present,
             "target_spn": msg.target_spn,
             "anonymous": msg.anonymous,

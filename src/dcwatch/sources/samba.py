@@ -133,8 +133,10 @@ def _auth(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
     service = b.get("serviceDescription") or ""
     pw = (b.get("passwordType") or "")
     # An LDAP simple bind carries no client workstation: Samba (auth_simple.c) fills in its own
-    # NetBIOS name, which would make the DC the source of the bind.
-    ws = None if b.get("authDescription") == "simple bind" else b.get("workstation")
+    # NetBIOS name, which would make the DC the source of the bind. Over LDAPS/StartTLS the
+    # description is "simple bind/TLS".
+    simple = str(b.get("authDescription") or "").split("/", 1)[0] == "simple bind"
+    ws = None if simple else b.get("workstation")
     fields = {"service": service, "auth_description": b.get("authDescription"),
               "password_type": pw, "logon_type": b.get("logonType"),
               "workstation": ws, "status_text": status_text,
