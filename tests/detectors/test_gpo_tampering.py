@@ -45,6 +45,21 @@ def test_registry_pol_disabling_defender_with_container_change() -> None:
     assert a.evidence["container_change"]["attributes"] == "versionNumber"
 
 
+def test_container_change_after_the_write_joins_the_alert() -> None:
+    # pyGPOAbuse / GPMC order: SYSVOL files first, then versionNumber in AD
+    write = act(K.SMB_FILE_TRANSFER, 0, host="10.0.0.10", protocol="smb", src_ip="10.0.0.21",
+                dst_ip="10.0.0.10", actor=USER,
+                fields={"path": POL, "registry_pol": [{"key": DEFENDER,
+                                                       "value": "DisableAntiSpyware",
+                                                       "data": 1}]})
+    alerts = run([write, _version(5)], SLUG)
+    assert len(alerts) == 1
+    assert alerts[0].evidence["container_change"]["attributes"] == "versionNumber"
+    assert len(alerts[0].activities) == 2
+    # a version bump long after (or without) a disabling write stays quiet
+    assert run([write, _version(3600)], SLUG)[0].evidence.get("container_change") is None
+
+
 def test_registry_pol_enabling_protection_is_quiet() -> None:
     write = act(K.SMB_FILE_TRANSFER, 0, host="10.0.0.10", protocol="smb", src_ip="10.0.0.21",
                 dst_ip="10.0.0.10", actor=USER,

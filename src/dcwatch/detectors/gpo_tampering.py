@@ -64,6 +64,9 @@ class GpoTampering(Detector):
         self.binds = LdapBinds()
         self.logons = NetworkLogons()
         self._edits: BoundedDict[tuple[datetime, str, str]] = BoundedDict(10_000)
+        # GPO -> (time, description, entities) of a Defender-disabling SYSVOL write, so the
+        # container change that usually follows it (versionNumber bump) joins its alert
+        self._disabled: BoundedDict[tuple[datetime, str, list[EntityRef]]] = BoundedDict(1_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.kind is K.LDAP_BIND:
@@ -81,7 +84,8 @@ class GpoTampering(Detector):
         guid = m.group(1).upper()
         self._edits[guid] = (a.ts, actor_text(c.actor), ", ".join(c.meaningful()))
         if not c.adds("gpcfilesyspath"):
-            return []  # versionNumber / extension names: what every GPO edit writes
+            # versionNumber / extension names: what every GPO edit writes; evidence only
+            return self._container_after(a, guid, c)
         out = []
         for path in c.values.get("gpcfilesyspath") or []:
             p = path.lower().replace("/", "\\")
@@ -123,19 +127,40 @@ class GpoTampering(Detector):
         container = None
         if edit and abs(a.ts - edit[0]) <= self.window:
             container = {"actor": edit[1], "attributes": edit[2], "time": edit[0].isoformat()}
+        description = (f"{who} changed Group Policy {guid} on {display(dc)} to disable "
+                       f"Microsoft Defender Antivirus: " + "; ".join(settings))
+        entities = refs(user_ref(a.actor, "actor"), EntityRef("gpo", guid, "modified"),
+                        host_ref(ws, "source computer", ip),
+                        ip_ref(ip, "source IP") if ws else None,
+                        host_ref(dc, "domain controller"))
+        self._disabled[guid] = (a.ts, description, entities)
         return [self.draft(
             key=guid,
             activities=[a],
-            description=f"{who} changed Group Policy {guid} on {display(dc)} to disable "
-                        f"Microsoft Defender Antivirus: " + "; ".join(settings),
-            entities=refs(user_ref(a.actor, "actor"), EntityRef("gpo", guid, "modified"),
-                          host_ref(ws, "source computer", ip),
-                          ip_ref(ip, "source IP") if ws else None,
-                          host_ref(dc, "domain controller")),
+            description=description,
+            entities=entities,
             evidence={k: v for k, v in (
                 ("gpo", guid), ("settings", settings), ("actor", who),
                 ("container_change", container), ("domain_controller", display(dc)),
                 ("source_ip", ip)) if v},
+        )]
+
+
+    def _container_after(self, a: Activity, guid: str, c: Any) -> list[AlertDraft]:
+        """The GPO container change that follows a Defender-disabling SYSVOL write: evidence
+        of the same alert (the engine folds it into the open one)."""
+        done = self._disabled.get(guid)
+        if done is None or not timedelta(0) <= a.ts - done[0] <= self.window:
+            return []
+        _ts, description, entities = done
+        container = {"actor": actor_text(c.actor), "attributes": ", ".join(c.meaningful()),
+                     "time": a.ts.isoformat()}
+        return [self.draft(
+            key=guid,
+            activities=[a],
+            description=description,
+            entities=entities,
+            evidence={"gpo": guid, "container_change": container},
         )]
 
 

@@ -20,6 +20,7 @@ SMB1 transactions is not handed to the DCE/RPC decoder.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -31,11 +32,12 @@ from dcwatch.protocols import gssapi, ntlm
 from dcwatch.protocols.dcerpc.conn import EPOCH, DceRpcConnection
 from dcwatch.protocols.flow import Emit, FlowContext, FlowInfo
 from dcwatch.protocols.kerberos_activity import ap_req_activity
-from dcwatch.protocols.smb import smb1, smb2
+from dcwatch.protocols.smb import preg, smb1, smb2
 from dcwatch.protocols.smb.netbios import NbssFramer
 
 MAX_PENDING = 4096  # outstanding requests kept per connection (credits rarely allow more)
 MAX_FILES = 8192
+MAX_POLICY_FILE = 1 << 20  # bytes of a written Registry.pol kept for parsing
 MAX_COMPRESSED_REPORTS = 32  # compressed-message headers reported per connection
 MORE_PROCESSING = 0xC0000016  # MS-ERREF STATUS_MORE_PROCESSING_REQUIRED
 OK_DATA = (smb2.STATUS_SUCCESS, smb2.STATUS_BUFFER_OVERFLOW)  # statuses that still carry data
@@ -75,6 +77,7 @@ class _File:
     bytes_read: int = 0
     bytes_written: int = 0
     rpc: DceRpcConnection | None = None
+    content: bytearray | None = None  # what the client writes to a GPO's Registry.pol
 
 
 @dataclass(slots=True)
@@ -215,7 +218,9 @@ class SmbAnalyzer:
             if from_client and hdr.command == smb2.WRITE and not hdr.is_response:
                 fid, _off, _length = smb2.write_request_header(prefix)
                 f = self._files.get(fid)
-                if fid == smb2.NULL_FILE_ID or (f is not None and f.pipe):
+                if fid == smb2.NULL_FILE_ID or (
+                    f is not None and (f.pipe or f.content is not None)
+                ):
                     return False
                 self._add_pending(_Pending(hdr, self.flow.frame, self._ts(), (fid, None)))
             elif not from_client and hdr.command == smb2.READ and hdr.is_response:
@@ -490,6 +495,10 @@ class SmbAnalyzer:
                 p.data = (fid, None)
             elif fid == smb2.NULL_FILE_ID and length <= 65536:
                 p.data = (fid, bytes(smb2.buffer_at(m, off, length, "WRITE data")))
+            elif f is not None and f.content is not None:
+                # MS-SMB2 2.2.21: the file offset follows DataOffset and Length
+                (at,) = struct.unpack_from("<Q", m, smb2.HEADER_LEN + 8)
+                p.data = (fid, (at, bytes(smb2.buffer_at(m, off, length, "WRITE data"))))
             else:
                 p.data = (fid, None)
         elif cmd == smb2.IOCTL:
@@ -546,6 +555,8 @@ class SmbAnalyzer:
                 f.bytes_written += smb2.write_response(m)
                 if held is not None and f.rpc is not None:
                     f.rpc.feed(True, held, frame=p.frame, ts=p.ts)
+                elif isinstance(held, tuple) and f.content is not None:
+                    _policy_write(f, *held)
         elif cmd == smb2.IOCTL and not error and hdr.status in OK_DATA:
             code, fid = p.data
             if code == smb2.FSCTL_PIPE_TRANSCEIVE:
@@ -709,6 +720,8 @@ class SmbAnalyzer:
             fid, action = smb2.create_response(m)
             self._chain_fid = fid
             f = _File(req.name, tree.path if tree else None, pipe, p.hdr.session_id, p.frame, p.ts)
+            if not pipe and req.name.lower().endswith("registry.pol"):
+                f.content = bytearray()
             if pipe:
                 sid = p.hdr.session_id
                 f.rpc = DceRpcConnection(
@@ -746,6 +759,19 @@ class SmbAnalyzer:
         if f.rpc is not None:
             f.rpc.close()
         if f.bytes_read or f.bytes_written:
+            fields = {
+                "path": f.name,
+                "share": f.share,
+                "pipe": f.pipe,
+                "bytes_read": f.bytes_read,
+                "bytes_written": f.bytes_written,
+                "closed_frame": self.flow.frame,
+            }
+            if f.content:
+                try:
+                    fields["registry_pol"] = preg.parse(bytes(f.content))
+                except Malformed:
+                    self.ctx.weird("smb_bad_registry_pol")
             self.emit(
                 self._act(
                     ActivityKind.SMB_FILE_TRANSFER,
@@ -753,14 +779,7 @@ class SmbAnalyzer:
                     f.ts,
                     self._actor(f.session_id),
                     None,
-                    {
-                        "path": f.name,
-                        "share": f.share,
-                        "pipe": f.pipe,
-                        "bytes_read": f.bytes_read,
-                        "bytes_written": f.bytes_written,
-                        "closed_frame": self.flow.frame,
-                    },
+                    fields,
                 )
             )
 
@@ -782,3 +801,14 @@ class SmbAnalyzer:
         return self.flow.activity(
             kind, frame, ts, "smb", fields, actor=actor, status=status,
             outcome=None if status is None else ("success" if status == 0 else "failure"))
+
+
+def _policy_write(f: _File, at: int, data: bytes) -> None:
+    """Apply one WRITE to the kept copy of a policy file (bounded; gaps are zero-filled)."""
+    content = f.content
+    if content is None or at + len(data) > MAX_POLICY_FILE:
+        f.content = None
+        return
+    if len(content) < at:
+        content.extend(bytes(at - len(content)))
+    content[at : at + len(data)] = data
