@@ -54,3 +54,21 @@ def test_quiet_on_other_objects_and_shared_acl_samples() -> None:
     for rel in ("evtx-attack-samples/Persistence/DACL_DCSync_Right_Powerview__Add-DomainObjectAcl"
                 ".evtx", "evtx-attack-samples/Privilege_Escalation/privexchange_dirkjan.evtx"):
         assert 2430 not in {a.external_id for a in scan_alerts(shared(rel))}
+
+
+def test_wire_write_names_non_admin_control_grants() -> None:
+    # an LDAP ModifyRequest carries only the new descriptor (rendered as SDDL by the decoder):
+    # the default ACEs (admins, SYSTEM, read-only grants, one-property writes) are not reported
+    dom = "S-1-5-21-7-8-9"
+    sd = (f"D:(A;;0xf01ff;;;{dom}-512)(A;;0xf01ff;;;S-1-5-18)(A;;0x20094;;;S-1-5-11)"
+          f"(OA;CIID;0x20;bf967a86-0de6-11d0-a285-00aa003049e2;;S-1-5-10)"
+          f"(A;CIIOID;0xf01ff;;;S-1-3-0)(A;;0xf01ff;;;{dom}-1106)")
+    wire = act(K.DS_MODIFY, 0, host="10.0.0.10", protocol="ldap", src_ip="10.0.0.21",
+               dst_ip="10.0.0.10", target=Account(DN),
+               fields={"dn": DN, "attributes": ["nTSecurityDescriptor"],
+                       "changes": [{"op": "replace", "attribute": "nTSecurityDescriptor"}],
+                       "values": {"nTSecurityDescriptor": [sd]}})
+    (a,) = run([wire], SLUG)
+    assert [t["trustee"] for t in a.evidence["control_granted_to_non_admins"]] == [f"{dom}-1106"]
+    assert "added_aces" not in a.evidence
+    assert f"the new DACL grants control to {dom}-1106" in a.description

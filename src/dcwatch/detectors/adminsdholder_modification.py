@@ -36,6 +36,38 @@ SDDL_ALIASES = {"BA": "BUILTIN\\Administrators", "DA": "Domain Admins", "EA": "E
                 "PS": "SELF", "CA": "Cert Publishers", "RS": "RAS and IAS Servers"}
 
 
+# Access rights that give control of an object (MS-ADTS 5.1.3.2, MS-DTYP 2.4.3): GENERIC_ALL,
+# GENERIC_WRITE, WRITE_DAC, WRITE_OWNER; write-property / all-extended-rights count only when
+# the ACE is not limited to one property or right (no object type)
+CONTROL = 0x10000000 | 0x40000000 | 0x00040000 | 0x00080000
+CONTROL_ANY_OBJECT = 0x20 | 0x100  # ADS_RIGHT_DS_WRITE_PROP, ADS_RIGHT_DS_CONTROL_ACCESS
+SDDL_RIGHTS = {"GA": 0x10000000, "GW": 0x40000000, "WD": 0x40000, "WO": 0x80000, "WP": 0x20,
+               "CR": 0x100, "FA": 0x1F01FF}
+# Principals whose control of AdminSDHolder is the default: SYSTEM, administrators, DCs, owners
+ADMIN_ALIASES = {"SY", "BA", "DA", "EA", "SA", "DD", "ED", "CO", "OW", "RO"}
+ADMIN_SIDS = {"S-1-5-18", "S-1-5-32-544", "S-1-5-9", "S-1-3-0", "S-1-3-4"}
+ADMIN_RIDS = {"500", "512", "516", "518", "519", "521", "498"}
+
+
+def _rights(text: str) -> int:
+    if text.lower().startswith("0x"):
+        try:
+            return int(text, 16)
+        except ValueError:
+            return 0
+    return sum(SDDL_RIGHTS.get(text[i:i + 2], 0) for i in range(0, len(text), 2))
+
+
+def _grants_control(ace: str, admin) -> bool:
+    """An allow ACE (``A``/``OA``) with control rights for a trustee ``admin`` does not know."""
+    parts = ace.split(";")
+    if len(parts) < 6 or parts[0] not in ("A", "OA") or "IO" in parts[1]:
+        return False
+    mask = _rights(parts[2])
+    control = mask & CONTROL or (not parts[3] and mask & CONTROL_ANY_OBJECT)
+    return bool(control) and not admin(parts[5])
+
+
 class AdminsdholderModification(Detector):
     slug: ClassVar[str] = "adminsdholder-modification"
     external_id: ClassVar[int] = 2430
@@ -52,6 +84,12 @@ class AdminsdholderModification(Detector):
         self.logons = NetworkLogons()
         self._old_sd: BoundedDict[str] = BoundedDict(1_000)  # correlation -> old SDDL
 
+    def _admin(self, trustee: str) -> bool:
+        """SYSTEM, administrators and DCs (aliases, well-known SIDs, domain RIDs)."""
+        t = trustee.upper()
+        return (t in ADMIN_ALIASES or t in ADMIN_SIDS
+                or (t.startswith("S-1-5-21-") and t.rsplit("-", 1)[-1] in ADMIN_RIDS))
+
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.kind is K.LDAP_BIND:
             self.binds.observe(a)
@@ -65,11 +103,17 @@ class AdminsdholderModification(Detector):
         sd = (c.values.get("ntsecuritydescriptor") or [None])[0]
         corr = str(a.fields.get("correlation") or a.uid)
         added: list[str] = []
+        diffed = False
         if sd and c.ops.get("ntsecuritydescriptor") == "delete":
             self._old_sd[corr] = sd  # 5136 logs the old descriptor first, then the new one
         elif sd:
-            old = set(sddl_aces(self._old_sd.pop(corr, "")))
-            added = [ace for ace in sddl_aces(sd) if ace not in old]
+            old_sd = self._old_sd.pop(corr, None)
+            diffed = old_sd is not None
+            old = set(sddl_aces(old_sd))
+            # without the old descriptor (an LDAP write on the wire carries only the new one):
+            # the ACEs giving control of every protected account to someone not an admin
+            added = [ace for ace in sddl_aces(sd) if ace not in old
+                     and (diffed or _grants_control(ace, self._admin))]
         trustees = []
         for ace in added:
             t = ace_trustee(ace) or "?"
@@ -80,7 +124,8 @@ class AdminsdholderModification(Detector):
         what = ", ".join(attrs)
         detail = ""
         if trustees:
-            detail = " adding ACE(s) for " + ", ".join(
+            detail = (" adding ACE(s) for " if diffed else
+                      " - the new DACL grants control to ") + ", ".join(
                 t["trustee_name"] or t["trustee"] for t in trustees)
         return [self.draft(
             key=c.dn.lower(),
@@ -95,7 +140,8 @@ class AdminsdholderModification(Detector):
                                       else None) for t in trustees]),
             evidence={k: v for k, v in (
                 ("object", c.dn), ("attributes", attrs), ("actor", who),
-                ("added_aces", trustees), ("new_security_descriptor",
+                ("added_aces" if diffed else "control_granted_to_non_admins", trustees),
+                ("new_security_descriptor",
                                            sd if sd and c.ops.get("ntsecuritydescriptor")
                                            != "delete" else None),
                 ("domain_controller", display(c.dc)), ("source_ip", c.src_ip),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcwatch.errors import Malformed
-from dcwatch.protocols import asn1
+from dcwatch.protocols import asn1, secdesc
 from dcwatch.protocols.asn1 import MAX_DEPTH, children, expect, tlv
 
 # RFC 4511 section 4.2 .. 4.14: protocolOp [APPLICATION n] identifier octets.
@@ -149,6 +149,10 @@ def _attribute(b: bytes, s: int, e: int) -> tuple[str, Any]:
     """PartialAttribute: name, and its values if allow-listed (``True`` for presence-only)."""
     name, o = _str(b, s, e)
     low = name.lower()
+    if low == "ntsecuritydescriptor":  # binary: rendered as SDDL, as 5136 logs it
+        vs, ve = expect(b, o, e, asn1.SET, "vals")
+        return name, [secdesc.to_sddl(bytes(b[cs:ce])) for _, cs, ce in children(b, vs, ve)][
+            :MAX_VALUES]
     if low in PRESENCE_ATTRS:
         return name, True
     if low not in VALUE_ATTRS:
