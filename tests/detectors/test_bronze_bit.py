@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.detectors.conftest import DC_IP, act, run
+from tests.detectors.netutil import RECORDINGS, alerts_of, recording
 
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import Account
@@ -69,6 +72,36 @@ def test_refused_attempt_and_repeat_update() -> None:
     assert len(alerts) == 1
     assert alerts[0].count == 2
     assert "obtained a ticket" in alerts[0].description
+
+
+def test_refusal_names_the_kdc_error() -> None:
+    """A patched KDC checks the PAC ticket signature and refuses the altered ticket."""
+    refused = dataclasses.replace(_proxy(1, outcome="failure"), status=31)
+    alerts = run([_self(0), refused], SLUG)
+    assert len(alerts) == 1
+    assert "tried to obtain a ticket" in alerts[0].description
+    assert alerts[0].description.endswith("The KDC refused it (KRB_AP_ERR_BAD_INTEGRITY).")
+    assert alerts[0].evidence["status"] == "KRB_AP_ERR_BAD_INTEGRITY"
+
+
+def test_lab_recording() -> None:
+    """getST.py -force-forwardable against Samba 4.17 (svc_web: constrained delegation to
+    cifs/dc01, Kerberos only): the tampered S4U2self ticket is refused."""
+    alerts = alerts_of(recording("bronze_bit"), 2048)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert "svc_web" in a.description
+    assert "as Administrator@contoso.local" in a.description
+    assert "KRB_AP_ERR_BAD_INTEGRITY" in a.description
+    assert a.evidence["issued_ticket"] != a.evidence["presented_ticket"]
+
+
+def test_lab_quiet_on_untampered_s4u() -> None:
+    """new_computer_s4u presents the KDC's own S4U2self ticket: not Bronze Bit."""
+    for s in ("new_computer_s4u", "benign_baseline", "killchain"):
+        p = RECORDINGS / s / "dc.pcap"
+        if p.exists():
+            assert 2048 not in {x.external_id for x in alerts_of(p)}, s
 
 
 def test_event_logs_are_ignored_and_exclusion() -> None:

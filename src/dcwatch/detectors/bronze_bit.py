@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from dcwatch.detectors._common import actor_text, display, host_ref, rpc_source, rpc_target
-from dcwatch.detectors._netcommon import wire
+from dcwatch.detectors._netcommon import KRB_ERR_NAMES, wire
 from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
@@ -108,13 +108,17 @@ class BronzeBit(Detector):
         dc = rpc_target(a, self.resolver)
         target = a.fields.get("sname") or "a service"
         verb = "obtained" if a.outcome == "success" else "tried to obtain"
+        result = ""
+        if a.outcome == "failure" and a.status is not None:
+            # 31/41: the KDC saw the ticket was altered (PAC ticket signature, the CVE fix)
+            result = f" The KDC refused it ({KRB_ERR_NAMES.get(a.status, a.status)})."
         return [self.draft(
             key=f"{(service.name or '?').lower()}|{name.lower()}",
             activities=[issued.activity, a],
             description=f"{actor_text(service, issued.service)} on {display(ws or ip)} "
                         f"{verb} a ticket to {target} as {issued.user} from {display(dc)} with "
                         f"a tampered S4U2self ticket (re-encrypted after the KDC issued it: "
-                        f"BronzeBit forwardable-flag forgery, CVE-2020-17049).",
+                        f"BronzeBit forwardable-flag forgery, CVE-2020-17049).{result}",
             entities=refs(user_ref(service, "delegating service"),
                           user_ref(user, "impersonated user"),
                           host_ref(ws, "source computer", ip),
@@ -124,6 +128,7 @@ class BronzeBit(Detector):
                 ("delegating_service", issued.service), ("impersonated_user", issued.user),
                 ("target_service", target), ("source_ip", ip), ("source_computer", ws),
                 ("issued_ticket", issued.fingerprint), ("presented_ticket", presented),
-                ("outcome", a.outcome)) if v},
+                ("outcome", a.outcome),
+                ("status", KRB_ERR_NAMES.get(a.status, a.status) if a.status else None)) if v},
             require_dc=a.dst_ip, assume_dc=False,
         )]
