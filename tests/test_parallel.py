@@ -102,11 +102,32 @@ def test_partition_balances_by_size_and_keeps_input_order(tmp_path: Path) -> Non
         p = tmp_path / f"f{n}"
         p.write_bytes(b"x" * size)
         inputs.append(Input(p.name, lambda p=p: open(p, "rb"), str(p)))
-    groups = parallel.partition(inputs, 2)
-    assert sorted(n for g in groups for n in g) == [0, 1, 2, 3, 4]
+    groups = parallel.plan(inputs, 2)
+    assert sorted(it.n for g in groups for it in g) == [0, 1, 2, 3, 4]
     assert all(g == sorted(g) for g in groups)
-    sizes = [sum([10, 500, 20, 480, 5][n] for n in g) for g in groups]
+    sizes = [sum(it.size for it in g) for g in groups]
     assert max(sizes) - min(sizes) <= 40
+
+
+BIG_EVTX = SHARED / "evtx-attack-samples" / "Lateral_Movement" / "LM_5145_Remote_FileCopy.evtx"
+
+
+@pytest.mark.skipif(not BIG_EVTX.exists(), reason="../shared/data not available")
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_one_large_evtx_is_split_by_chunks_and_reads_the_same(
+        jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "SPLIT_BYTES", 0)  # the sample is 1 MiB: split it anyway
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    stream = ActivityStream([str(BIG_EVTX)])
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert stream.jobs >= 2  # auto picks readers for one splittable file
+    groups = parallel.plan(stream.inputs, jobs)
+    assert [it.chunks for g in groups for it in g if it.chunks][:1]  # really split
+    seq, s1 = _read([str(BIG_EVTX)], 1)
+    par, s2 = _read([str(BIG_EVTX)], jobs)
+    assert len(seq) > 100
+    assert par == seq
+    assert s2.stats == s1.stats  # the parts' counters add up to the whole file's
 
 
 def test_cli_jobs_option() -> None:

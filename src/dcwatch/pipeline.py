@@ -70,7 +70,7 @@ class ActivityStream:
         self._on_input = on_input
         self._on_done = on_done
         # Several large inputs are read by worker processes (same activities, same order)
-        self.jobs = min(jobs, len(self.inputs)) if jobs > 0 else auto_jobs(self.inputs)
+        self.jobs = jobs if jobs > 0 else auto_jobs(self.inputs)
 
     def _one(self, inp: Input) -> Iterator[Activity]:
         st = SourceStats(inp.name)
