@@ -188,3 +188,20 @@ def test_samba_simple_bind_over_tls_has_no_workstation() -> None:
     rec["Authentication"]["authDescription"] = "NTLMSSP"
     (ntlm,) = samba.to_activities(rec, Origin("a.jsonl", 2, "samba"))
     assert ntlm.fields["workstation"] == "DC01"
+
+
+def test_samba_new_object_added_to_itself_is_not_a_membership() -> None:
+    """On every user/computer creation Samba writes a groupChange "Added" whose group is the
+    new object itself, next to the real PrimaryGroup record."""
+    from dcwatch.model.activity import Origin
+    from dcwatch.sources import samba
+
+    dn = "CN=CERTPC,CN=Computers,DC=contoso,DC=local"
+    rec = {"timestamp": "2026-12-02T03:36:04.499899+0000", "type": "groupChange",
+           "groupChange": {"eventId": 4728, "statusCode": 0, "action": "Added",
+                           "remoteAddress": "ipv4:10.77.0.21:59593",
+                           "userSid": "S-1-5-21-1-2-3-1105", "group": dn, "user": dn}}
+    assert samba.to_activities(rec, Origin("a.jsonl", 1, "samba")) == []
+    rec["groupChange"]["group"] = "CN=Helpdesk,CN=Users,DC=contoso,DC=local"
+    (act,) = samba.to_activities(rec, Origin("a.jsonl", 2, "samba"))
+    assert act.kind is K.GROUP_MEMBER_ADDED

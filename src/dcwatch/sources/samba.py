@@ -180,6 +180,8 @@ def _group(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
     action = (b.get("action") or "").lower()
     if action not in ("added", "removed"):
         return []
+    if b.get("group") and str(b.get("group")).lower() == str(b.get("user") or "").lower():
+        return []  # Samba 4.17 logs each new user/computer as "Added" to itself: no group
     actor_sid = b.get("userSid")
     group = group_from_dn(b.get("group"), _domain_sid(actor_sid))
     if b.get("groupSid"):
