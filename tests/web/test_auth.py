@@ -260,3 +260,22 @@ def test_pages_render(client: TestClient) -> None:
     assert "alert000004" in r.text
     assert client.get("/audit").status_code == 200
     assert "/api/v1/alerts" in client.get("/api").text
+
+
+def test_timeline_and_its_excel_share_one_filter(client: TestClient) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    login(client, "ana")
+    r = client.get("/alerts", params={"severity": "high", "since": "2000-01-01",
+                                      "status": "no-such-status"})  # unknown values: ignored
+    assert r.status_code == 200
+    assert "alert000003" in r.text
+    assert "alert000001" not in r.text
+    assert 'value="2000-01-01"' in r.text  # the typed text comes back in the form
+    assert "alert000003" not in client.get("/alerts", params={"until": "2000-01-01"}).text
+    wb = load_workbook(io.BytesIO(client.get("/alerts.xlsx", params={"severity": "high"}).content))
+    cells = {str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row}
+    assert any("alert000003" in c for c in cells)
+    assert not any("alert000001" in c for c in cells)

@@ -208,31 +208,6 @@ def home(*, auth: PageAuth) -> Response:
 
 
 def _alert_filter(
-    status: str | None,
-    phase: str | None,
-    severity: str | None,
-    entity: str | None,
-    since: str | None,
-    until: str | None,
-    q: str | None,
-    type_: str | None,
-) -> AlertFilter:
-    return AlertFilter(
-        status=status if status in {s.value for s in Status} else None,
-        phase=phase if phase in {p.value for p in Phase} else None,
-        severity=severity if severity in {s.value for s in Severity} else None,
-        type=type_ or None,
-        entity=(entity or "").strip() or None,
-        since=_dt(since),
-        until=_dt(until),
-        text=(q or "").strip() or None,
-    )
-
-
-@router.get("/alerts")
-def timeline(
-    *,
-    request: Request,
     status: str | None = None,
     phase: str | None = None,
     severity: str | None = None,
@@ -241,12 +216,34 @@ def timeline(
     until: str | None = None,
     q: str | None = None,
     type: str | None = None,
+) -> AlertFilter:
+    """The alert filter of a page's query string (values the portal does not know are
+    ignored rather than refused: these are links people edit)."""
+    return AlertFilter(
+        status=status if status in {s.value for s in Status} else None,
+        phase=phase if phase in {p.value for p in Phase} else None,
+        severity=severity if severity in {s.value for s in Severity} else None,
+        type=type or None,
+        entity=(entity or "").strip() or None,
+        since=_dt(since),
+        until=_dt(until),
+        text=(q or "").strip() or None,
+    )
+
+
+PageFilter = Annotated[AlertFilter, Depends(_alert_filter)]
+
+
+@router.get("/alerts")
+def timeline(
+    *,
+    request: Request,
+    flt: PageFilter,
     offset: Annotated[int, Query(ge=0)] = 0,
     auth: PageAuth,
 ) -> Response:
     """Alerts timeline, newest first, with filters and counts per kill-chain phase."""
     portal = portal_of(request)
-    flt = _alert_filter(status, phase, severity, entity, since, until, q, type)
     views, total = portal.query_alerts(flt, PAGE, offset)
     counts = portal.phase_counts(flt)
     return render(
@@ -259,8 +256,8 @@ def timeline(
         page=PAGE,
         counts=counts,
         flt=flt,
-        since=since or "",
-        until=until or "",
+        since=request.query_params.get("since") or "",
+        until=request.query_params.get("until") or "",
         statuses=[s.value for s in Status if s is not Status.DELETED],
         severities=[s.value for s in Severity],
         phases=[p.value for p in Phase],
@@ -269,23 +266,10 @@ def timeline(
 
 
 @router.get("/alerts.xlsx")
-def timeline_xlsx(
-    *,
-    request: Request,
-    status: str | None = None,
-    phase: str | None = None,
-    severity: str | None = None,
-    entity: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    q: str | None = None,
-    type: str | None = None,
-    auth: PageAuth,
-) -> Response:
+def timeline_xlsx(*, request: Request, flt: PageFilter, auth: PageAuth) -> Response:
     """The filtered alert list as an Excel workbook."""
     from dcwatch.outputs.excel import MAX_ROWS, alerts_workbook
 
-    flt = _alert_filter(status, phase, severity, entity, since, until, q, type)
     views, _ = portal_of(request).query_alerts(flt, MAX_ROWS, 0)
     data = alerts_workbook(views, _base(request))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
