@@ -146,12 +146,13 @@ class Activity:
         f = self.fields
         rid = f.get("record_id")
         if rid is not None and self.event_id is not None:
-            key = (f"{self.host}|{f.get('channel')}|{rid}|{self.event_id}|{self.kind}|"
+            key = (f"{self.host}|{f.get('channel')}|{rid}|{self.event_id}|{self.kind!s}|"
                    f"{f.get('sub', '')}")
             return hashlib.blake2b(key.encode("utf-8", "surrogatepass"),
                                    digest_size=12).hexdigest()
-        key = (  # the POSIX time (exact float repr) costs a fifth of isoformat()
-            f"{self.kind}|{self.ts.timestamp()!r}|{self.host}|{self.event_id}|"
+        key = (  # the POSIX time (exact float repr) costs a fifth of isoformat(); kind!s
+            # (str() of the StrEnum, its value) skips Enum.__format__: same text, half the cost
+            f"{self.kind!s}|{self.ts.timestamp()!r}|{self.host}|{self.event_id}|"
             f"{f.get('record_id', self.origin.record)}|{self.src_ip}|{self.src_port}|"
             f"{self.dst_ip}|{self.dst_port}|{self.actor}|{self.target}|{f.get('sub', '')}"
         )

@@ -49,6 +49,18 @@ def tlv(b: bytes, off: int, end: int) -> tuple[int, int, int]:
     if off + 2 > end:
         raise Truncated(f"asn1: element header needs 2 bytes, {end - off} left")
     tag = b[off]
+    if tag & 0x1F != 0x1F:  # low tag number: the common shapes first, checks below on failure
+        n = b[off + 1]
+        if n < 0x80:
+            if off + 2 + n <= end:
+                return tag, off + 2, off + 2 + n
+        elif n == 0x81:
+            if off + 3 <= end and off + 3 + b[off + 2] <= end:
+                return tag, off + 3, off + 3 + b[off + 2]
+        elif n == 0x82 and off + 4 <= end:
+            stop = off + 4 + (b[off + 2] << 8 | b[off + 3])
+            if stop <= end:
+                return tag, off + 4, stop
     off += 1
     if tag & 0x1F == 0x1F:
         number = 0
@@ -85,6 +97,10 @@ def tlv(b: bytes, off: int, end: int) -> tuple[int, int, int]:
 
 def expect(b: bytes, off: int, end: int, tag: int, what: str = "") -> tuple[int, int]:
     """Read the element at ``off`` and require ``tag``; return its content bounds."""
+    if off + 2 <= end and b[off] == tag and b[off + 1] < 0x80 and tag & 0x1F != 0x1F:
+        e = off + 2 + b[off + 1]  # tlv()'s common case, inline
+        if e <= end:
+            return off + 2, e
     t, s, e = tlv(b, off, end)
     if t != tag:
         raise Malformed(f"asn1: {what or 'element'} tag 0x{tag:02x} expected, found 0x{t:02x}")
@@ -95,9 +111,15 @@ def children(b: bytes, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
     """Iterate ``(tag, start, stop)`` of the elements inside a constructed value."""
     off = start
     while off < stop:
-        t, s, e = tlv(b, off, stop)
-        yield t, s, e
-        off = e
+        t = b[off]
+        n = b[off + 1] if off + 1 < stop else 0x80
+        if n < 0x80 and t & 0x1F != 0x1F and off + 2 + n <= stop:  # tlv()'s common case
+            yield t, off + 2, off + 2 + n
+            off += 2 + n
+        else:
+            t, s, e = tlv(b, off, stop)
+            yield t, s, e
+            off = e
 
 
 def fields(b: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
@@ -105,7 +127,13 @@ def fields(b: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
     out: dict[int, tuple[int, int]] = {}
     off = start
     while off < stop:
-        t, s, e = tlv(b, off, stop)
+        t = b[off]
+        n = b[off + 1] if off + 1 < stop else 0x80
+        if n < 0x80 and t & 0x1F != 0x1F and off + 2 + n <= stop:  # tlv()'s common case
+            s = off + 2
+            e = s + n
+        else:
+            t, s, e = tlv(b, off, stop)
         if t not in out:
             out[t] = (s, e)
         off = e
@@ -119,6 +147,9 @@ def inner(b: bytes, bounds: tuple[int, int], tag: int, what: str = "") -> tuple[
 
 def int_value(b: bytes, start: int, stop: int) -> int:
     """Decode INTEGER/ENUMERATED content octets (two's complement, X.690 8.3)."""
+    if stop - start == 1:  # most integers (etypes, tags, small counts): no from_bytes
+        v = b[start]
+        return v - 0x100 if v & 0x80 else v
     if stop <= start:
         raise Malformed("asn1: empty INTEGER")
     if stop - start > 9:
@@ -128,7 +159,11 @@ def int_value(b: bytes, start: int, stop: int) -> int:
 
 def read_int(b: bytes, bounds: tuple[int, int], what: str = "integer") -> int:
     """Decode an explicitly tagged INTEGER: ``bounds`` is the content of the ``[n]`` tag."""
-    t, s, e = tlv(b, bounds[0], bounds[1])
+    off, end = bounds
+    if off + 3 <= end and b[off + 1] == 1 and b[off] in (INTEGER, ENUMERATED):
+        v = b[off + 2]  # a one-octet INTEGER, the usual case, inline
+        return v - 0x100 if v & 0x80 else v
+    t, s, e = tlv(b, off, end)
     if t not in (INTEGER, ENUMERATED):
         raise Malformed(f"asn1: {what}: INTEGER expected, found tag 0x{t:02x}")
     return int_value(b, s, e)
