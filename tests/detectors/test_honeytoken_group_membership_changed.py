@@ -39,3 +39,18 @@ def test_group_removal_and_quiet_for_other_members() -> None:
     other = act(K.GROUP_MEMBER_ADDED, 0, actor=ADMIN, target=Account("Helpdesk", "CORP"),
                 fields={"member_name": "CN=alice,CN=Users,DC=corp,DC=local"})
     assert run([other], GROUP, honeytokens=["backup.admin"]) == []
+
+
+def test_add_then_remove_keeps_both_changes_in_the_evidence() -> None:
+    group = Account("Helpdesk", "CORP")
+    acts = [act(K.GROUP_MEMBER_ADDED, 0, actor=ADMIN, target=group,
+                fields={"member_name": DN}),
+            act(K.DS_MODIFY, 0.0002, actor=ADMIN, event_id=5136,  # the same change again
+                fields={"dn": "CN=Helpdesk,CN=Users,DC=corp,DC=local",
+                        "attributes": ["member"], "values": {"member": DN},
+                        "operation": "value_added"}),
+            act(K.GROUP_MEMBER_REMOVED, 2, actor=ADMIN, target=group,
+                fields={"member_name": DN})]
+    (a,) = run(acts, GROUP, honeytokens=["backup.admin"])
+    assert [c["change"] for c in a.evidence["changes"]] == ["added", "removed"]
+    assert "removed honeytoken backup.admin from Helpdesk" in a.description

@@ -99,6 +99,11 @@ class HoneytokenGroupMembershipChanged(Detector):
                           host_ref(dc, "domain controller")),
             evidence={k: v for k, v in (
                 ("honeytoken", token), ("group", gname), ("change", verb),
+                # every change while the alert is open (the engine appends new list items;
+                # to the second, so one change logged twice - Samba's groupChange and
+                # dsdbChange of ``member`` - is listed once)
+                ("changes", [{"change": verb, "actor": who,
+                              "time": a.ts.replace(microsecond=0).isoformat()}]),
                 ("sensitive_group", sensitive), ("actor", who),
                 ("domain_controller", display(dc)), ("source_ip", ip),
                 ("source_computer", display(ws) if ws else None),
