@@ -138,3 +138,18 @@ def test_name_resolution_from_the_wire() -> None:
     r.observe(act(K.KERBEROS_AS, 100, host="DC01.contoso.local", src_ip="10.0.0.21",
                   actor=Account("WS7$", "CONTOSO"), outcome="success", status=0))
     assert r.computer_for_ip("10.0.0.21").host == "WS7"
+
+
+def test_realm_names_become_netbios_in_description_entities_and_evidence() -> None:
+    from dcwatch.detectors.engine import _netbios_names
+    from dcwatch.model.alert import AlertDraft, EntityRef
+
+    d = AlertDraft("x", "k", "contoso.local\\da.admin changed it", [],
+                   [EntityRef("user", "CONTOSO.LOCAL\\da.admin", "actor")],
+                   {"actor": "contoso.local\\da.admin", "count": 2,
+                    "changes": [{"actor": "Contoso.Local\\da.admin", "path": "a\\b"}]})
+    _netbios_names(d, {"CONTOSO.LOCAL": "CONTOSO"})
+    assert d.description == "CONTOSO\\da.admin changed it"
+    assert d.entities[0].name == "CONTOSO\\da.admin"
+    assert d.evidence == {"actor": "CONTOSO\\da.admin", "count": 2,
+                          "changes": [{"actor": "CONTOSO\\da.admin", "path": "a\\b"}]}

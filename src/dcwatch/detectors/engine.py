@@ -196,9 +196,20 @@ def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
                 text = _replace_ci(text, realm + "\\", netbios + "\\")
         return text
 
+    def fix_value(v: object, depth: int = 0) -> object:
+        if isinstance(v, str):
+            return fix(v) if "\\" in v else v
+        if depth < 2 and isinstance(v, list):
+            return [fix_value(x, depth + 1) for x in v]
+        if depth < 2 and isinstance(v, dict):
+            return {k: fix_value(x, depth + 1) for k, x in v.items()}
+        return v
+
     draft.description = fix(draft.description)
     draft.entities = [EntityRef(e.kind, fix(e.name), e.role, e.sid, e.ip)
                       if e.kind == "user" else e for e in draft.entities]
+    # evidence too ("actor": "contoso.local\\x" from an LDAP simple bind's UPN)
+    draft.evidence = {k: fix_value(v) for k, v in draft.evidence.items()}
 
 
 def _replace_ci(text: str, old: str, new: str) -> str:
