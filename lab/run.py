@@ -1757,6 +1757,62 @@ def sc_bronze_bit(s):
     )
 
 
+def start_step(s: Scenario, ns: str, name: str, *args: str, desc: str = "") -> subprocess.Popen:
+    """A lab.attacks step running in the background (a listener) until it ends by itself."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), DCW_LAB_WORK=str(WORK))
+    p = subprocess.Popen(
+        ["ip", "netns", "exec", ns, str(VPY), "-m", "lab.attacks", name, *args],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    s.steps.append(
+        f"{host_of(ns)}: {desc + ' - ' if desc else ''}background step "
+        f"`python -m lab.attacks {name} {' '.join(args)}`"
+    )
+    time.sleep(2)
+    return p
+
+
+def end_step(ns: str, p: subprocess.Popen, timeout: float = 60) -> None:
+    try:
+        text, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        text, _ = p.communicate()
+    for line in (text or "").rstrip().splitlines():
+        print(f"    {ns}| {line}")
+
+
+@scenario(
+    "kerberos_relay",
+    expected="2418",
+    tolerated="2018",
+    key_entities="bob;WS2;WS1;10.77.0.22;10.77.0.21;DC01",
+    notes="Kerberos relay through an adversary-in-the-middle: bob logs on at WS2 (MIT kinit, "
+    "AES) and opens \\\\dc01.contoso.local\\netlogon with Samba's smbclient, but his "
+    "SMB connection is sent to WS1 (10.77.0.21; smbclient -I, as after name poisoning). "
+    "WS1 relays it byte for byte to the DC: the TGS-REQ for cifs/dc01.contoso.local comes "
+    "from WS2, the AP-REQ with that ticket (SMB2 SESSION_SETUP) reaches the DC from WS1 "
+    "a second later. 2018 (pass-the-ticket: the ticket is used from another computer than "
+    "the one it was issued to) is tolerated: it describes the same event.",
+)
+def sc_kerberos_relay(s):
+    relay = start_step(s, "dcw-ws1", "tcp_relay", "--port", "445", "--hold", "6",
+                       desc="TCP relay of port 445 to the DC (adversary in the middle)")
+    kinit(s, "dcw-ws2", "bob", PW["bob"], "bob.cc", "bob logs on at WS2 (kinit, AES)")
+    tool(
+        s,
+        "dcw-ws2",
+        f"KRB5CCNAME={WORK}/bob.cc smbclient -n WS2 //dc01.{DNS_DOMAIN}/netlogon "
+        f"-I {WS1_IP} --use-kerberos=required --use-krb5-ccache={WORK}/bob.cc -c ls",
+        "bob lists NETLOGON on dc01, but the connection goes to WS1",
+    )
+    end_step("dcw-ws1", relay)
+
+
 @scenario(
     "killchain",
     expected="2012;2008;2018;2019;2006;2032",

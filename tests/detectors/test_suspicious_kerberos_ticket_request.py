@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.detectors.netutil import RECORDINGS, alerts_of, recording
 from tests.helpers import act, user
 
 from dcwatch.detectors.base import DetectionConfig
@@ -45,7 +46,7 @@ def test_fires_on_a_service_ticket_relayed_to_the_dc() -> None:
     a = alerts[0]
     assert a.description == ("A Kerberos service ticket for cifs/dc01 requested by "
                              "CONTOSO\\bob from 10.0.0.21 was presented to DC01 over smb2 "
-                             "from 10.0.0.66 1 seconds later (Kerberos relay).")
+                             "from 10.0.0.66 1 second later (Kerberos relay).")
     assert a.evidence["presented_from"] == RELAY
     assert {("CONTOSO\\bob", "account"), ("10.0.0.66", "source computer")} <= {
         (e.name, e.role) for e in a.entities}
@@ -82,3 +83,22 @@ def test_repeat_updates_and_exclusion() -> None:
     assert len(alerts) == 1
     assert alerts[0].count == 2
     assert _run(acts, exclusions=(Exclusion(SLUG, "user", "bob"),)) == []
+
+
+def test_lab_relay_recording() -> None:
+    """kerberos_relay: bob's SMB connection from WS2 relayed through WS1 to the DC."""
+    alerts = alerts_of(recording("kerberos_relay"), 2418)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.description == ("A Kerberos service ticket for cifs/dc01.contoso.local requested "
+                             "by CONTOSO\\bob from 10.77.0.22 was presented to DC01 over smb "
+                             "from 10.77.0.21 less than a second later (Kerberos relay).")
+    assert a.evidence["presented_from"] == "10.77.0.21"
+    assert 0 <= a.evidence["delay_seconds"] < 1
+
+
+def test_lab_quiet_without_relay() -> None:
+    for s in ("benign_baseline", "pass_the_ticket", "new_computer_s4u"):
+        p = RECORDINGS / s / "dc.pcap"
+        if p.exists():
+            assert 2418 not in {x.external_id for x in alerts_of(p)}, s

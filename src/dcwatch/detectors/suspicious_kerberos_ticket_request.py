@@ -79,21 +79,24 @@ class SuspiciousKerberosTicketRequest(Detector):
         req_host, relay_host = self._name(issue.ip), self._name(ip)
         service = a.fields.get("service") or issue.service
         proto = a.fields.get("app_protocol") or a.protocol
-        secs = int((a.ts - issue.ts).total_seconds())
+        delay = (a.ts - issue.ts).total_seconds()
+        secs = int(delay)
+        later = "less than a second later" if delay < 1 else \
+            f"{secs} second{'s' if secs != 1 else ''} later"
         user = acct_text(issue.account)
         return [self.draft(
             key=f"{acct_key(issue.account)}|{issue.ip}|{ip}",
             activities=[a],
             description=(f"A Kerberos service ticket for {service} requested by {user} from "
                          f"{where(issue.ip, req_host)} was presented to {server} over {proto} "
-                         f"from {where(ip, relay_host)} {secs} seconds later (Kerberos relay)."),
+                         f"from {where(ip, relay_host)} {later} (Kerberos relay)."),
             entities=refs(user_ref(issue.account, "account"),
                           host_ref(req_host, "requesting computer", issue.ip),
                           host_ref(relay_host, "source computer", ip),
                           host_ref(server, "domain controller")),
             evidence={"ticket_fingerprint": fp, "service": service, "requested_from": issue.ip,
                       "requested_at": issue.ts.isoformat(), "presented_from": ip,
-                      "presented_over": proto, "delay_seconds": secs,
+                      "presented_over": proto, "delay_seconds": round(delay, 3),
                       "domain_controller": server},
         )]
 
