@@ -173,18 +173,18 @@ class NewComputerKerberosDelegation(Detector):
         kind = None
         if f.get("s4u_user") or PA_FOR_USER in pa or PA_S4U_X509_USER in pa:
             who = f.get("s4u_user")
-            kind = "S4U2self" + (f" for {who}" if who else "")
+            kind = "an S4U2self ticket" + (f" for {who}" if who else "")
         elif "constrained-delegation" in opts or "cname-in-addl-tkt" in opts or \
                 f.get("transited"):
             svc = f.get("sname") or f.get("service")
-            kind = "S4U2proxy" + (f" to {svc}" if svc else "")
+            kind = "an S4U2proxy ticket" + (f" to {svc}" if svc else "")
         if kind is None:
             return []
         wire = a.protocol not in (None, "event", "samba")
         ip, ws = rpc_source(a, self.resolver) if wire else (a.src_ip, a.src_host)
         dc = rpc_target(a, self.resolver) if wire else a.host
         outcome = {"success": "", "failure": " (refused)"}.get(a.outcome or "", "")
-        return self._fire(a, info, f"requested a {kind} ticket{outcome}", a.actor, dc, ip, ws)
+        return self._fire(a, info, f"requested {kind}{outcome}", a.actor, dc, ip, ws)
 
     def _fire(self, a: Activity, info: NewComputer, what: str, actor: Account | None,
               dc: str | None, ip: str | None, ws: str | None) -> list[AlertDraft]:
