@@ -303,3 +303,35 @@ def test_kpasswd_change_is_an_ap_request_at_the_request_frame() -> None:
     assert act.fields["kpasswd_version"] == 1
     assert str(act.actor) == "CORP.LOCAL\\alice"
     assert act.uid == act.compute_uid()
+
+
+def test_ldap_operations_carry_the_connection_s_bound_identity() -> None:
+    """Searches and writes after a successful bind name the bound account; after a failed bind
+    the connection is anonymous again (RFC 4511 4.2.1)."""
+    from datetime import UTC, datetime
+
+    from dcwatch.protocols.ldap_activity import LdapAnalyzer
+
+    flow = FlowInfo("tcp", "10.0.0.21", 50000, "10.0.0.10", 389, "x.pcap", frame=1,
+                    context=FlowContext())
+    flow.ts = datetime(2024, 1, 1, tzinfo=UTC)
+    out: list[Activity] = []
+    an = LdapAnalyzer(flow, out.append)
+
+    def bind(msgid: int, name: str, code: int) -> None:
+        an.data(True, w.ldap_msg(msgid, w.app(0, w.integer(3) + w.octets(name.encode())
+                                                + w.tlv(0x80, b"pw"))))
+        an.data(False, w.ldap_msg(msgid, w.ldap_result(0x61, code)))
+
+    def search(msgid: int) -> None:
+        an.data(True, w.ldap_msg(msgid, w.ldap_search("DC=corp", 2, w.f_present("cn"))))
+        an.data(False, w.ldap_msg(msgid, w.ldap_result(0x65, 0)))
+
+    search(1)
+    bind(2, "alice@corp.local", 0)
+    search(3)
+    bind(4, "bob@corp.local", 49)
+    search(5)
+    searches = by_kind(out, "ldap.search")
+    assert [s.actor.name if s.actor else None for s in searches] == \
+        [None, "alice@corp.local", None]

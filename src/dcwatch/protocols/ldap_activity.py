@@ -106,6 +106,9 @@ class LdapAnalyzer:
         self.pending: dict[int, list[Any]] = {}  # msgid -> [LdapOp, frame, ts, entries, refs]
         self.netlogon: dict[int, int] = {}  # msgid -> opcode of an LDAP ping's Netlogon value
         self.bind: dict[str, Any] = {}  # accumulated across SASL steps
+        # who the connection is bound as (the last successful bind): the actor of its
+        # searches and writes
+        self.identity: Account | None = None
         self.dead = False  # StartTLS or unparseable framing: stop looking
 
     def _weird(self, name: str) -> None:
@@ -268,7 +271,8 @@ class LdapAnalyzer:
             if opcode is not None:  # an LDAP ping's answer (MS-ADTS 6.3.3)
                 fields.update(netlogon_opcode=opcode,
                               netlogon_response=ldap.NETLOGON_OPCODES.get(opcode, str(opcode)))
-            self.emit(Activity(kind=ActivityKind.LDAP_SEARCH, fields=fields, **base))
+            self.emit(Activity(kind=ActivityKind.LDAP_SEARCH, actor=self.identity, fields=fields,
+                               **base))
         elif op.op == ldap.BIND_REQ:
             self._emit_bind(base, fields, code)
         else:
@@ -281,8 +285,8 @@ class LdapAnalyzer:
             for k in ("new_rdn", "new_superior", "delete_old_rdn"):
                 if k in i:
                     fields[k] = i[k]
-            self.emit(Activity(kind=KIND_BY_OP[op.op], target=Account(i["dn"]), fields=fields,
-                               **base))
+            self.emit(Activity(kind=KIND_BY_OP[op.op], actor=self.identity,
+                               target=Account(i["dn"]), fields=fields, **base))
 
     def _emit_bind(self, base: dict[str, Any], fields: dict[str, Any], code: int | None) -> None:
         b, self.bind = self.bind, {}
@@ -317,4 +321,9 @@ class LdapAnalyzer:
             if owner is not None:
                 actor = Account(owner[0], owner[1])
             self.emit(ap_req_activity(self.flow, ap, "ldap"))
+        # RFC 4511 4.2.1: after a failed bind the connection is anonymous
+        if code == 0:
+            self.identity = None if fields["anonymous"] else actor
+        elif code is not None:
+            self.identity = None
         self.emit(Activity(kind=ActivityKind.LDAP_BIND, actor=actor, fields=fields, **base))
