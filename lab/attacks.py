@@ -140,8 +140,9 @@ def krb_error(e: Exception) -> str:
 
 
 def step_smb_login(args):
-    """Log on to the DC over SMB, list shares, optionally read files from a share."""
-    conn = smb(**creds_from(args))
+    """Log on to the DC over SMB, list shares, optionally read files from a share.
+    --workstation: NTLM names this host, as Windows does (impacket alone sends no name)."""
+    conn = smb(**creds_from(args), workstation=this_workstation() if args.workstation else "")
     shares = [s["shi1_netname"][:-1] for s in conn.listShares()]
     out(f"smb logon ok as {args.user or 'ccache'}; shares: {', '.join(shares)}")
     for spec in args.read or []:
@@ -1359,6 +1360,7 @@ def main(argv=None) -> int:
     ap.add_argument("--list", nargs="*")
     ap.add_argument("--hold", type=float, default=0)
     ap.add_argument("--port", type=int, default=445)
+    ap.add_argument("--workstation", action="store_true")
     ap.add_argument("--levels", nargs="*", type=int, default=[10, 502, 1, 0])
     ap.add_argument("--names", nargs="*")
     ap.add_argument("--count", type=int, default=0)

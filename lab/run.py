@@ -1051,11 +1051,10 @@ def sc_samr(s):
 
 @scenario(
     "ldap_recon",
-    expected="2038",
-    tolerated="2210",
+    expected="2038;2210",
     key_entities="alice;WS1;10.77.0.21;DC01",
-    notes="BloodHound/SharpHound-style LDAP collection from WS1 as alice (ldap3, NTLM bind "
-    "without sealing, so the filters are visible): rootDSE, all users "
+    notes="BloodHound/SharpHound-style LDAP collection from WS1 as alice (ldap3, simple bind "
+    "as alice@contoso.local, unsealed, so the filters are visible): rootDSE, all users "
     "(samAccountType=805306368), all groups, adminCount=1, servicePrincipalName=*, "
     "UAC bitwise filters 4194304 (DONT_REQ_PREAUTH), 524288 (TRUSTED_FOR_DELEGATION),"
     " 8192 (DCs), computers, GPOs, trusts, OUs, msDS-AllowedToDelegateTo.",
@@ -1811,6 +1810,37 @@ def sc_kerberos_relay(s):
         "bob lists NETLOGON on dc01, but the connection goes to WS1",
     )
     end_step("dcw-ws1", relay)
+
+
+@scenario(
+    "pass_the_hash",
+    expected="2017",
+    key_entities="dave;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
+    notes="Pass-the-hash: dave logs on at WS2 (MIT kinit, AES) and opens the data share there "
+    "with Kerberos (smbclient); his NT hash, taken on WS2, is then used from WS1 "
+    "(mimikatz sekurlsa::pth + net use equivalent: impacket SMB logon with the NT hash, NTLM "
+    "naming workstation WS1) to list the DC's shares and read a file. dave never logged on "
+    "at WS1. Samba's audit log shows the same (Kerberos logon from 10.77.0.22, NTLM from "
+    "workstation WS1).",
+    audit_expected="2017",
+)
+def sc_pass_the_hash(s):
+    kinit(s, "dcw-ws2", "dave", PW["dave"], "dave.cc", "dave logs on at WS2 (kinit, AES)")
+    smbclient_krb(s, "dcw-ws2", "dave.cc", "data", "get readme.txt /dev/null",
+                  "dave opens a file on the data share from WS2 (Kerberos)")
+    step(
+        s,
+        "dcw-ws1",
+        "smb_login",
+        "--user",
+        "dave",
+        "--nthash",
+        nthash(PW["dave"]),
+        "--workstation",
+        "--read",
+        "data:readme.txt",
+        desc="dave's NT hash used from WS1 over NTLM (sekurlsa::pth + net use equivalent)",
+    )
 
 
 @scenario(

@@ -5,7 +5,9 @@ for account U from computer C while, within ``window``, U obtained Kerberos TGTs
 only from other computers and never from C. Windows uses Kerberos for a domain user who logged
 on at C; NTLM from a computer where U never logged on is the hash travelling.
 Sources: NTLM AUTHENTICATE on the wire (``ntlm.auth``), event 4776 (by workstation name), and
-AS exchanges (wire or 4768) for the logon profile; one alert per (account, computer).
+AS exchanges (wire or 4768) for the logon profile; one alert per (account, computer). Shares the
+stolen hash's SMB sessions then open (``smb.tree_connect`` from that IP as that account) are
+added as the resources accessed.
 Learning: none documented; live mode still needs the profile, built as activities flow.
 Known false positives: users on computers that fall back to NTLM (no DC line of sight, IP-based
 UNC paths); the alert says where U did log on.
@@ -42,13 +44,15 @@ class PassTheHash(Detector):
     severity: ClassVar[Severity] = Severity.HIGH
     mitre: ClassVar[tuple[str, ...]] = ("T1550", "T1550.002")
     handles: ClassVar[frozenset[str]] = frozenset({K.KERBEROS_AS, K.NTLM_AUTH,
-                                                   K.NTLM_VALIDATION})
+                                                   K.NTLM_VALIDATION, K.SMB_TREE_CONNECT})
 
     window: ClassVar[timedelta] = timedelta(hours=10)
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._logons: BoundedDict[dict[str, datetime]] = BoundedDict(100_000)
+        # "account|source IP" of a raised alert -> (key, description, shares accessed since)
+        self._used: BoundedDict[tuple[str, str, list[str]]] = BoundedDict(10_000)
 
     def _names(self, a: Activity) -> set[str]:
         """Every name the data gives the client computer: IP, resolved name, workstation."""
@@ -78,6 +82,8 @@ class PassTheHash(Detector):
         if a.actor is None or not a.actor.name or a.actor.is_machine or is_anonymous(a.actor):
             return []
         acct = acct_key(a.actor)
+        if a.kind is K.SMB_TREE_CONNECT:
+            return self._resource(a, acct)
         names = self._names(a)
         if not names:
             return []
@@ -104,16 +110,37 @@ class PassTheHash(Detector):
         dc = target_dc(a, self.resolver)
         origins = sorted(self._display(set(seen)))
         user = acct_text(a.actor)
+        key = f"{acct}|{comp.lower()}"
+        text = (f"The NTLM hash of {user} was taken from a computer {user} had logged on to "
+                f"earlier ({', '.join(origins)}) and then used from "
+                f"{where(ip, comp if comp != ip else None)} against {dc}.")
+        if ip and a.fields.get("via") == "smb":
+            self._used[f"{acct}|{ip}"] = (key, text, [])
         return [self.draft(
-            key=f"{acct}|{comp.lower()}",
+            key=key,
             activities=[a],
-            description=(f"The NTLM hash of {user} was taken from a computer {user} had logged "
-                         f"on to earlier ({', '.join(origins)}) and then used from "
-                         f"{where(ip, comp if comp != ip else None)} against {dc}."),
+            description=text,
             entities=refs(user_ref(a.actor, "victim"),
                           host_ref(comp if comp != ip else None, "source computer", ip),
                           *(host_ref(o, "logon computer") for o in origins),
                           host_ref(dc, "target server")),
             evidence={"logged_on_at": origins, "used_from": comp, "source_ip": ip,
                       "protocol": a.protocol, "via": a.fields.get("via")},
+        )]
+
+    def _resource(self, a: Activity, acct: str) -> list[AlertDraft]:
+        """A share the stolen hash's SMB session opened afterwards (spec: resources accessed)."""
+        used = self._used.get(f"{acct}|{norm_ip(a.src_ip)}")
+        share = str(a.fields.get("share") or "")
+        if used is None or a.outcome == "failure" or not share or \
+                share.rstrip("\\").upper().endswith("\\IPC$"):
+            return []
+        key, text, shares = used
+        if share not in shares and len(shares) < 50:
+            shares.append(share)
+        return [self.draft(
+            key=key,
+            activities=[a],
+            description=f"{text[:-1]}; that SMB session then opened {', '.join(shares)}.",
+            evidence={"resources_accessed": [share]},
         )]
