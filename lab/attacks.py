@@ -380,7 +380,16 @@ def step_spray(args):
 
 
 def step_brute_ntlm(args):
-    """Many passwords against one (or a few) accounts over SMB NTLM."""
+    """Many passwords against one (or a few) accounts over SMB NTLM. --ntlmv1: NTLMv1
+    responses (impacket's USE_NTLMv2 = False), as old brute-force tools' own NTLM code sends."""
+    if args.ntlmv1:
+        import functools
+
+        from impacket import ntlm
+
+        # USE_NTLMv2 is bound as a default argument at import: pass it where smb3 calls
+        ntlm.getNTLMSSPType1 = functools.partial(ntlm.getNTLMSSPType1, use_ntlmv2=False)
+        ntlm.getNTLMSSPType3 = functools.partial(ntlm.getNTLMSSPType3, use_ntlmv2=False)
     for u in args.users:
         for pw in args.passwords:
             try:
@@ -1361,6 +1370,7 @@ def main(argv=None) -> int:
     ap.add_argument("--hold", type=float, default=0)
     ap.add_argument("--port", type=int, default=445)
     ap.add_argument("--workstation", action="store_true")
+    ap.add_argument("--ntlmv1", action="store_true")
     ap.add_argument("--levels", nargs="*", type=int, default=[10, 502, 1, 0])
     ap.add_argument("--names", nargs="*")
     ap.add_argument("--count", type=int, default=0)

@@ -1844,6 +1844,41 @@ def sc_pass_the_hash(s):
 
 
 @scenario(
+    "smb_brute_force",
+    expected="2033",
+    tolerated="2023",
+    key_entities="WS2;10.77.0.22;DC01;dave;erin;carol",
+    notes="SMB brute force from WS2 with a non-standard NTLM implementation: impacket with "
+    "NTLMv1 responses (USE_NTLMv2 = False, as the NTLM code of older brute-force tools "
+    "sends), one SMB2 connection per attempt, 5 passwords each for dave, erin and carol "
+    "(carol's real one, Winter2024!, among them). Samba only accepts NTLMv2 ('ntlm auth = "
+    "mschapv2-and-ntlmv2-only'), so all 15 session setups fail (NT_STATUS_WRONG_PASSWORD "
+    "with passwordType NTLMv1 in its audit log). 2023 (NTLM brute force: many failures from "
+    "one source) is tolerated: it describes the same attempts (below its thresholds today).",
+    audit_expected="2033",
+    audit_tolerated="2023",
+)
+def sc_smb_brute(s):
+    step(
+        s,
+        "dcw-ws2",
+        "brute_ntlm",
+        "--ntlmv1",
+        "--users",
+        "dave",
+        "erin",
+        "carol",
+        "--passwords",
+        "Password1",
+        "Welcome1",
+        "Winter2024!",
+        "Contoso2024!",
+        "Qwerty123",
+        desc="hydra/medusa-like SMB brute force with NTLMv1 responses",
+    )
+
+
+@scenario(
     "killchain",
     expected="2012;2008;2018;2019;2006;2032",
     tolerated="2002;2013;2021;2022;2026;2027;2040",

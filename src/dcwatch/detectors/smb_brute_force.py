@@ -3,7 +3,8 @@
 "Unusual protocol implementation (potential use of malicious tools such as Hydra)": many failed
 SMB session setups (STATUS_LOGON_FAILURE, STATUS_WRONG_PASSWORD, STATUS_NO_SUCH_USER) from one
 source within ``window`` *whose SMB/NTLM implementation is not a modern Windows/Samba one*: the
-session runs over the SMB1 dialect, or authenticates with LM/NTLMv1 responses. Plain NTLMv2 over
+session runs over the SMB1 dialect, or authenticates with LM/NTLMv1 responses (on the wire, or in
+the DC's log: Samba's audit names the password type of each SMB logon). Plain NTLMv2 over
 SMB2/3 failures are 2023's business (Kerberos/NTLM brute force), not this alert.
 Known false positives: legacy SMB1 devices with a stale password (one account: ``min_accounts``
 is 1, so exclude the device).
@@ -16,7 +17,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from dcwatch.detectors._common import host_ref
-from dcwatch.detectors._netcommon import norm_ip, source, target_dc, where
+from dcwatch.detectors._netcommon import acct_key, norm_ip, source, target_dc, where
 from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
@@ -39,7 +40,8 @@ class SmbBruteForce(Detector):
     phase: ClassVar[Phase] = Phase.LATERAL_MOVEMENT
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.001", "T1110.003")
-    handles: ClassVar[frozenset[str]] = frozenset({K.SMB_NEGOTIATE, K.SMB_SESSION})
+    handles: ClassVar[frozenset[str]] = frozenset({K.SMB_NEGOTIATE, K.SMB_SESSION,
+                                                   K.NTLM_VALIDATION})
 
     window: ClassVar[timedelta] = timedelta(minutes=10)
     min_failures: ClassVar[int] = 10
@@ -61,10 +63,13 @@ class SmbBruteForce(Detector):
             return []
         if a.status not in LOGON_FAILURES:
             return []
-        why = self._legacy.get(conn)
-        version = a.fields.get("ntlm_version")
-        if version in ("v1", "lm"):
-            why = why or f"NTLM{version} responses"
+        if a.kind is K.NTLM_VALIDATION:
+            why = self._logged_package(a)
+        else:
+            why = self._legacy.get(conn)
+            version = a.fields.get("ntlm_version")
+            if version in ("v1", "lm"):
+                why = why or f"NTLM{version} responses"
         if not why:
             return []
         w = self._recent.get(ip)
@@ -72,7 +77,10 @@ class SmbBruteForce(Detector):
             w = SlidingWindow[Activity](self.window, 5000)
             self._recent[ip] = w
         w.add(a.ts, a)
-        if len(w) < self.min_failures:
+        # one attempt = one connection and account: the wire session setup and the DC's log
+        # record of the same attempt count once
+        failures = len({(x.src_port, acct_key(x.actor)) if x.src_port else x.uid for x in w})
+        if failures < self.min_failures:
             return []
         _, host = source(a, self.resolver)
         dc = target_dc(a, self.resolver)
@@ -80,12 +88,21 @@ class SmbBruteForce(Detector):
         return [self.draft(
             key=ip,
             activities=w.items(),
-            description=(f"{where(ip, host)} made {len(w)} failed SMB logons against "
+            description=(f"{where(ip, host)} made {failures} failed SMB logons against "
                          f"{len(accounts)} account(s) on {dc} with an unusual protocol "
                          f"implementation ({why}), typical of brute-force tools."),
             entities=refs(host_ref(host, "source computer", ip),
                           host_ref(dc, "target server"),
                           *(EntityRef("user", n, "attacked account") for n in accounts)),
-            evidence={"failures": len(w), "accounts": accounts, "implementation": why,
+            evidence={"failures": failures, "accounts": accounts, "implementation": why,
                       "source_ip": ip},
         )]
+
+    @staticmethod
+    def _logged_package(a: Activity) -> str | None:
+        """A DC's log of an SMB logon that used LM/NTLMv1 (Samba's passwordType)."""
+        pkg = str(a.fields.get("package") or "").upper().replace(" ", "")
+        service = str(a.fields.get("service") or "").upper()
+        if pkg not in ("NTLMV1", "LM") or (service and not service.startswith("SMB")):
+            return None
+        return f"{'NTLMv1' if pkg == 'NTLMV1' else 'LM'} responses, per the DC's log"
