@@ -76,6 +76,34 @@ def test_4625_and_4776_of_the_same_attempts_are_not_double_counted() -> None:
     assert run(acts, SLUG) == []  # 6 attempts, not 12
 
 
+def test_wire_and_dc_log_of_the_same_attempts_are_not_double_counted() -> None:
+    """A pcap and Samba's audit scanned together: the SMB client sees LOGON_FAILURE, the log
+    says WRONG_PASSWORD, same client port: one attempt each. Separate connections still add."""
+    acts = []
+    for i in range(6):
+        acts.append(act(K.NTLM_AUTH, i, actor=Account("dave"), src_ip="10.0.0.21",
+                        src_port=40000 + i, protocol="ntlm", status=0xC000006D,
+                        outcome="failure"))
+        acts.append(act(K.NTLM_VALIDATION, i + 0.01, actor=Account("dave", "CORP"),
+                        src_ip="10.0.0.21", src_port=40000 + i, protocol="samba",
+                        status=0xC000006A, outcome="failure"))
+    assert run(acts, SLUG) == []  # 6 attempts, not 12
+    acts += [act(K.NTLM_AUTH, 6 + i, actor=Account("dave"), src_ip="10.0.0.21",
+                 src_port=41000 + i, protocol="ntlm", status=0xC000006D, outcome="failure")
+             for i in range(4)]
+    alerts = run(acts, SLUG)
+    assert len(alerts) == 1
+    assert alerts[0].evidence["failures"] == 10
+
+
+def test_lab_folder_scan_counts_each_attempt_once() -> None:
+    """brute_force_ntlm/ (dc.pcap + samba-audit.jsonl together): 15 guesses, not 30."""
+    folder = lab("brute_force_ntlm/dc.pcap").parent
+    alerts = [a for a in scan_alerts(folder) if a.external_id == 2023]
+    assert len(alerts) == 1
+    assert alerts[0].evidence["failures"] == 15
+
+
 def test_learning_week_in_live_mode_then_alerts() -> None:
     live = DetectionConfig(mode="live")
     early = [_fail(i, f"user{i}") for i in range(6)]

@@ -6,7 +6,8 @@ accounts (horizontal / password spray) or many times for one account at machine 
 Sources: KRB-ERROR 24 (``kerberos.as_request`` status 24) and NTLM wrong-password results on
 the wire or in the Samba audit log; events 4771 (0x18), 4776 (0xC000006A), 4625.
 4625 duplicates the 4776/4771 of the same attempt on a DC, so logon failures and validation
-failures are counted apart and the larger count is used.
+failures are counted apart and the larger count is used. A packet and the DC's log record of
+the same attempt (same client port, account and result, seconds apart) count once.
 Thresholds (product.md section 7): High (default) / Medium / Low lower the number of accounts
 and failures needed; a one-week learning period per DC applies in live mode at High.
 Known false positives: a service or script with a stale password (one account, a slow steady
@@ -63,6 +64,8 @@ def success(a: Activity) -> bool:
     return False
 
 
+SAME_ATTEMPT = timedelta(seconds=2)  # a packet and the DC's log record of it
+
 LEVELS = {  # threshold -> (spray accounts, vertical failures)
     "high": (5, 10),
     "medium": (4, 7),
@@ -93,6 +96,7 @@ class KerberosNtlmBruteForce(Detector):
             BoundedDict(50_000)
         self._unknown: BoundedDict[SlidingWindow[str]] = BoundedDict(50_000)
         self._guessed: BoundedDict[dict[str, Activity]] = BoundedDict(50_000)
+        self._paired: BoundedDict[None] = BoundedDict(50_000)  # uids already matched once
 
     def _limits(self) -> tuple[int, int]:
         spray, vertical = LEVELS.get(self.threshold, LEVELS["high"])
@@ -119,8 +123,28 @@ class KerberosNtlmBruteForce(Detector):
         if self.learning(short(a.dst_host or a.host) or "?", a.ts):
             return []
         w = self._fails.setdefault(src, SlidingWindow(self.window))
+        if self._seen_twice(w, name, kind, a):
+            return []
         w.add(a.ts, (name, kind, a))
         return self._evaluate(a, src, ip, ws)
+
+    def _seen_twice(self, w: SlidingWindow[tuple[str, str, Activity]], name: str, kind: str,
+                    a: Activity) -> bool:
+        """The same attempt seen on the wire and in the DC's log (a pcap and Samba's audit
+        scanned together): same client port and account within ``SAME_ATTEMPT``, one from each
+        side (the wire says LOGON_FAILURE where the log says WRONG_PASSWORD). Counted once; an
+        unpaired record of either side still counts. Logon failures (4625) are counted apart
+        already (the larger count is used), so they are never paired."""
+        if not a.src_port:
+            return False
+        log = _from_log(a)
+        for n, _k, x in w:
+            if n == name and x.src_port == a.src_port and _from_log(x) != log and \
+                    "logon" not in (_k, kind) and abs(a.ts - x.ts) <= SAME_ATTEMPT and \
+                    x.uid not in self._paired:
+                self._paired[x.uid] = None
+                return True
+        return False
 
     def _evaluate(self, a: Activity, src: str, ip: str | None, ws: str | None,
                   guessed: bool = False) -> list[AlertDraft]:
@@ -184,6 +208,11 @@ class KerberosNtlmBruteForce(Detector):
                        name: str) -> int:
         return sum(1 for n, k, x in w if n == name and k == "logon"
                    and a.ts - x.ts <= self.vertical_window)
+
+
+def _from_log(a: Activity) -> bool:
+    """A DC's log record (Windows event, Samba audit) rather than a decoded packet."""
+    return a.protocol in ("event", "samba")
 
 
 def _protocol(a: Activity) -> str:
