@@ -41,6 +41,11 @@ from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
 
 
+def _err(status: int | None) -> str:
+    """A KRB-ERROR code by name when known."""
+    return KRB_ERR_NAMES.get(status, str(status)) if status is not None else "no answer"
+
+
 @dataclass(frozen=True, slots=True)
 class _Forged:
     """A ticket the KDC issued in answer to a request with forged authorization data."""
@@ -91,7 +96,7 @@ class ForgedPac(Detector):
             result = "the KDC issued the ticket"
         else:
             verb = "failed to gain privileges on"
-            result = f"the KDC refused it ({KRB_ERR_NAMES.get(a.status, a.status)})"
+            result = f"the KDC refused it ({_err(a.status)})"
         text = (f"{acct_text(actor)} on {where(ip, host)} {verb} {dc} for {svc} with forged "
                 f"authorization data ({result})")
         key = f"{(ip or '?')}|{(actor.name if actor else '') or ''}".lower()
@@ -119,8 +124,7 @@ class ForgedPac(Detector):
         if a.outcome == "success":
             then = f"the KDC then issued a ticket for {svc} with it"
         else:
-            then = (f"using it for {svc} was refused "
-                    f"({KRB_ERR_NAMES.get(a.status, a.status)})")
+            then = f"using it for {svc} was refused ({_err(a.status)})"
         return [self.draft(
             key=forged.key,
             activities=[a],
