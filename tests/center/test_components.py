@@ -16,7 +16,7 @@ import pytest
 from tests.center.harness import DATA
 
 from dcwatch.bus.spool import Spool
-from dcwatch.bus.wire import Envelope, Mark, activity_envelope
+from dcwatch.bus.wire import Envelope, Mark, activity_envelope, batch_envelopes
 from dcwatch.center.reorder import Reorder
 from dcwatch.center.runner import Center, CenterOptions
 from dcwatch.center.state import list_issues
@@ -247,3 +247,38 @@ def test_silent_sensor_and_lag_become_health_issues(tmp_path: Path) -> None:
     assert ("sensor_silent", "dc1") not in {(i["kind"], i["sensor"])
                                             for i in list_issues(c.store)}
     assert any(i["status"] == "closed" for i in list_issues(c.store, None))
+
+
+def test_batch_messages_and_activities_sent_again_in_other_batches(tmp_path: Path) -> None:
+    # Sensors send batches; a restarted sensor (or a client retry) sends activities again in
+    # batches grouped otherwise, so the bus cannot drop them: the center does, by uid, even
+    # once their time was processed (late).
+    acts = list(ActivityStream([str(EVENTS)]))
+    half = len(acts) // 2
+    envs = batch_envelopes("lab", "s0", 1, acts[:half]) + \
+        batch_envelopes("lab", "s0", half + 1, acts[half:])
+    again = batch_envelopes("lab", "s0", 1, acts[:half + 5])  # other grouping, other ids
+    assert {e.headers["Nats-Msg-Id"] for e in again}.isdisjoint(
+        e.headers["Nats-Msg-Id"] for e in envs)
+    eof = Mark("s0", 10_000, acts[-1].ts, True).envelope("lab")
+    first = batch_envelopes("lab", "s0", 1, acts[:half])
+    mark = Mark("s0", 9_999, acts[half].ts).envelope("lab")  # releases the first half
+    c = Center(CenterOptions(["lab"], str(tmp_path / "b.db"), mode="forensic"))
+    for n, e in enumerate([*first, mark, *again, *envs[len(first):], eof], 1):
+        c.handle("lab", _msg(n, e), time.time())
+        c.process_released(time.time())
+    c.engine.finish()
+    c.checkpoint()
+    ref = Center(CenterOptions(["lab"], str(tmp_path / "ref.db"), mode="forensic"))
+    for i, e in enumerate([activity_envelope("lab", "s0", i, a) for i, a in enumerate(acts)]):
+        ref.handle("lab", _msg(i + 1, e), time.time())
+    ref.handle("lab", _msg(len(acts) + 1, eof), time.time())
+    ref.process_released(time.time())
+    ref.engine.finish()
+    ref.checkpoint()
+    from tests.center.harness import alert_table
+
+    assert c.processed == len(acts)
+    assert c.reorder.duplicates == half + 5
+    assert c.reorder.late == 0  # dropped on arrival: duplicates, not late
+    assert alert_table(str(tmp_path / "b.db")) == alert_table(str(tmp_path / "ref.db"))

@@ -9,12 +9,11 @@ import json
 import socket
 from pathlib import Path
 
-import orjson
 from tests.center.harness import DATA
 from tests.center.servers import NatsServer, free_port
 
 from dcwatch.bus.jetstream import BusOptions
-from dcwatch.bus.wire import stream_name
+from dcwatch.bus.wire import decode_activities, stream_name
 from dcwatch.intake import servers
 from dcwatch.intake.shipper import Sensor, SensorOptions
 from dcwatch.pipeline import ActivityStream
@@ -89,7 +88,7 @@ def test_tcp_and_http_records_reach_the_stream(tmp_path: Path, nats_server: Nats
             except nats.errors.TimeoutError:
                 break
             for m in msgs:
-                uids.append(orjson.loads(m.data)["uid"])
+                uids += [a.uid for a in decode_activities(m.headers, m.data)[2]]
                 await m.ack()
         await nc.close()
         return uids

@@ -78,7 +78,7 @@ class Spool:
         while total > self.max_bytes and len(segs) > 1:
             oldest = segs.pop(0)
             total -= oldest.stat().st_size
-            self.dropped += sum(1 for line in oldest.read_bytes().split(b"\n")
+            self.dropped += sum(_activities(line) for line in oldest.read_bytes().split(b"\n")
                                 if line and b'.activities"' in line[:200])
             oldest.unlink()
             self._dropped_file.write_text(str(self.dropped))
@@ -107,3 +107,11 @@ class Spool:
 
     def close(self) -> None:
         self._close()
+
+
+def _activities(line: bytes) -> int:
+    """How many activities a spooled activity message carries (1 if the line is cut short)."""
+    try:
+        return Envelope.from_line(line).activities
+    except (ValueError, TypeError):
+        return 1

@@ -6,7 +6,11 @@ passed them, then leave in time order: the same order ``dcwatch scan`` gives the
 once it says it is finished (eof) or when nothing was heard from it for ``idle_after`` seconds;
 what it sends later is "late": processed at once, out of order, and counted. The heap is also
 bounded (``max_buffer``). Released activities pass the same de-duplication as the scan pipeline
-(``pipeline.ActivityStream._dedup``: same uid within 10 minutes of event time).
+(``pipeline.ActivityStream._dedup``: same uid within 10 minutes of event time), and the uids of
+at least the last ``dedup_keep`` released activities are remembered whatever their time: sensors
+send batches, so the bus no longer drops a re-sent activity by its uid (it drops a re-sent
+identical batch), and a sensor that replays old data after a restart must not have it processed
+twice. A late activity whose uid was processed is dropped on arrival (a duplicate, not late).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class Reorder:
     """Buffers activities until the sensors' watermarks release them."""
 
     def __init__(self, idle_after: float = 30.0, max_buffer: int = 2_000_000,
-                 dedup_span: timedelta = timedelta(minutes=10), dedup_cap: int = 500_000) -> None:
+                 dedup_span: timedelta = timedelta(minutes=10), dedup_cap: int = 500_000,
+                 dedup_keep: int = 100_000) -> None:
         self.idle_after = idle_after
         self.max_buffer = max_buffer
         self.sensors: dict[str, SensorClock] = {}
@@ -50,6 +55,7 @@ class Reorder:
         self.duplicates = 0
         self._span = dedup_span
         self._cap = dedup_cap
+        self._keep = dedup_keep
         self._recent: deque[tuple[datetime, str]] = deque()
         self._seen: set[str] = set()
 
@@ -60,6 +66,7 @@ class Reorder:
 
     def __setstate__(self, d: dict) -> None:
         d["_n"] = itertools.count(d["_n"])
+        d.setdefault("_keep", 0)  # a checkpoint of an older version
         self.__dict__.update(d)
 
     def sensor(self, name: str, now: float) -> SensorClock:
@@ -71,11 +78,22 @@ class Reorder:
 
     def add(self, sensor: str, seq: int, a: Activity, now: float) -> None:
         """An activity from a sensor (in any order)."""
+        self.add_batch(sensor, seq, [a], now)
+
+    def add_batch(self, sensor: str, seq: int, acts: list[Activity], now: float) -> None:
+        """Consecutive activities of a sensor (sequence numbers ``seq``, ``seq + 1``, ...)."""
         c = self.sensor(sensor, now)
-        c.activities += 1
-        if self.released_to is not None and a.ts < self.released_to:
-            self.late += 1
-        heapq.heappush(self.heap, (a.ts, sensor, seq, next(self._n), a))
+        c.activities += len(acts)
+        heap, n, released, seen = self.heap, self._n, self.released_to, self._seen
+        push = heapq.heappush
+        for i, a in enumerate(acts):
+            ts = a.ts
+            if released is not None and ts < released:
+                if a.uid in seen:
+                    self.duplicates += 1
+                    continue
+                self.late += 1
+            push(heap, (ts, sensor, seq + i, next(n), a))
 
     def mark(self, sensor: str, m: Mark, now: float) -> SensorClock:
         """A sensor's mark: its watermark only moves forward."""
@@ -120,7 +138,9 @@ class Reorder:
         self._recent.append((a.ts, a.uid))
         cutoff = a.ts - self._span
         recent = self._recent
-        while recent and (recent[0][0] < cutoff or len(recent) > self._cap):
+        keep = self._keep
+        while recent and ((recent[0][0] < cutoff and len(recent) > keep)
+                          or len(recent) > self._cap):
             self._seen.discard(recent.popleft()[1])
         return True
 

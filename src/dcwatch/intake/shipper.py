@@ -1,7 +1,10 @@
 """The sensor process: sources -> ordered queue -> bus (JetStream) or disk spool.
 
 Sources hand batches of activities to :meth:`Sensor.emit` (threads use
-:meth:`Sensor.emit_threadsafe`); each activity gets the sensor's next sequence number. Every
+:meth:`Sensor.emit_threadsafe`); each activity gets the sensor's next sequence number. The
+shipper takes what is queued and sends consecutive activities as batch messages (``batch``
+activities each, ``bus.wire.batch_envelopes``): one message per activity cost the center more
+than detecting it. Every
 ``mark_interval`` a mark with the sensor's watermark goes through the same queue, so it is
 published after every activity it covers. While the bus is unreachable, or while the spool still
 holds anything (order is kept), envelopes go to the spool; a drainer sends the spool's oldest
@@ -23,7 +26,7 @@ from typing import Any
 
 from dcwatch.bus.jetstream import BusOptions, connect, ensure_stream
 from dcwatch.bus.spool import Spool
-from dcwatch.bus.wire import SENT, Envelope, Mark, activity_envelope, check_name, now_iso
+from dcwatch.bus.wire import SENT, Envelope, Mark, batch_envelopes, check_name, now_iso
 from dcwatch.model.activity import Activity
 
 log = logging.getLogger("dcwatch.sensor")
@@ -68,7 +71,8 @@ class SensorOptions:
     spool_max_bytes: int = 1 << 30
     mark_interval: float = 0.5  # seconds between marks (heartbeats)
     lateness: float = 1.0  # seconds a live activity may arrive after its timestamp
-    batch: int = 512  # envelopes published at once
+    batch: int = 500  # activities per bus message
+    take: int = 8  # bus messages published at once (their acks awaited together)
     publish_timeout: float = 3.0
     queue_batches: int = 256  # bounded queue: sources wait when the sensor falls behind
 
@@ -89,7 +93,9 @@ class Sensor:
         self.js: Any = None
         self.connected = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[list[Envelope], Callable[[], None] | None]] | None = None
+        # (envelopes, or (seq of the first, activities), callback once durable)
+        self._queue: asyncio.Queue[tuple[list[Envelope] | tuple[int, list[Activity]],
+                                         Callable[[], None] | None]] | None = None
         self._stopping = False
         self._final_mark_sent = asyncio.Event()
         self.stream_ready = False
@@ -105,19 +111,18 @@ class Sensor:
         self.clocks[name] = clock
         return clock
 
-    def _envelopes(self, acts: list[Activity]) -> list[Envelope]:
-        out = []
-        for a in acts:
-            self.seq += 1
-            out.append(activity_envelope(self.opts.site, self.opts.sensor, self.seq, a))
-        return out
+    def _numbered(self, acts: list[Activity]) -> tuple[int, list[Activity]]:
+        """The activities with the sequence number of the first (the rest follow it)."""
+        first = self.seq + 1
+        self.seq += len(acts)
+        return first, list(acts)
 
     async def emit(self, clock: SourceClock, acts: list[Activity],
                    on_durable: Callable[[], None] | None = None) -> None:
         """Queue a batch (waits while the queue is full); the clock moves once it is queued."""
         assert self._queue is not None
         if acts or on_durable:
-            await self._queue.put((self._envelopes(acts), on_durable))
+            await self._queue.put((self._numbered(acts) if acts else [], on_durable))
         if acts and not clock.live:
             newest = max(a.ts for a in acts)
             clock.last = newest if clock.last is None else max(clock.last, newest)
@@ -208,12 +213,12 @@ class Sensor:
         marks = [e for e in envs if e.is_mark]
         t = self.opts.publish_timeout
         try:
-            for i in range(0, len(acts), self.opts.batch):
-                chunk = acts[i:i + self.opts.batch]
+            for i in range(0, len(acts), self.opts.take):
+                chunk = acts[i:i + self.opts.take]
                 await asyncio.wait_for(asyncio.gather(*[
                     self.js.publish(e.subject, e.body, headers=e.headers, timeout=t)
                     for e in chunk]), t + 1)
-                self.counters["published"] += len(chunk)
+                self.counters["published"] += sum(e.activities for e in chunk)
             if marks:
                 m = marks[-1]  # a later mark covers what earlier ones said
                 m.headers[SENT] = now_iso()
@@ -224,19 +229,53 @@ class Sensor:
         return True
 
     async def _take(self) -> tuple[list[Envelope], list[Callable[[], None]]]:
+        """What is queued (up to ``take`` messages' worth), in queue order: runs of consecutive
+        activities become batch messages, marks stay where they were."""
         assert self._queue is not None
-        envs, callbacks = [], []
+        envs: list[Envelope] = []
+        callbacks: list[Callable[[], None]] = []
         try:
             item = await asyncio.wait_for(self._queue.get(), 0.2)
         except TimeoutError:
             return envs, callbacks
+        run: list[Activity] = []
+        run_first = 0
+        taken = 0
+
+        def flush() -> None:
+            envs.extend(batch_envelopes(self.opts.site, self.opts.sensor, run_first, run))
+            run.clear()
+
         while True:
-            envs.extend(item[0])
-            if item[1]:
-                callbacks.append(item[1])
-            if len(envs) >= self.opts.batch or self._queue.empty():
+            payload, cb = item
+            if isinstance(payload, tuple):
+                first, acts = payload
+                if run and (cb or first != run_first + len(run)):
+                    # a mark took a sequence number in between; or a batch a client may send
+                    # again (HTTP, a tail after a restart): its own messages, so that a retry
+                    # gives the same messages, which the bus drops as duplicates
+                    flush()
+                pos = 0
+                while pos < len(acts):
+                    if not run:
+                        run_first = first + pos
+                    room = self.opts.batch - len(run)
+                    run.extend(acts[pos:pos + room])
+                    pos += room
+                    if len(run) >= self.opts.batch:
+                        flush()
+                taken += len(acts)
+                if cb:
+                    flush()
+            else:
+                flush()
+                envs.extend(payload)
+            if cb:
+                callbacks.append(cb)
+            if taken >= self.opts.batch * self.opts.take or self._queue.empty():
                 break
             item = self._queue.get_nowait()
+        flush()
         return envs, callbacks
 
     async def _ship(self) -> None:
@@ -247,7 +286,7 @@ class Sensor:
             if envs:
                 if len(self.spool) or not await self._publish(envs):
                     self.spool.append(envs)
-                    self.counters["spooled"] += sum(1 for e in envs if not e.is_mark)
+                    self.counters["spooled"] += sum(e.activities for e in envs)
                 for cb in callbacks:
                     cb()
             else:
