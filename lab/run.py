@@ -804,6 +804,14 @@ def kinit(s: Scenario, ns: str, user: str, password: str, cc: str, desc: str = "
     )
 
 
+def machine_logon(s: Scenario, ns: str) -> None:
+    """The workstation's computer account logs on (startup), as every domain member does:
+    this is how the DC's capture names the computer behind an address."""
+    nb = HOSTS[ns][1].upper()
+    kinit(s, ns, f"{nb}$", dict(COMPUTERS)[nb], f"{nb.lower()}machine.cc",
+          f"{nb} starts up: its machine account logs on (MIT kinit)")
+
+
 def smbclient_krb(
     s: Scenario, ns: str, cc: str, share: str, commands: str, desc: str = "", check: bool = True
 ) -> None:
@@ -1621,15 +1629,16 @@ def sc_honeytoken(s):
 @scenario(
     "honeytoken_ldap_query",
     expected="2429",
-    key_entities="alice;backup.admin;10.77.0.21;10.77.0.10",
+    key_entities="alice;backup.admin;WS1;10.77.0.21;10.77.0.10",
     notes="alice on WS1 looks the honeytoken account backup.admin up over LDAP (ldap3, simple "
     "bind, so the filters are in clear): (sAMAccountName=backup.admin), "
     "(userPrincipalName=backup.admin@contoso.local) and a base-object read of its DN; the "
     "same three look-ups for bob (not a honeytoken) before it. backup.admin is tagged as "
-    "honeytoken in scan-options.toml. Nothing in the capture names WS1 or the DC (simple "
-    "bind, no Kerberos/NTLM): the alert shows their IP addresses.",
+    "honeytoken in scan-options.toml. WS1's machine account logs on first (startup), which "
+    "names the computer; nothing names the DC (simple bind), so the alert shows its address.",
 )
 def sc_honeytoken_ldap(s):
+    machine_logon(s, "dcw-ws1")
     step(
         s,
         "dcw-ws1",
@@ -1674,15 +1683,17 @@ def sc_honeytoken_samr(s):
 @scenario(
     "account_enumeration_ldap",
     expected="2437",
-    key_entities="10.77.0.22;10.77.0.10;alice;bob;carol;svc_sql;da.admin;administrator",
+    key_entities="WS2;10.77.0.22;10.77.0.10;alice;bob;carol;svc_sql;da.admin;administrator",
     notes="ldapnomnom-like account enumeration from WS2: 40 CLDAP \"LDAP ping\" requests (UDP "
     "389, rootDSE search for Netlogon, filter (&(DnsDomain=contoso.local)(User=NAME)"
     "(AAC=0x10)(NtVer=6))), one per candidate name; 6 real accounts (alice, bob, carol, svc_sql, "
     "da.admin, administrator) among 34 made-up names; Samba answers "
     "LOGON_SAM_LOGON_RESPONSE_EX (23) for the real ones and LOGON_SAM_USER_UNKNOWN_EX (25) "
-    "for the others. No credentials are used.",
+    "for the others. No credentials are used (WS2's machine account logs on first, at "
+    "startup).",
 )
 def sc_account_enum_ldap(s):
+    machine_logon(s, "dcw-ws2")
     step(
         s,
         "dcw-ws2",
@@ -1708,11 +1719,13 @@ def sc_account_enum_ldap(s):
     "(psexec part left out) as the ordinary user erin: erin's SID over SAM-R, an AS-REQ "
     "with PA-PAC-REQUEST include-pac = FALSE, then a TGS-REQ for krbtgt/CONTOSO.LOCAL "
     "presenting that TGT with a forged PAC (groups 513, 512, 520, 518, 519) in the request "
-    "body's enc-authorization-data (authenticator checksum added, as PyKEK sends one). Samba "
+    "body's enc-authorization-data (authenticator checksum added, as PyKEK sends one); WS1's "
+    "machine account logs on first (startup). Samba "
     "4.17 answers that request with a TGT, but the TGS-REQ for cifs/dc01.contoso.local "
     "presenting it is refused (KDC_ERR_BADOPTION): the escalation fails.",
 )
 def sc_forged_pac(s):
+    machine_logon(s, "dcw-ws1")
     step(
         s,
         "dcw-ws1",
@@ -1736,9 +1749,11 @@ def sc_forged_pac(s):
     "with svc_web's key, the forwardable flag set and re-encrypted, then S4U2proxy "
     "(cname-in-addl-tkt) for cifs/dc01.contoso.local with the tampered ticket. Samba 4.17 "
     "refuses it with KRB_AP_ERR_BAD_INTEGRITY (it checks the PAC ticket signature: the CVE "
-    "fix); the same S4U2proxy without the flag forced gets KDC_ERR_BADOPTION.",
+    "fix); the same S4U2proxy without the flag forced gets KDC_ERR_BADOPTION. WS1's machine "
+    "account logs on first (startup).",
 )
 def sc_bronze_bit(s):
+    machine_logon(s, "dcw-ws1")
     step(
         s,
         "dcw-ws1",
@@ -1790,7 +1805,8 @@ def end_step(ns: str, p: subprocess.Popen, timeout: float = 60) -> None:
     expected="2418",
     tolerated="2018",
     key_entities="bob;WS2;WS1;10.77.0.22;10.77.0.21;DC01",
-    notes="Kerberos relay through an adversary-in-the-middle: bob logs on at WS2 (MIT kinit, "
+    notes="Kerberos relay through an adversary-in-the-middle: WS1 and WS2 start up (machine "
+    "account logons, MIT kinit); bob logs on at WS2 (MIT kinit, "
     "AES) and opens \\\\dc01.contoso.local\\netlogon with Samba's smbclient, but his "
     "SMB connection is sent to WS1 (10.77.0.21; smbclient -I, as after name poisoning). "
     "WS1 relays it byte for byte to the DC: the TGS-REQ for cifs/dc01.contoso.local comes "
@@ -1799,6 +1815,8 @@ def end_step(ns: str, p: subprocess.Popen, timeout: float = 60) -> None:
     "the one it was issued to) is tolerated: it describes the same event.",
 )
 def sc_kerberos_relay(s):
+    machine_logon(s, "dcw-ws1")
+    machine_logon(s, "dcw-ws2")
     relay = start_step(s, "dcw-ws1", "tcp_relay", "--port", "445", "--hold", "6",
                        desc="TCP relay of port 445 to the DC (adversary in the middle)")
     kinit(s, "dcw-ws2", "bob", PW["bob"], "bob.cc", "bob logs on at WS2 (kinit, AES)")
@@ -1816,7 +1834,8 @@ def sc_kerberos_relay(s):
     "pass_the_hash",
     expected="2017",
     key_entities="dave;WS1;WS2;10.77.0.21;10.77.0.22;DC01",
-    notes="Pass-the-hash: dave logs on at WS2 (MIT kinit, AES) and opens the data share there "
+    notes="Pass-the-hash: WS1 and WS2 start up (machine account logons, MIT kinit); dave "
+    "logs on at WS2 (MIT kinit, AES) and opens the data share there "
     "with Kerberos (smbclient); his NT hash, taken on WS2, is then used from WS1 "
     "(mimikatz sekurlsa::pth + net use equivalent: impacket SMB logon with the NT hash, NTLM "
     "naming workstation WS1) to list the DC's shares and read a file. dave never logged on "
@@ -1825,6 +1844,8 @@ def sc_kerberos_relay(s):
     audit_expected="2017",
 )
 def sc_pass_the_hash(s):
+    machine_logon(s, "dcw-ws1")
+    machine_logon(s, "dcw-ws2")
     kinit(s, "dcw-ws2", "dave", PW["dave"], "dave.cc", "dave logs on at WS2 (kinit, AES)")
     smbclient_krb(s, "dcw-ws2", "dave.cc", "data", "get readme.txt /dev/null",
                   "dave opens a file on the data share from WS2 (Kerberos)")
@@ -1848,7 +1869,8 @@ def sc_pass_the_hash(s):
     expected="2033",
     tolerated="2023",
     key_entities="WS2;10.77.0.22;DC01;dave;erin;carol",
-    notes="SMB brute force from WS2 with a non-standard NTLM implementation: impacket with "
+    notes="SMB brute force from WS2 (its machine account logs on first, at startup) with a "
+    "non-standard NTLM implementation: impacket with "
     "NTLMv1 responses (USE_NTLMv2 = False, as the NTLM code of older brute-force tools "
     "sends), one SMB2 connection per attempt, 5 passwords each for dave, erin and carol "
     "(carol's real one, Winter2024!, among them). Samba only accepts NTLMv2 ('ntlm auth = "
@@ -1859,6 +1881,7 @@ def sc_pass_the_hash(s):
     audit_tolerated="2023",
 )
 def sc_smb_brute(s):
+    machine_logon(s, "dcw-ws2")
     step(
         s,
         "dcw-ws2",
