@@ -18,9 +18,9 @@ def _tlv(tag: int, body: bytes) -> bytes:
     return bytes([tag, len(body)]) + body
 
 
-def _entry(attr: bytes, value: bytes) -> bytes:
+def _entry(attr: bytes, value: bytes, dn: bytes = b"") -> bytes:
     attrs = _tlv(0x30, _tlv(0x30, _tlv(0x04, attr) + _tlv(0x31, _tlv(0x04, value))))
-    return _tlv(0x30, _tlv(0x02, b"\x07") + _tlv(0x64, _tlv(0x04, b"") + attrs))
+    return _tlv(0x30, _tlv(0x02, b"\x07") + _tlv(0x64, _tlv(0x04, dn) + attrs))
 
 
 @pytest.mark.parametrize(("value", "opcode"), [(b"\x17\x00" + b"\x00" * 20, 23),
@@ -31,8 +31,12 @@ def test_netlogon_opcode_of_a_search_entry(value: bytes, opcode: int) -> None:
     assert op.info["netlogon_opcode"] == opcode
 
 
-def test_other_attributes_carry_no_opcode() -> None:
+def test_other_attributes_and_entries_carry_no_opcode() -> None:
     msg = _entry(b"dnsHostName", b"dc01.contoso.local")
+    op, _ = ldap.parse_message(msg, 0, len(msg))
+    assert "netlogon_opcode" not in op.info
+    # only the rootDSE answers an LDAP ping: other entries are not looked into
+    msg = _entry(b"netlogon", b"\x17\x00" + b"\x00" * 20, dn=b"CN=x,DC=contoso,DC=local")
     op, _ = ldap.parse_message(msg, 0, len(msg))
     assert "netlogon_opcode" not in op.info
 

@@ -170,8 +170,8 @@ def _attribute(b: bytes, s: int, e: int) -> tuple[str, Any]:
 def _netlogon(b: bytes, s: int, e: int) -> dict[str, Any]:
     """The opcode of a ``Netlogon`` value in a SearchResultEntry (RFC 4511 4.5.2): the answer
     to an LDAP ping (MS-ADTS 6.3.3), whose first two octets say what the DC found (6.3.1.9)."""
-    _, o = _str(b, s, e)  # objectName
-    if o >= e:
+    _, ns, o = tlv(b, s, e)  # objectName: "" for the rootDSE, which an LDAP ping reads;
+    if ns != o or o >= e:  # other entries (thousands in a directory dump) are not looked into
         return {}
     ls, le = expect(b, o, e, asn1.SEQUENCE, "attributes")
     for _, xs, xe in children(b, ls, le):
