@@ -79,8 +79,10 @@ class Engine:
         detectors = self.by_kind.get(a.kind)
         if detectors:  # most kinds have a handful of detectors; some none
             for det in detectors:
-                for draft in det.observe(a):
-                    self.submit(draft)
+                drafts = det.observe(a)
+                if drafts:  # most observations return an empty list
+                    for draft in drafts:
+                        self.submit(draft)
         if self._pending and resolver.version != before:
             self._retry_pending(final=False)
 
@@ -191,9 +193,13 @@ def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
     """Name accounts DOMAIN\\user even where a source gave the Kerberos realm (a user seen as
     CONTOSO.LOCAL\\x and CONTOSO\\x is one account, shown one way)."""
     def fix(text: str) -> str:
+        up = None
         for realm, netbios in realms.items():
-            if realm in text.upper():
+            if up is None:
+                up = text.upper()
+            if realm in up:
                 text = _replace_ci(text, realm + "\\", netbios + "\\")
+                up = None
         return text
 
     def fix_value(v: object, depth: int = 0) -> object:
@@ -214,11 +220,15 @@ def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
 
 def _replace_ci(text: str, old: str, new: str) -> str:
     low, lo = text.lower(), old.lower()
+    j = low.find(lo)
+    if j == -1:  # the realm without a backslash after it (most descriptions)
+        return text
     out, i = [], 0
-    while (j := low.find(lo, i)) != -1:
+    while j != -1:
         out.append(text[i:j])
         out.append(new)
         i = j + len(old)
+        j = low.find(lo, i)
     out.append(text[i:])
     return "".join(out)
 

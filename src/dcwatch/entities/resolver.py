@@ -109,10 +109,23 @@ def well_known_group(dn: str | None, domain_sid: str | None = None) -> Account |
     return None
 
 
+_SHORT: dict[str, str | None] = {}  # short() of the names seen lately (4+ calls per activity)
+_MISSING = object()
+
+
 def short(host: str | None) -> str | None:
     """Upper-case NetBIOS-style short name of a host (``dc1.corp.local`` -> ``DC1``)."""
     if not host:
         return None
+    s = _SHORT.get(host, _MISSING)
+    if s is _MISSING:
+        if len(_SHORT) >= 100_000:
+            _SHORT.clear()
+        s = _SHORT[host] = _short(host)
+    return s  # type: ignore[return-value]
+
+
+def _short(host: str) -> str | None:
     h = host.strip().strip("\\")
     if not h or h in ("-", "NULL"):
         return None
@@ -202,34 +215,39 @@ class Resolver:
 
     def observe(self, a: Activity) -> None:
         """Learn from one activity (called for every activity, before any detector)."""
-        host = a.host
-        if a.protocol == "samba" and host:
+        host, protocol, kind, actor, target = a.host, a.protocol, a.kind, a.actor, a.target
+        if protocol == "samba" and host:
             self._samba_dc(host, a)
-        info = self._host(host) if host and a.protocol == "event" else None
+        info = self._host(host) if host and protocol == "event" else None
         if info is not None:
             if info.logged_as is None:
                 info.logged_as = host
-            if info.local_account is None and a.kind in _LOCAL_ACCOUNT_KINDS:
+            if info.local_account is None and kind in _LOCAL_ACCOUNT_KINDS:
                 self._local_account(info, a)
-            reason = _DC_KINDS.get(a.kind)
+            reason = _DC_KINDS.get(kind)
             if reason is None:
                 reason = self._dc_reason(a)
             if reason and info.dc_evidence is None:
                 self._mark_dc(info, reason)
-        if a.actor and a.actor.sid and a.actor.name:
-            self._learn_sid(a.actor)
-        if a.target and a.target.sid and a.target.name and a.kind not in _SERVICE_TARGETS:
-            self._learn_sid(a.target)
-            if a.kind in _GROUP_KINDS:
-                self.group_sids.add(a.target.sid)
+        if actor:
+            name = actor.name
+            if actor.sid and name:
+                self._learn_sid(actor)
+        else:
+            name = None
+        if target and target.sid and target.name and kind not in _SERVICE_TARGETS:
+            self._learn_sid(target)
+            if kind in _GROUP_KINDS:
+                self.group_sids.add(target.sid)
                 dn = a.fields.get("group_dn")
                 if dn and len(self.dn_sids) < 200_000:
-                    self.dn_sids[dn.lower()] = a.target.sid
-        if a.kind is K.NTLM_VALIDATION and info is not None and a.actor and a.actor.name:
-            self._ntlm_validated(info, a.actor.name.lower())
-        if a.actor and a.actor.name and a.actor.domain and not a.actor.is_machine:
-            self._account_domain(a.actor.name.lower(), a.actor.domain.upper())
-        if a.kind is K.LOGON and a.fields.get("logon_id"):
+                    self.dn_sids[dn.lower()] = target.sid
+        if name:
+            if kind is K.NTLM_VALIDATION and info is not None:
+                self._ntlm_validated(info, name.lower())
+            if actor.domain and not name.endswith("$"):  # type: ignore[union-attr]
+                self._account_domain(name.lower(), actor.domain.upper())  # type: ignore[union-attr]
+        if kind is K.LOGON and a.fields.get("logon_id"):
             hs = short(a.host)
             if hs:
                 if len(self.sessions) > 200_000:
@@ -238,10 +256,10 @@ class Resolver:
                     a.src_ip, a.src_host, a.fields.get("logon_type"), a.actor, a.ts)
         if a.src_ip and a.src_host:
             self._learn_ip(a.src_ip, a.src_host, "logon workstation name", "low", a.ts)
-        if a.kind is K.KERBEROS_AS and a.src_ip and a.actor and a.actor.is_machine \
+        if kind is K.KERBEROS_AS and a.src_ip and name and name.endswith("$") \
                 and a.outcome == "success":
-            self._learn_ip(a.src_ip, a.actor.name[:-1], "machine account TGT", "high", a.ts)  # type: ignore[index]
-        if a.protocol not in (None, "event", "samba") and a.dst_ip:
+            self._learn_ip(a.src_ip, name[:-1], "machine account TGT", "high", a.ts)
+        if protocol not in (None, "event", "samba") and a.dst_ip:
             why = _wire_dc_reason(a)
             if why and a.dst_ip not in self.dc_ips:
                 self.dc_ips[a.dst_ip] = why
@@ -308,9 +326,11 @@ class Resolver:
             self._validated_by.setdefault(name, set()).add(info.name)
 
     def _account_domain(self, name: str, domain: str) -> None:
+        doms = self._account_domains.get(name)
+        if doms is not None and domain in doms and name not in self._validated_by:
+            return  # known already: nothing below would change
         if domain in _NOT_DOMAINS or (name.endswith("$") and domain == "WORKGROUP"):
             return
-        doms = self._account_domains.get(name)
         if doms is None:
             if len(self._account_domains) >= 100_000:
                 return
@@ -344,14 +364,14 @@ class Resolver:
                 return "manages domain accounts (4720/4738)"
         return None
 
-    def _host(self, name: str) -> HostInfo | None:
-        s = short(name)
+    def _host(self, name: str, s: str | None = None) -> HostInfo | None:
+        s = s or short(name)
         if not s:
             return None
         info = self.hosts.get(s)
         if info is None:
             info = self.hosts[s] = HostInfo(s)
-        if "." in name and not _is_ip(name) and not info.fqdn:
+        if not info.fqdn and "." in name and not _is_ip(name):
             info.fqdn = name.lower()
         return info
 
@@ -367,9 +387,12 @@ class Resolver:
         if not s or s in ("WORKSTATION", "MSTSC") or ip.startswith("127."):
             return
         cur = self.ip_map.get(ip)
-        if cur is None or certainty == "high" or cur.certainty == "low":
+        if cur is not None and cur.host == s and cur.method == method and \
+                cur.certainty == certainty:
+            cur.seen = ts  # the same mapping again (most calls): only its time moves
+        elif cur is None or certainty == "high" or cur.certainty == "low":
             self.ip_map[ip] = IpMapping(s, method, certainty, ts)
-        info = self._host(host)
+        info = self._host(host, s)
         if ip in self.dc_ips and info is not None and info.dc_evidence is None:
             self._mark_dc(info, self.dc_ips[ip])
 
