@@ -22,7 +22,7 @@ def test_5136_and_4738_fold_into_one_alert_with_values() -> None:
     alerts = run(acts, ATTR, honeytokens=["backup.admin"])
     assert len(alerts) == 1
     assert alerts[0].count == 2
-    assert "modified backup.admin: mobile +555-0100" in alerts[0].description
+    assert "modified backup.admin: mobile := 555-0100" in alerts[0].description
     assert alerts[0].severity == "high"
 
 
@@ -39,7 +39,7 @@ def test_wire_ldap_modify_uses_bind_identity_and_password_reset() -> None:
     reset = act(K.PASSWORD_RESET, 2, actor=ADMIN, target=HONEY, event_id=4724)
     alerts = run([bind, mod, reset], ATTR, honeytokens=["backup.admin"])
     assert len(alerts) == 1
-    assert "mallory modified backup.admin: servicePrincipalName +http/x" in \
+    assert "mallory modified backup.admin: servicePrincipalName := http/x" in \
         alerts[0].description
     assert "reset the password of backup.admin" in alerts[0].description
 

@@ -117,7 +117,8 @@ def test_ldap_activities(synthetic: list[Activity]) -> None:
         "(userAccountControl:1.2.840.113556.1.4.803:=4194304))")
     mod = by_kind(synthetic, "ds.object_modified")
     assert mod[0].fields["values"] == {"servicePrincipalName": ["http/evil.corp.local"],
-                                       "msDS-KeyCredentialLink": True}
+                                       "msDS-KeyCredentialLink": True,
+                                       "description": ["hello"]}
     assert mod[0].fields["attributes"] == ["servicePrincipalName", "msDS-KeyCredentialLink",
                                            "description"]
     assert mod[1].fields["operation"] == "moddn"

@@ -81,8 +81,8 @@ class HoneytokenAttributeModified(Detector):
             for name in attrs:
                 vals = c.values.get(name.lower()) or []
                 op = c.ops[name.lower()]
-                shown = f" {'+' if op != 'delete' else '-'}{', '.join(vals)[:120]}" if vals \
-                    else ""
+                shown = (f" {':=' if op != 'delete' else 'removed'} "
+                         f"{', '.join(vals)[:120]}") if vals else ""
                 parts.append(f"{name}{shown}")
             return self._fire(a, token, c.actor, "modified", parts, c.dc, c.src_ip,
                               c.src_host)

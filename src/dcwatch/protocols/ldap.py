@@ -36,7 +36,12 @@ STARTTLS_OID = "1.3.6.1.4.1.1466.20037"  # RFC 4511 4.14.1
 # Security attributes whose values we keep (MS-ADTS / alerts.md 0.5), lowercase.
 VALUE_ATTRS = {"serviceprincipalname", "useraccountcontrol", "member", "sidhistory",
                "dnshostname", "samaccountname", "gpcfilesyspath", "msds-allowedtodelegateto",
-               "msds-supportedencryptiontypes", "primarygroupid"}
+               "msds-supportedencryptiontypes", "primarygroupid",
+               # an account takeover rewrites these (MFA phone, logon script, certificate
+               # mapping): honeytoken-attribute-modified shows the new value
+               "mobile", "othermobile", "telephonenumber", "mail", "userprincipalname",
+               "displayname", "description", "scriptpath", "profilepath", "homedirectory",
+               "altsecurityidentities"}
 # Security attributes we only mark as present (secrets or large binary blobs).
 PRESENCE_ATTRS = {"msds-allowedtoactonbehalfofotheridentity", "msds-keycredentiallink",
                   "ntsecuritydescriptor", "unicodepwd", "userpassword", "dbcspwd",

@@ -24,6 +24,9 @@ _SECURITY_ATTRS = frozenset({
     "samaccountname", "msds-allowedtodelegateto", "gpcfilesyspath", "admincount",
     "msds-keycredentiallink", "msds-allowedtoactonbehalfofotheridentity",
     "ntsecuritydescriptor",
+    # contact and logon attributes an account takeover rewrites (values shown by 2427)
+    "mobile", "othermobile", "telephonenumber", "mail", "userprincipalname", "displayname",
+    "description", "scriptpath", "profilepath", "homedirectory", "altsecurityidentities",
 })
 _BOOKKEEPING = frozenset({
     "lastlogon", "lastlogontimestamp", "logoncount", "badpwdcount", "badpasswordtime",

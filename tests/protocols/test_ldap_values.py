@@ -1,0 +1,26 @@
+"""Values the LDAP decoder and the Samba audit normaliser keep for takeover-prone attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcwatch.model.activity import ActivityKind as K
+from dcwatch.pipeline import ActivityStream
+
+REC = Path(__file__).resolve().parents[1] / "data" / "recordings" / "honeytoken_tamper"
+
+
+@pytest.mark.parametrize("name", ["dc.pcap", "samba-audit.jsonl"])
+def test_mfa_phone_written_to_the_decoy_is_kept(name: str) -> None:
+    """The lab's honeytoken_tamper run: da.admin sets mobile/telephoneNumber of backup.admin;
+    wire and audit both carry the new value (the audit as ``action:value``)."""
+    path = REC / name
+    if not path.exists():
+        pytest.skip("lab recording honeytoken_tamper not present")
+    mods = [a for a in ActivityStream([str(path)]) if a.kind is K.DS_MODIFY
+            and "mobile" in (a.fields.get("attributes") or [])]
+    assert len(mods) == 1
+    (value,) = mods[0].fields["values"]["mobile"]
+    assert value.rsplit(":", 1)[-1] == "+1 555 0100"
