@@ -205,3 +205,28 @@ def test_samba_new_object_added_to_itself_is_not_a_membership() -> None:
     rec["groupChange"]["group"] = "CN=Helpdesk,CN=Users,DC=contoso,DC=local"
     (act,) = samba.to_activities(rec, Origin("a.jsonl", 2, "samba"))
     assert act.kind is K.GROUP_MEMBER_ADDED
+
+
+def test_samba_security_descriptor_becomes_sddl_and_says_it_was_cut() -> None:
+    import base64
+    import struct
+
+    from dcwatch.model.activity import Origin
+    from dcwatch.sources import samba
+
+    sid = bytes([1, 1]) + (5).to_bytes(6, "big") + struct.pack("<I", 18)  # S-1-5-18
+    ace = struct.pack("<BBHI", 0, 0, 8 + len(sid), 0xF01FF) + sid
+    acl = struct.pack("<BBHHH", 2, 0, 8 + len(ace), 1, 0) + ace
+    sd = struct.pack("<BBHIIII", 1, 0, 0x8004, 0, 0, 0, 20) + acl
+    rec = {"timestamp": "2026-12-02T03:36:07.294477+0000", "type": "dsdbChange",
+           "dsdbChange": {"statusCode": 0, "operation": "Modify",
+                          "remoteAddress": "ipv4:10.77.0.21:43547",
+                          "userSid": "S-1-5-21-1-2-3-1104",
+                          "dn": "CN=AdminSDHolder,CN=System,DC=contoso,DC=local",
+                          "attributes": {"nTSecurityDescriptor": {"actions": [
+                              {"action": "replace", "values": [
+                                  {"truncated": True, "base64": True,
+                                   "value": base64.b64encode(sd).decode().rstrip("=")}]}]}}}}
+    (act,) = samba.to_activities(rec, Origin("a.jsonl", 1, "samba"))
+    assert act.fields["values"]["nTSecurityDescriptor"] == [
+        "replace:D:(A;;0xf01ff;;;S-1-5-18) [truncated by the Samba audit log]"]

@@ -11,11 +11,13 @@ field, so ``host`` is the local address (the DC's IP); the resolver learns it is
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from dcwatch.entities.resolver import well_known_group
 from dcwatch.errors import InputError
 from dcwatch.model.activity import Account, Activity, ActivityKind, Origin, parse_ts
+from dcwatch.protocols import secdesc
 
 K = ActivityKind
 
@@ -231,7 +233,10 @@ def _dsdb(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
         for act in spec.get("actions", []) if isinstance(spec, dict) else []:
             for v in act.get("values", []) or []:
                 if isinstance(v, dict) and "value" in v:
-                    vals.append(f"{act.get('action', '')}:{v['value']}")
+                    value = v["value"]
+                    if v.get("base64") and name.lower() == "ntsecuritydescriptor":
+                        value = _sddl(str(value), bool(v.get("truncated")))
+                    vals.append(f"{act.get('action', '')}:{value}")
         values[name] = vals
     return [Activity(kind=kind, actor=Account(None, None, b.get("userSid"))
                      if b.get("userSid") else None,
@@ -239,6 +244,17 @@ def _dsdb(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
                      fields=_clean({"dn": b.get("dn"), "attributes": names, "values": values,
                                     "operation": op, "transaction": b.get("transactionId")}),
                      **base)]
+
+
+def _sddl(b64: str, truncated: bool) -> str:
+    """A security descriptor Samba logged in base64 as SDDL, like 5136 logs it. Samba cuts
+    binary values at 1024 bytes: the ACEs past the cut are missing, and the text says so."""
+    try:
+        raw = base64.b64decode(b64 + "=" * (-len(b64) % 4))
+    except ValueError:
+        return b64
+    text = secdesc.to_sddl(raw) or b64
+    return text + " [truncated by the Samba audit log]" if truncated else text
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
