@@ -54,3 +54,41 @@ def test_samba_answers_known_and_unknown_users() -> None:
     assert known == {"alice", "bob", "carol", "svc_sql", "da.admin", "administrator"}
     unknown = [a for a in acts if a.fields["netlogon_response"] == "LOGON_SAM_USER_UNKNOWN_EX"]
     assert len(unknown) == 34
+
+
+def _name(*labels: str) -> bytes:
+    return b"".join(bytes([len(x)]) + x.encode() for x in labels) + b"\x00"
+
+
+def test_the_dc_names_itself_in_its_answer() -> None:
+    """NETLOGON_SAM_LOGON_RESPONSE_EX (MS-ADTS 6.3.1.9): names with RFC 1035 compression."""
+    head = b"\x17\x00" + b"\x00\x00" + (0x13FD).to_bytes(4, "little") + b"\x11" * 16
+    forest = _name("contoso", "local")  # at offset 24
+    v = (head + forest + b"\xc0\x18"  # DnsDomainName: a pointer to the forest name
+         + bytes([4]) + b"dc01" + b"\xc0\x18"  # DnsHostName: dc01 + pointer
+         + _name("CONTOSO") + _name("DC01") + _name("alice") + _name("Site")
+         + b"\x00"  # ClientSiteName: empty
+         + b"\x05\x00\x00\x00\xff\xff\xff\xff")  # NtVersion, LmNtToken, Lm20Token
+    got = ldap.netlogon_names(v)
+    assert got["netlogon_forest"] == got["netlogon_domain_dns"] == "contoso.local"
+    assert got["netlogon_dc_dns"] == "dc01.contoso.local"
+    assert (got["netlogon_domain"], got["netlogon_dc_name"], got["netlogon_user"]) == \
+        ("CONTOSO", "DC01", "alice")
+    assert got["netlogon_flags"] & 0x10  # DS_DS_FLAG
+    assert ldap.netlogon_names(b"\x13\x00" + v[2:]) == {}  # an older response shape
+    loop = head + b"\xc0\x18" + b"\x00" * 8  # a pointer to itself
+    assert ldap.netlogon_names(loop) == {}
+    assert ldap.netlogon_names(v[:30]) == {}  # truncated
+
+
+def test_the_lab_dc_is_known_by_name_from_ldap_pings_alone() -> None:
+    from dcwatch.pipeline import ScanOptions, scan
+
+    pcap = REC / "dc.pcap"
+    if not pcap.exists():
+        pytest.skip("recording absent")
+    res = scan(ScanOptions([str(pcap)]))
+    assert res.resolver is not None
+    assert res.resolver.dc_status("10.77.0.10")[0] is True
+    (alert,) = [a for a in res.alerts if a.external_id == 2437]
+    assert "against DC01" in alert.description

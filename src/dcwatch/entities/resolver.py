@@ -271,6 +271,11 @@ class Resolver:
                 self._learn_server_name(a)
             elif a.kind is K.NTLM_AUTH:
                 self._learn_ntlm_names(a)
+            elif kind is K.LDAP_SEARCH and "netlogon_dc_name" in a.fields:
+                # an LDAP ping's answer: the DC names itself (MS-ADTS 6.3.1.9)
+                f = a.fields
+                self._learn_ip(a.dst_ip, f.get("netlogon_dc_dns") or f["netlogon_dc_name"],
+                               "its answer to an LDAP ping", "high", a.ts)
         if a.kind is K.GROUP_MEMBER_ADDED and a.fields.get("member_sid"):
             g = self.sensitive_group(a.target)
             if g:
@@ -601,5 +606,7 @@ def _norm_account(name: str) -> str:
 def _wire_dc_reason(a: Activity) -> str | None:
     if a.kind in (K.KERBEROS_AS, K.KERBEROS_TGS) and a.outcome is not None:
         return "answers Kerberos KDC requests"
+    if a.kind is K.LDAP_SEARCH and (a.fields.get("netlogon_flags") or 0) & 0x10:
+        return "answers LDAP pings as a directory server (DS_DS_FLAG)"
     # Answering DRSUAPI is not proof: a DCShadow rogue "DC" answers replication calls too.
     return None

@@ -186,8 +186,60 @@ def _netlogon(b: bytes, s: int, e: int) -> dict[str, Any]:
         vs, ve = expect(b, q, xe, asn1.SET, "vals")
         for _, cs, ce in children(b, vs, ve):
             if ce - cs >= 2:
-                return {"netlogon_opcode": int.from_bytes(b[cs:cs + 2], "little")}
+                out: dict[str, Any] = {"netlogon_opcode": int.from_bytes(b[cs:cs + 2], "little")}
+                out.update(netlogon_names(b[cs:ce]))
+                return out
     return {}
+
+
+def netlogon_names(v: bytes) -> dict[str, Any]:
+    """The DC's names in a NETLOGON_SAM_LOGON_RESPONSE_EX (MS-ADTS 6.3.1.9, opcodes 23/25):
+    Opcode, Sbz, Flags, DomainGuid, then RFC 1035 names (compressed, pointers relative to the
+    structure): DnsForestName, DnsDomainName, DnsHostName, NetbiosDomainName,
+    NetbiosComputerName, UserName, DcSiteName, ClientSiteName. {} for anything else."""
+    if len(v) < 24 or int.from_bytes(v[:2], "little") not in (23, 25):
+        return {}
+    flags = int.from_bytes(v[4:8], "little")
+    names: list[str] = []
+    o = 24
+    try:
+        for _ in range(8):
+            name, o = _rfc1035(v, o)
+            names.append(name)
+    except (IndexError, ValueError):
+        return {}
+    out: dict[str, Any] = {"netlogon_flags": flags}
+    for key, value in zip(("netlogon_forest", "netlogon_domain_dns", "netlogon_dc_dns",
+                           "netlogon_domain", "netlogon_dc_name", "netlogon_user",
+                           "netlogon_dc_site", "netlogon_client_site"), names, strict=True):
+        if value:
+            out[key] = value
+    return out
+
+
+def _rfc1035(v: bytes, o: int) -> tuple[str, int]:
+    """A compressed name at ``o`` (labels, or a 0xC0 pointer into ``v``); (name, offset after)."""
+    labels: list[str] = []
+    end = -1
+    hops = 0
+    while True:
+        n = v[o]
+        if n == 0:
+            o += 1
+            break
+        if n & 0xC0 == 0xC0:
+            if end < 0:
+                end = o + 2
+            o = ((n & 0x3F) << 8) | v[o + 1]
+            hops += 1
+            if hops > 16:
+                raise ValueError("pointer loop")
+            continue
+        if n & 0xC0 or o + 1 + n > len(v):
+            raise ValueError("bad label")
+        labels.append(v[o + 1:o + 1 + n].decode("utf-8", "replace"))
+        o += 1 + n
+    return ".".join(labels), (end if end >= 0 else o)
 
 
 def result(b: bytes, s: int, e: int) -> dict[str, Any]:

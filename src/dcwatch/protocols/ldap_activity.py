@@ -104,7 +104,7 @@ class LdapAnalyzer:
         self.emit = emit
         self.bufs: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
         self.pending: dict[int, list[Any]] = {}  # msgid -> [LdapOp, frame, ts, entries, refs]
-        self.netlogon: dict[int, int] = {}  # msgid -> opcode of an LDAP ping's Netlogon value
+        self.netlogon: dict[int, dict[str, Any]] = {}  # msgid -> an LDAP ping's answer
         self.bind: dict[str, Any] = {}  # accumulated across SASL steps
         # who the connection is bound as (the last successful bind): the actor of its
         # searches and writes
@@ -206,7 +206,7 @@ class LdapAnalyzer:
             if p is not None:
                 p[3 if op.op == ldap.SEARCH_ENTRY else 4] += 1
                 if "netlogon_opcode" in op.info and len(self.netlogon) < MAX_PENDING:
-                    self.netlogon[op.message_id] = op.info["netlogon_opcode"]
+                    self.netlogon[op.message_id] = op.info
         elif op.op in ldap.RESPONSES:
             p = self.pending.get(op.message_id)
             if p is None or RESPONSE_OF.get(p[0].op) != op.op:
@@ -267,10 +267,11 @@ class LdapAnalyzer:
                           filter=i["filter"], attributes=i["attributes"],
                           size_limit=i["size_limit"], time_limit=i["time_limit"],
                           entries=entries, references=refs)
-            opcode = self.netlogon.pop(op.message_id, None)
-            if opcode is not None:  # an LDAP ping's answer (MS-ADTS 6.3.3)
-                fields.update(netlogon_opcode=opcode,
-                              netlogon_response=ldap.NETLOGON_OPCODES.get(opcode, str(opcode)))
+            answer = self.netlogon.pop(op.message_id, None)
+            if answer is not None:  # an LDAP ping's answer (MS-ADTS 6.3.3): what the DC found
+                opcode = answer["netlogon_opcode"]  # and the DC's own names
+                fields.update((k, v) for k, v in answer.items() if k.startswith("netlogon_"))
+                fields["netlogon_response"] = ldap.NETLOGON_OPCODES.get(opcode, str(opcode))
             self.emit(Activity(kind=ActivityKind.LDAP_SEARCH, actor=self.identity, fields=fields,
                                **base))
         elif op.op == ldap.BIND_REQ:
