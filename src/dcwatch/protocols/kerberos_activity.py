@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from dcwatch.errors import InputError, Malformed
-from dcwatch.model.activity import Account, Activity, ActivityKind, Origin
+from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.protocols import kerberos as krb
 from dcwatch.protocols.flow import Emit, FlowContext, FlowInfo
 
@@ -55,21 +55,6 @@ def ticket_owner(context: FlowContext | None, fp: str | None) -> tuple[str, str]
     return context.ticket_owners.get(fp)
 
 
-def _base(flow: FlowInfo, kind: ActivityKind, frame: int, ts: datetime | None,
-          protocol: str = "kerberos") -> dict[str, Any]:
-    return {
-        "ts": ts or flow.ts,
-        "kind": kind,
-        "origin": Origin(flow.source, frame, "pcap"),
-        "host": flow.server_ip,
-        "src_ip": flow.client_ip,
-        "src_port": flow.client_port,
-        "dst_ip": flow.server_ip,
-        "dst_port": flow.server_port,
-        "protocol": protocol,
-    }
-
-
 def ap_req_activity(flow: FlowInfo, ap: krb.ApReq, protocol: str = "kerberos", *,
                     frame: int | None = None, ts: datetime | None = None,
                     status: int | None = None, **extra: Any) -> Activity:
@@ -87,13 +72,12 @@ def ap_req_activity(flow: FlowInfo, ap: krb.ApReq, protocol: str = "kerberos", *
         "client": f"{owner[0]}@{owner[1]}" if owner else None, "sub": frame,
     }
     fields.update(extra)
-    return Activity(
-        **_base(flow, ActivityKind.KERBEROS_AP, frame, ts or flow.ts),
+    return flow.activity(
+        ActivityKind.KERBEROS_AP, frame, ts or flow.ts, "kerberos", fields,  # type: ignore[arg-type]
         actor=Account(owner[0], owner[1]) if owner else None,
         target=Account(ap.sname, ap.realm),
         outcome=None if status is None else ("success" if status == 0 else "failure"),
         status=status,
-        fields=fields,
     )
 
 
@@ -278,14 +262,13 @@ class KerberosAnalyzer:
             fields["e_text"] = err.e_text
         actor = self._actor(kind, req, rep, err)
         status = 0 if rep else (err.error_code if err else None)
-        self.emit(Activity(
-            **_base(flow, kind, frame, p.ts if p else flow.ts),
+        self.emit(flow.activity(
+            kind, frame, (p.ts if p else None) or flow.ts, "kerberos", fields,  # type: ignore[arg-type]
             actor=actor,
             target=Account(sname, realm) if kind == ActivityKind.KERBEROS_TGS and sname
             else None,
             outcome=None if status is None else ("success" if status == 0 else "failure"),
             status=status,
-            fields=fields,
         ))
 
     def _actor(self, kind: ActivityKind, req: krb.KdcReq | None, rep: krb.KdcRep | None,

@@ -8,6 +8,7 @@ are decided from a short prefix and then skipped as they arrive, without being b
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 SESSION_MESSAGE = 0x00  # RFC 1002 4.3.1
@@ -15,6 +16,7 @@ BULK_THRESHOLD = 16 * 1024  # bodies larger than this are first offered as a pre
 PREFIX_LEN = 128  # enough for the SMB2 header + READ/WRITE fixed part, or a transform header
 MAX_MESSAGE = 1 << 24  # 24-bit length
 _MARKERS = (b"\xfeSMB", b"\xffSMB", b"\xfdSMB", b"\xfcSMB")
+_HEADER = struct.Struct(">I").unpack_from  # type (8 bits) and length (24 bits), one read
 
 
 class NbssFramer:
@@ -97,8 +99,9 @@ class NbssFramer:
             if avail < 4:
                 self._need = 4
                 return pos
-            kind = view[pos]
-            length = (view[pos + 1] << 16) | (view[pos + 2] << 8) | view[pos + 3]
+            word = _HEADER(view, pos)[0]
+            kind = word >> 24
+            length = word & 0xFFFFFF
             total = 4 + length
             if kind != SESSION_MESSAGE:  # session request/response, keepalive: no SMB inside
                 if avail >= total:
