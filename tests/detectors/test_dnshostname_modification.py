@@ -52,3 +52,19 @@ def test_shared_nopac_and_dcshadow_stay_quiet() -> None:
                 "CVE-2021-42278_DC_securitylogs.evtx",
                 "evtx-attack-samples/Persistence/persistence_security_dcshadow_4742.evtx"):
         assert 2421 not in {a.external_id for a in scan_alerts(shared(rel))}
+
+
+def test_ldap_bind_names_become_accounts() -> None:
+    """A wire LDAP write carries the bind's name as the decoder saw it (UPN, DOMAIN\\user or
+    a DN): detectors name the account DOMAIN\\user either way."""
+    from dcwatch.detectors._common import LdapBinds
+
+    binds = LdapBinds()
+    for raw, want in (("hd.admin@contoso.local", ("hd.admin", "contoso.local")),
+                      ("CONTOSO\\hd.admin", ("hd.admin", "CONTOSO")),
+                      ("CN=hd.admin,CN=Users,DC=contoso,DC=local", ("hd.admin", None))):
+        write = act(K.DS_MODIFY, 0, protocol="ldap", actor=Account(raw))
+        got = binds.actor(write)
+        assert (got.name, got.domain) == want
+    named = act(K.DS_MODIFY, 0, protocol="ldap", actor=Account("hd.admin", "CONTOSO"))
+    assert binds.actor(named) == Account("hd.admin", "CONTOSO")

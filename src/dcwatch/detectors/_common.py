@@ -281,22 +281,32 @@ class LdapBinds:
         """Learn from an ``ldap.bind`` activity (others are ignored)."""
         if a.kind is not K.LDAP_BIND or a.outcome == "failure" or a.actor is None:
             return
-        acct = a.actor
-        name = acct.name or ""
-        if "=" in name and "," in name:  # a simple bind names a DN: its CN is the account
-            acct = Account(cn_of(name), acct.domain, acct.sid)
-        elif "\\" in name:
-            dom, _, n = name.partition("\\")
-            acct = Account(n, dom, acct.sid)
-        elif "@" in name:
-            n, _, dom = name.partition("@")
-            acct = Account(n, dom, acct.sid)
+        acct = self.split(a.actor)
         if acct.name or acct.sid:
             self.by_conn[self._conn(a)] = acct
 
+    @staticmethod
+    def split(acct: Account) -> Account:
+        """A bind name as an account: a DN's CN, ``DOMAIN\\user`` or a UPN's two halves."""
+        name = acct.name or ""
+        if acct.domain:
+            return acct
+        if "=" in name and "," in name:  # a simple bind names a DN: its CN is the account
+            return Account(cn_of(name), acct.domain, acct.sid)
+        if "\\" in name:
+            dom, _, n = name.partition("\\")
+            return Account(n, dom, acct.sid)
+        if "@" in name:
+            n, _, dom = name.partition("@")
+            return Account(n, dom, acct.sid)
+        return acct
+
     def actor(self, a: Activity) -> Account | None:
-        """The identity bound on the connection of a wire LDAP activity."""
-        return a.actor or self.by_conn.get(self._conn(a))
+        """The identity bound on the connection of a wire LDAP activity (the decoder's, named
+        like the bind, or the bind's seen on the same connection)."""
+        if a.actor is not None:
+            return self.split(a.actor)
+        return self.by_conn.get(self._conn(a))
 
 
 def named(resolver: Resolver, acct: Account | None) -> Account | None:
