@@ -149,12 +149,14 @@ def install(run) -> None:
         "ghost.admin (RID 1337, groups 513/512/520/518/519) and presents it in TGS-REQs for "
         "cifs/ and ldap/dc01 and an SMB session setup; Samba's KDC answers each "
         "KDC_ERR_C_PRINCIPAL_UNKNOWN (it looks the client up). 2032 (a TGT the KDC never "
-        "issued) tolerated.",
+        "issued) tolerated. WS1's machine account logs on first (startup), which names the "
+        "computer.",
         audit_expected="",
         audit_tolerated="",
     )
     def sc_golden_nonexistent(s):
         krbtgt_keys(s)
+        run.machine_logon(s, "dcw-ws1")
         facts = run.domain_facts()
         step(s, "golden", "--domain-sid", facts["sid"], "--kvno", facts["krbtgt_kvno"],
              "--impersonate", "ghost.admin", "--user-id", "1337",
