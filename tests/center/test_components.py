@@ -282,3 +282,23 @@ def test_batch_messages_and_activities_sent_again_in_other_batches(tmp_path: Pat
     assert c.reorder.duplicates == half + 5
     assert c.reorder.late == 0  # dropped on arrival: duplicates, not late
     assert alert_table(str(tmp_path / "b.db")) == alert_table(str(tmp_path / "ref.db"))
+
+
+def test_messages_missing_in_delivery_are_read_again_not_skipped(tmp_path: Path) -> None:
+    # A connection dropped with messages in flight (nats-server cuts a slow consumer): they
+    # come back only after ack_wait, after later ones. The center must not move past them.
+    acts = list(ActivityStream([str(EVENTS)]))
+    k = len(acts) // 3
+    envs = [batch_envelopes("lab", "s0", i + 1, acts[i:i + k])[0] for i in (0, k, 2 * k)]
+    c = Center(CenterOptions(["lab"], str(tmp_path / "g.db"), mode="forensic"))
+    c.handle("lab", _msg(1, envs[0]), time.time())
+    c.handle("lab", _msg(3, envs[2]), time.time())  # 2 went missing
+    assert c._gaps == {"lab"}
+    assert c.positions == {"DCWATCH_lab": 1}
+    assert c.reorder.sensors["lab/s0"].activities == k
+    c._gaps.clear()  # the consumer is re-created at position 2 (Center._rebind)
+    for n in (2, 3):
+        c.handle("lab", _msg(n, envs[n - 1]), time.time())
+    assert c.positions == {"DCWATCH_lab": 3}
+    assert c.reorder.sensors["lab/s0"].activities == 3 * k
+    assert c.redelivered == 0

@@ -64,7 +64,9 @@ class CenterOptions:
     honeytokens: list[str] = field(default_factory=list)
     sensitive: list[str] = field(default_factory=list)
     detectors: list[str] | None = None
-    batch: int = 256  # bus messages per fetch (a sensor's message carries up to 500 activities)
+    # bus messages per fetch: a sensor's message carries up to 500 activities (768 KiB), and
+    # nats-server drops a client that lets more than 64 MiB wait for it (slow consumer)
+    batch: int = 32
     commit_interval: float = 0.2
     checkpoint_interval: float = 2.0
     idle_after: float = 30.0  # a sensor silent this long stops holding the others back
@@ -120,9 +122,12 @@ class Center:
         self.processed = 0
         self.alert_latencies: list[float] = []  # seconds from the newest activity to commit
         self.finished = False
+        self.loop_ended = 0.0  # time.monotonic() when the loop stopped taking messages
         self._seen_late = self.reorder.late
         self._stop = asyncio.Event()
         self._last_msg_age = 0.0
+        self._gaps: set[str] = set()  # sites whose consumer skipped messages: re-create it
+        self._resynced: set[str] = set()  # streams whose next message may follow a gap
 
     def _on_alert(self, alert: Alert, trigger: str) -> None:
         self.dirty[alert.id] = alert
@@ -137,10 +142,18 @@ class Center:
         """Fold one bus message into the state (no I/O)."""
         meta = msg.metadata
         seq = meta.sequence.stream
-        self.unacked.append(msg)
-        if seq <= self.positions.get(meta.stream, 0):
-            self.redelivered += 1  # already in the checkpointed state
+        pos = self.positions.get(meta.stream)
+        if pos is not None and seq <= pos:
+            self.unacked.append(msg)
+            self.redelivered += 1  # already in the state
             return
+        if pos is not None and seq != pos + 1 and meta.stream not in self._resynced:
+            # Messages in between were delivered to a connection that dropped (they come back
+            # after ack_wait, out of order): read again from the next position instead.
+            self._gaps.add(site)
+            return
+        self._resynced.discard(meta.stream)
+        self.unacked.append(msg)
         self.positions[meta.stream] = seq
         self._last_msg_age = max(0.0, now - meta.timestamp.timestamp())
         if msg.subject.endswith(".marks"):
@@ -341,22 +354,40 @@ class Center:
     # --- the loop -----------------------------------------------------------------------------
 
     async def _subscribe(self, js: Any) -> list[tuple[str, Any]]:
+        return [(site, await self._bind(js, site)) for site in self.opts.sites]
+
+    async def _bind(self, js: Any, site: str) -> Any:
+        """(Re-)create the site's durable consumer at the stream position after the state's."""
         from nats.js import api
         from nats.js.errors import NotFoundError
 
-        subs = []
-        for site in self.opts.sites:
-            stream = await ensure_stream(js, site, self.opts.bus)
-            with contextlib.suppress(NotFoundError):
-                await js.delete_consumer(stream, self.opts.name)
-            start = self.positions.get(stream, 0) + 1
-            await js.add_consumer(stream, api.ConsumerConfig(
-                durable_name=self.opts.name, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=start, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=120,
-                max_deliver=-1, max_ack_pending=-1, max_waiting=16))
-            subs.append((site, await js.pull_subscribe_bind(durable=self.opts.name,
-                                                            stream=stream)))
-        return subs
+        stream = await ensure_stream(js, site, self.opts.bus)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(stream, self.opts.name)
+        start = self.positions.get(stream, 0) + 1
+        await js.add_consumer(stream, api.ConsumerConfig(
+            durable_name=self.opts.name, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=120,
+            max_deliver=-1, max_ack_pending=-1, max_waiting=16))
+        self._resynced.add(stream)  # what follows may be later: expired from the stream
+        return await js.pull_subscribe_bind(durable=self.opts.name, stream=stream)
+
+    async def _rebind(self, js: Any, subs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """Re-create the consumers of the sites where messages went missing."""
+        out = []
+        for site, sub in subs:
+            if site in self._gaps:
+                log.info("bus: messages of site %s went missing in delivery; reading again "
+                         "from the state's position", site)
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+                try:
+                    sub = await self._bind(js, site)
+                    self._gaps.discard(site)
+                except Exception as e:  # noqa: BLE001 - the bus is not back yet: next round
+                    log.info("bus: cannot re-create the consumer of %s: %s", site, e)
+            out.append((site, sub))
+        return out
 
     async def _fetch(self, sub: Any, timeout: float) -> list[Any]:
         import nats.errors
@@ -405,6 +436,8 @@ class Center:
                         self.handle(site, m, now)
                     got += len(msgs)
                 self.process_released(now)
+                if self._gaps:
+                    subs = await self._rebind(js, subs)
                 mono = time.monotonic()
                 if mono - last_health >= 1.0:
                     self._periodic_health(now)
@@ -425,6 +458,7 @@ class Center:
                     self.finished = True
                     break
         finally:
+            self.loop_ended = time.monotonic()  # before the final flush (benchmarks)
             try:
                 await self._drain()  # raises if a write failed: then no final checkpoint
                 await asyncio.get_running_loop().run_in_executor(

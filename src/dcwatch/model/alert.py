@@ -45,6 +45,11 @@ class EntityRef:
     sid: str | None = None
     ip: str | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As a tuple of its fields: the dataclass default for frozen slots classes runs Python
+        # code per object, and the center's checkpoints pickle many of them.
+        return (EntityRef, (self.kind, self.name, self.role, self.sid, self.ip))
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "name": self.name}
         if self.sid:
