@@ -1,4 +1,4 @@
-"""2009 golden ticket (encryption downgrade): an accepted RC4 TGT the KDC never issued."""
+"""2009 golden ticket (encryption downgrade): an RC4 TGT the KDC never issued is presented."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def test_accepted_rc4_tgt_where_kdc_issues_aes() -> None:
 def test_quiet_cases() -> None:
     # no AES TGT seen from the KDC: nothing to compare with
     assert run(SLUG, [present(5, "RC4X", etype=23, cname="a")]) == []
-    # refused forgery: 2032's business
-    assert run(SLUG, [issue_tgt(0, "a", "A"), present(5, "X", etype=23, status=44)]) == []
+    # refused for a reason that says nothing about the key (expired: KRB_AP_ERR_TKT_EXPIRED)
+    assert run(SLUG, [issue_tgt(0, "a", "A"), present(5, "X", etype=23, status=32)]) == []
     # an RC4 TGT the KDC did issue (RC4-only domain account)
     assert run(SLUG, [issue_tgt(0, "a", "R", etype=23), issue_tgt(1, "b", "A"),
                       present(5, "R", etype=23, cname="a")]) == []
@@ -31,7 +31,17 @@ def test_quiet_cases() -> None:
                mode="live") == []
 
 
-def test_lab_recordings_stay_quiet() -> None:
-    # the labs' RC4 forgeries were refused (KRB_AP_ERR_BADKEYVER): labelled 2032, not 2009
-    for s in ("golden_ticket", "killchain", "benign_baseline"):
+def test_rc4_forgery_the_kdc_cannot_decrypt() -> None:
+    # Samba 4.17 holds no RC4 key for krbtgt and answers KRB_AP_ERR_BADKEYVER; a Windows KDC
+    # would accept the same forgery: the presentation is what 2009 is about
+    (a,) = run(SLUG, [issue_tgt(0, "a", "A"), present(5, "X", etype=23, status=44)])
+    assert a.description.endswith("refused it (KRB_AP_ERR_BADKEYVER).")
+    assert a.evidence["kdc_answer"] == "KRB_AP_ERR_BADKEYVER"
+
+
+def test_lab_recordings() -> None:
+    # killchain: WS1$ and alice get AES TGTs, then the RC4-forged TGT is presented (refused)
+    assert 2009 in ids_of(recording("killchain"))
+    # golden_ticket: no AS exchange shows the KDC issuing AES TGTs, nothing to compare with
+    for s in ("golden_ticket", "benign_baseline"):
         assert 2009 not in ids_of(recording(s)), s
