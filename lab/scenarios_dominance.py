@@ -199,3 +199,27 @@ def install(run) -> None:
         logon(s, "da.admin")
         step(s, "gpo_disable_defender", *da, "--gpo", run.DEFAULT_GPO,
              desc="Registry.pol disabling Defender written to the Default Domain Policy")
+
+    @run.scenario(
+        "golden_ticket_rc4",
+        expected="2009",
+        tolerated="2032",
+        key_entities="Administrator;krbtgt;WS1;10.77.0.21;DC01",
+        notes="Golden ticket encrypted with krbtgt's NT hash (RC4) from WS1 (krbtgt keys read on "
+        "the DC outside the capture, standing in for an earlier DCSync): WS1's machine account "
+        "logs on first (startup: the KDC issues it an AES256 TGT), then impacket ticketer "
+        "forges an RC4 (etype 23) TGT for Administrator (RID 500, groups 513/512/520/518/519) "
+        "and presents it in TGS-REQs for cifs/ and ldap/dc01 and an SMB session setup. Samba "
+        "4.17's KDC holds no RC4 key for krbtgt and answers KRB_AP_ERR_BADKEYVER each time "
+        "(a Windows KDC would accept the ticket). 2032 (a TGT the KDC never issued) "
+        "tolerated.",
+        audit_expected="",
+        audit_tolerated="",
+    )
+    def sc_golden_rc4(s):
+        krbtgt_keys(s)
+        run.machine_logon(s, "dcw-ws1")
+        facts = run.domain_facts()
+        step(s, "golden", "--rc4", "--domain-sid", facts["sid"], "--kvno",
+             facts["krbtgt_kvno"],
+             desc="ticketer.py -nthash <krbtgt> Administrator (RC4), used for TGS + SMB")
