@@ -122,6 +122,36 @@ def children(b: bytes, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
             off = e
 
 
+def int_list(b: bytes, start: int, stop: int) -> list[int]:
+    """``int_value`` of each element inside a constructed value (SEQUENCE OF INTEGER)."""
+    out = []
+    off = start
+    while off < stop:
+        if off + 3 <= stop and b[off + 1] == 1 and b[off] & 0x1F != 0x1F:  # one-octet value
+            v = b[off + 2]
+            out.append(v - 0x100 if v & 0x80 else v)
+            off += 3
+        else:
+            _, s, off = tlv(b, off, stop)
+            out.append(int_value(b, s, off))
+    return out
+
+
+def text_list(b: bytes, start: int, stop: int) -> list[str]:
+    """``text`` of each element inside a constructed value (SEQUENCE OF GeneralString)."""
+    out = []
+    off = start
+    while off < stop:
+        n = b[off + 1] if off + 1 < stop else 0x80
+        if n < 0x80 and b[off] & 0x1F != 0x1F and off + 2 + n <= stop:  # tlv()'s common case
+            out.append(b[off + 2 : off + 2 + n].decode("utf-8", "replace"))
+            off += 2 + n
+        else:
+            _, s, off = tlv(b, off, stop)
+            out.append(b[s:off].decode("utf-8", "replace"))
+    return out
+
+
 def fields(b: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
     """Map tag -> content bounds of the members of a SEQUENCE (first occurrence wins)."""
     out: dict[int, tuple[int, int]] = {}

@@ -134,7 +134,7 @@ def principal(b: bytes, bounds: tuple[int, int]) -> str:
     if names is None:
         raise Malformed("kerberos: PrincipalName without name-string")
     ns, ne = expect(b, names[0], names[1], asn1.SEQUENCE, "name-string")
-    return "/".join(asn1.text(b, cs, ce) for _, cs, ce in asn1.children(b, ns, ne))
+    return "/".join(asn1.text_list(b, ns, ne))
 
 
 def kerberos_time(b: bytes, bounds: tuple[int, int]) -> str:
@@ -271,7 +271,7 @@ def _kdc_req(b: bytes, msg_type: int) -> KdcReq:
     etypes: list[int] = []
     if ctx(8) in body:
         es, ee = expect(b, body[ctx(8)][0], body[ctx(8)][1], asn1.SEQUENCE, "etype")
-        etypes = [asn1.int_value(b, cs, ce) for _, cs, ce in asn1.children(b, es, ee)]
+        etypes = asn1.int_list(b, es, ee)
     tickets: list[Ticket] = []
     if ctx(11) in body:
         ts, te = expect(b, body[ctx(11)][0], body[ctx(11)][1], asn1.SEQUENCE, "tickets")
