@@ -759,7 +759,7 @@ class SmbAnalyzer:
         if f.rpc is not None:
             f.rpc.close()
         if f.bytes_read or f.bytes_written:
-            fields = {
+            fields: dict[str, Any] = {
                 "path": f.name,
                 "share": f.share,
                 "pipe": f.pipe,
