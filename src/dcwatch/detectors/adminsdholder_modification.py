@@ -100,7 +100,8 @@ class AdminsdholderModification(Detector):
         c = ds_change(a, self.resolver, self.binds, self.logons)
         if c is None or not c.dn.lower().startswith(ADMINSDHOLDER) or not c.meaningful():
             return []
-        sd = (c.values.get("ntsecuritydescriptor") or [None])[0]
+        sds = c.values.get("ntsecuritydescriptor") or []
+        sd = sds[0] if sds else None
         corr = str(a.fields.get("correlation") or a.uid)
         added: list[str] = []
         diffed = False
@@ -114,19 +115,20 @@ class AdminsdholderModification(Detector):
             # the ACEs giving control of every protected account to someone not an admin
             added = [ace for ace in sddl_aces(sd) if ace not in old
                      and (diffed or _grants_control(ace, self._admin))]
-        trustees = []
+        trustees: list[dict[str, str | None]] = []
+        shown: list[tuple[str, str]] = []  # (name or SID, SID) of each trustee
         for ace in added:
             t = ace_trustee(ace) or "?"
             name = SDDL_ALIASES.get(t) or self.resolver.account_name(t)
             trustees.append({"ace": f"({ace})", "trustee": t, "trustee_name": name})
+            shown.append((name or t, t))
         who = actor_text(c.actor)
         attrs = c.meaningful()
         what = ", ".join(attrs)
         detail = ""
         if trustees:
             detail = (" adding ACE(s) for " if diffed else
-                      " - the new DACL grants control to ") + ", ".join(
-                t["trustee_name"] or t["trustee"] for t in trustees)
+                      " - the new DACL grants control to ") + ", ".join(n for n, _ in shown)
         return [self.draft(
             key=c.dn.lower(),
             activities=[a],
@@ -135,9 +137,9 @@ class AdminsdholderModification(Detector):
                           host_ref(c.src_host, "source computer", c.src_ip),
                           ip_ref(c.src_ip, "source IP") if c.src_host else None,
                           host_ref(c.dc, "domain controller"),
-                          *[EntityRef("user", t["trustee_name"] or t["trustee"], "granted",
-                                      sid=t["trustee"] if t["trustee"].startswith("S-")
-                                      else None) for t in trustees]),
+                          *[EntityRef("user", n, "granted",
+                                      sid=sid if sid.startswith("S-") else None)
+                            for n, sid in shown]),
             evidence={k: v for k, v in (
                 ("object", c.dn), ("attributes", attrs), ("actor", who),
                 ("added_aces" if diffed else "control_granted_to_non_admins", trustees),
