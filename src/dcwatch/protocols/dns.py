@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from dcwatch.errors import InputError, Malformed, Truncated
-from dcwatch.model.activity import Activity, ActivityKind, Origin
+from dcwatch.model.activity import ActivityKind
 from dcwatch.protocols.flow import Emit, FlowInfo
 
 HEADER_LEN = 12  # RFC 1035 4.1.1
@@ -216,8 +217,8 @@ def name_features(name: str) -> dict[str, Any]:
         s = sub.lower()
         n = len(s)
         log2 = math.log2
-        # per character in first-seen order (as collections.Counter): the same float sum
-        entropy = -sum([p * log2(p) for p in [s.count(ch) / n for ch in dict.fromkeys(s)]])
+        # per character in first-seen order (Counter keeps it): the same float sum
+        entropy = -sum([p * log2(p) for p in [c / n for c in Counter(s).values()]])
     return {
         "name_length": len(name) if labels else 0,
         "label_count": len(labels),
@@ -310,11 +311,8 @@ class DnsAnalyzer:
             fields["query_rr_scan"] = q.rr_scan
         if name:
             fields.update(name_features(name))
-        self.emit(Activity(
-            ts=ts or flow.ts, kind=ActivityKind.DNS_QUERY,  # type: ignore[arg-type]
-            origin=Origin(flow.source, frame, "pcap"), host=flow.server_ip,
-            src_ip=flow.client_ip, src_port=flow.client_port, dst_ip=flow.server_ip,
-            dst_port=flow.server_port, protocol="dns",
+        self.emit(flow.activity(
+            ActivityKind.DNS_QUERY, frame, ts or flow.ts, "dns", fields,  # type: ignore[arg-type]
             outcome=None if r is None else ("success" if r.rcode == 0 else "failure"),
-            status=None if r is None else r.rcode, fields=fields,
+            status=None if r is None else r.rcode,
         ))
