@@ -181,18 +181,30 @@ def test_task_command_from_xml() -> None:
     assert task_command("<Task/>") is None
 
 
-ADCS_CASES = [(4882, "security_permissions_changed"), (4885, "audit_filter_changed"),
-              (4886, "request_received"), (4887, "request_issued"), (4888, "request_denied"),
-              (4890, "manager_settings_changed"), (4896, "rows_deleted"),
-              (4899, "template_updated"), (4900, "template_security_updated")]
+ADCS_CASES = [
+    (4882, K.ADCS_SECURITY_CHANGED, "security_permissions_changed"),
+    (4885, K.ADCS_AUDIT_FILTER_CHANGED, "audit_filter_changed"),
+    (4886, K.ADCS_REQUEST, "request_received"),
+    (4887, K.ADCS_ISSUED, "request_issued"),
+    (4888, K.ADCS_DENIED, "request_denied"),
+    (4890, K.ADCS_SECURITY_CHANGED, "manager_settings_changed"),
+    (4891, K.ADCS_CONFIG_CHANGED, "configuration_changed"),
+    (4892, K.ADCS_CONFIG_CHANGED, "property_changed"),
+    (4896, K.ADCS_ROWS_DELETED, "rows_deleted"),
+    (4898, K.ADCS_TEMPLATE_LOADED, "template_loaded"),
+    (4899, K.ADCS_TEMPLATE_CHANGED, "template_updated"),
+    (4900, K.ADCS_TEMPLATE_CHANGED, "template_security_updated"),
+]
 
 
-@pytest.mark.parametrize(("eid", "op"), ADCS_CASES, ids=[str(c[0]) for c in ADCS_CASES])
-def test_adcs_events_map_to_certification_services_access(eid: int, op: str) -> None:
+@pytest.mark.parametrize(("eid", "kind", "op"), ADCS_CASES,
+                         ids=[str(c[0]) for c in ADCS_CASES])
+def test_adcs_events_map_to_certification_services_kinds(eid: int, kind: K, op: str) -> None:
     a = to_activity(rec(eid, {**SUBJ}))
     assert a is not None
-    assert a.kind is K.DS_ACCESS
-    assert a.fields["object_server"] == "AD CS"  # never "DS": a CA is not taken for a DC
+    assert a.kind is kind
+    assert str(a.kind).startswith("adcs.")
+    assert "object_server" not in a.fields  # the kind says it: no ds.object_access look-alike
     assert a.fields["adcs"] == op
     assert a.actor is not None
     assert a.actor.name == "alice"
@@ -235,9 +247,11 @@ ADFS_XML = (
     '<Component xsi:type="RequestAuditComponent"><IpAddress>203.0.113.5,10.0.0.9</IpAddress>'
     "<ProxyIpAddress>N/A</ProxyIpAddress><UserAgentString>curl &amp; co</UserAgentString>"
     "</Component></ContextComponents></AuditBase>")
-ADFS_CASES = [(1200, "token_issued"), (1201, "token_failed"), (1202, "credential_validated"),
-              (1203, "credential_failed"), (501, "claims"), (307, "configuration_changed"),
-              (510, "additional_information")]
+ADFS_CASES = [(1200, K.ADFS_TOKEN, "token_issued"), (1201, K.ADFS_TOKEN, "token_failed"),
+              (1202, K.ADFS_CREDENTIAL, "credential_validated"),
+              (1203, K.ADFS_CREDENTIAL, "credential_failed"), (501, K.ADFS_CLAIMS, "claims"),
+              (307, K.ADFS_CONFIG_CHANGED, "configuration_changed"),
+              (510, K.ADFS_DETAILS, "additional_information")]
 
 
 def adfs_rec(eid: int, values: list[str]) -> EventRecord:
@@ -247,12 +261,14 @@ def adfs_rec(eid: int, values: list[str]) -> EventRecord:
     return r
 
 
-@pytest.mark.parametrize(("eid", "op"), ADFS_CASES, ids=[str(c[0]) for c in ADFS_CASES])
-def test_adfs_events_map_to_federation_service_access(eid: int, op: str) -> None:
+@pytest.mark.parametrize(("eid", "kind", "op"), ADFS_CASES,
+                         ids=[str(c[0]) for c in ADFS_CASES])
+def test_adfs_events_map_to_federation_service_kinds(eid: int, kind: K, op: str) -> None:
     a = to_activity(adfs_rec(eid, ["{8F1C2A9E-3B4D-4E5F-8A6B-7C8D9E0F1A2B}", "x"]))
     assert a is not None
-    assert a.kind is K.DS_ACCESS
-    assert a.fields["object_server"] == "AD FS"  # never "DS": the AD FS server is not a DC
+    assert a.kind is kind
+    assert str(a.kind).startswith("adfs.")
+    assert "object_server" not in a.fields
     assert a.fields["adfs"] == op
     assert a.fields["instance_id"] == "{8f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b}"
 
@@ -276,6 +292,9 @@ def test_adfs_credential_audit_fields() -> None:
     failed = to_activity(adfs_rec(1203, ["i-2", ADFS_XML]))
     assert failed is not None
     assert failed.outcome == "failure"
+    empty = to_activity(adfs_rec(1202, ["i-3", None, ADFS_XML]))  # an empty <Data/> item
+    assert empty is not None
+    assert empty.fields["relying_party"] == "urn:federation:MicrosoftOnline"
 
 
 def test_adfs_claims_and_certificate_fields() -> None:
@@ -298,14 +317,19 @@ def test_adfs_configuration_change_details() -> None:
     assert a.fields["details"] == ["Caller: CONTOSO\\mallory", "Action: x"]
 
 
-def test_adfs_server_is_not_taken_for_a_dc() -> None:
+@pytest.mark.parametrize(("name", "server"), [
+    ("adfs_attack.jsonl", "ADFS01"), ("adfs_benign.jsonl", "ADFS01"),
+    ("adcs_attack.jsonl", "CA01"), ("adcs_benign.jsonl", "CA01")])
+def test_adfs_and_adcs_servers_are_not_taken_for_dcs(name: str, server: str) -> None:
     fixtures = Path(__file__).resolve().parent / "data" / "adcs_adfs"
-    for name in ("adfs_attack.jsonl", "adfs_benign.jsonl"):
-        resolver = Resolver()
-        lines = (fixtures / name).read_text(encoding="utf-8").splitlines()
-        for i, line in enumerate(lines, 1):
-            a = to_activity(event_from_xmljson(json.loads(line)["Event"], Origin(name, i)))
-            assert a is not None
-            resolver.observe(a)
-        assert resolver.dc_status("DC01.contoso.local")[0] is True
-        assert resolver.dc_status("ADFS01.contoso.local")[0] is not True
+    resolver = Resolver()
+    kinds = set()
+    lines = (fixtures / name).read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines, 1):
+        a = to_activity(event_from_xmljson(json.loads(line)["Event"], Origin(name, i)))
+        assert a is not None
+        kinds.add(str(a.kind).split(".")[0])
+        resolver.observe(a)
+    assert kinds & {"adcs", "adfs"}  # the server's own events are in the log
+    assert resolver.dc_status("DC01.contoso.local")[0] is True
+    assert resolver.dc_status(f"{server}.contoso.local")[0] is not True

@@ -5,13 +5,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from tests.detectors.adcsutil import FIXTURES, of
+from tests.detectors.adcsutil import ADFS_KIND, FIXTURES, of
 from tests.detectors.conftest import act, run, scan_alerts
 
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import Account, Activity
-from dcwatch.model.activity import ActivityKind as K
 from dcwatch.model.alert import Alert
 
 SLUG = "adfs-suspicious-certificate-auth"
@@ -29,9 +28,10 @@ def _alerts(name: str) -> tuple[Alert, ...]:
 
 
 def _adfs(op: str, ts: float, **fields: Any) -> Activity:
-    return act(K.DS_ACCESS, ts, host=ADFS, actor=fields.pop("actor", None),
-               src_ip=fields.pop("src_ip", None),
-               fields={"object_server": "AD FS", "adfs": op, **fields})
+    outcome = {"credential_validated": "success", "credential_failed": "failure"}.get(op)
+    return act(ADFS_KIND[op], ts, host=ADFS, actor=fields.pop("actor", None),
+               src_ip=fields.pop("src_ip", None), outcome=outcome,
+               fields={"adfs": op, **fields})
 
 
 def _sign_in(inst: str, ts: float = 0, user: str = "admin.global", method: str = TLS,

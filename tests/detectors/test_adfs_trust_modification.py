@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from tests.detectors.adcsutil import FIXTURES, MALLORY, of
+from tests.detectors.adcsutil import ADFS_KIND, FIXTURES, MALLORY, of
 from tests.detectors.conftest import act, run, scan_alerts
 
 from dcwatch.detectors.base import DetectionConfig
@@ -27,11 +27,11 @@ def _alerts(name: str) -> tuple[Alert, ...]:
 def _change(inst: str, details: list[str], ts: float = 0, with_510: bool = True
             ) -> list[Activity]:
     gmsa = Account(None, None, GMSA_SID)
-    base = {"object_server": "AD FS", "instance_id": inst}
-    out = [act(K.DS_ACCESS, ts, host=ADFS, actor=gmsa,
+    base = {"instance_id": inst}
+    out = [act(ADFS_KIND["configuration_changed"], ts, host=ADFS, actor=gmsa,
                fields={**base, "adfs": "configuration_changed"})]
     if with_510:
-        out.append(act(K.DS_ACCESS, ts + 0.1, host=ADFS, actor=gmsa,
+        out.append(act(ADFS_KIND["additional_information"], ts + 0.1, host=ADFS, actor=gmsa,
                        fields={**base, "adfs": "additional_information", "details": details}))
     return out
 

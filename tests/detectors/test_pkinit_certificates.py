@@ -78,8 +78,8 @@ def test_2425_san_for_another_account_fires() -> None:
 
 
 def test_2425_certificate_requested_for_someone_else_then_used() -> None:
-    req = act(ActivityKind.DS_ACCESS, 0, host="CA01.corp.local", actor=user("lowpriv"),
-              fields={"object_server": "AD CS", "adcs": "request_issued",
+    req = act(ActivityKind.ADCS_ISSUED, 0, host="CA01.corp.local", actor=user("lowpriv"),
+              fields={"adcs": "request_issued",
                       "requester": "CORP\\lowpriv",
                       "request_attributes": "CertificateTemplate:ESC1\nSAN:upn=Administrator"})
     use = logon(600, "Administrator", cert("CN=Administrator", "administrator@corp.local"))

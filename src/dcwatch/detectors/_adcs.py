@@ -1,7 +1,8 @@
 """What the AD CS detectors (2432-2435) share: reading a Certification Services activity.
 
-``protocols.winevent`` maps the CA's Security events 4882-4900 to ``ds.object_access`` with
-``object_server`` "AD CS" and ``adcs`` naming the operation (request_received, rows_deleted...).
+``protocols.winevent`` maps the CA's Security events 4882-4900 to the ``adcs.*`` kinds
+(``adcs.certificate_requested``, ``adcs.database_rows_deleted``...) with ``adcs`` naming the
+event's operation (request_received, security_permissions_changed...).
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ from dcwatch.entities.resolver import Resolver
 from dcwatch.model.activity import Account, Activity, ActivityKind
 from dcwatch.model.alert import EntityRef
 
-ADCS_SERVER = "AD CS"
-
-
-def adcs_op(a: Activity) -> str | None:
-    """The Certification Services operation of an activity, or None for anything else."""
-    if a.kind is not ActivityKind.DS_ACCESS or a.fields.get("object_server") != ADCS_SERVER:
-        return None
-    return a.fields.get("adcs")
+K = ActivityKind
+# A certificate request as the CA logs it: received (4886) or issued (4887).
+CA_REQUESTS = frozenset({K.ADCS_REQUEST, K.ADCS_ISSUED})
 
 
 def ca_actor(a: Activity, resolver: Resolver) -> Account | None:

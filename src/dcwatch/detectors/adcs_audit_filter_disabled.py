@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._adcs import adcs_op, ca_alert_parts, ca_key, kept
+from dcwatch.detectors._adcs import ca_alert_parts, ca_key, kept
 from dcwatch.detectors._common import dc_key
 from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector
 from dcwatch.model.activity import Activity, ActivityKind
@@ -38,15 +38,13 @@ class AdcsAuditFilterDisabled(Detector):
     phase: ClassVar[Phase] = Phase.OTHER
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1562", "T1562.002")
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.DS_ACCESS})
+    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.ADCS_AUDIT_FILTER_CHANGED})
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._last: BoundedDict[int] = BoundedDict(10_000)  # CA -> last filter seen
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        if adcs_op(a) != "audit_filter_changed":
-            return []
         new = a.fields.get("audit_filter")
         if new is None:
             return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._adcs import adcs_op, ca_alert_parts, ca_key, kept
+from dcwatch.detectors._adcs import ca_alert_parts, ca_key, kept
 from dcwatch.detectors.base import Detector
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
@@ -23,13 +23,11 @@ class AdcsDatabaseDeletion(Detector):
     phase: ClassVar[Phase] = Phase.OTHER
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1070",)
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.DS_ACCESS})
+    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.ADCS_ROWS_DELETED})
 
     min_rows: ClassVar[int] = 1  # a 4896 reporting 0 rows deleted nothing
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        if adcs_op(a) != "rows_deleted":
-            return []
         rows = a.fields.get("rows_deleted")
         if rows is not None and rows < self.min_rows:
             return []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._adcs import adcs_op, ca_alert_parts, ca_key, kept
+from dcwatch.detectors._adcs import ca_alert_parts, ca_key, kept
 from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, Phase, Severity
@@ -30,14 +30,14 @@ class AdcsPermissionModification(Detector):
     phase: ClassVar[Phase] = Phase.PERSISTENCE
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1484",)
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.DS_ACCESS})
+    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.ADCS_SECURITY_CHANGED})
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self._changed: BoundedDict[list[str]] = BoundedDict(10_000)  # key -> what, in order
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        what = CHANGES.get(adcs_op(a) or "")
+        what = CHANGES.get(a.fields.get("adcs") or "")
         if what is None:
             return []
         who, ca, entities = ca_alert_parts(a, self.resolver)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dcwatch.detectors._adfs import adfs_op, as_list
+from dcwatch.detectors._adfs import as_list
 from dcwatch.detectors._common import actor_text, display, host_ref, named
 from dcwatch.detectors.base import (
     BoundedDict,
@@ -60,7 +60,7 @@ class AdfsSuspiciousCertificateAuth(Detector):
     phase: ClassVar[Phase] = Phase.CREDENTIAL_ACCESS
     severity: ClassVar[Severity] = Severity.HIGH
     mitre: ClassVar[tuple[str, ...]] = ("T1606",)
-    handles: ClassVar[frozenset[str]] = frozenset({K.DS_ACCESS})
+    handles: ClassVar[frozenset[str]] = frozenset({K.ADFS_CREDENTIAL, K.ADFS_CLAIMS})
 
     # Custom application-policy OIDs a farm legitimately accepts: configuration.
     trusted_ekus: ClassVar[frozenset[str]] = frozenset()
@@ -74,17 +74,16 @@ class AdfsSuspiciousCertificateAuth(Detector):
         self._issuers: dict[str, dict[str, int]] = {}  # farm server -> issuer -> sign-ins
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        op = adfs_op(a)
         inst = a.fields.get("instance_id")
         if not inst:
             return []
-        if op == "credential_validated" and self._cert_auth(a):
+        if a.kind is K.ADFS_CREDENTIAL and a.outcome == "success" and self._cert_auth(a):
             cert = self._certs.pop(inst, None)
             if cert is None:
                 self._auths[inst] = a
                 return []
             return self._judge(a, cert)
-        if op == "claims" and a.fields.get("certificate"):
+        if a.kind is K.ADFS_CLAIMS and a.fields.get("certificate"):
             auth = self._auths.pop(inst, None)
             if auth is None:
                 self._certs[inst] = a

@@ -22,7 +22,7 @@ import re
 from datetime import timedelta
 from typing import ClassVar
 
-from dcwatch.detectors._adfs import adfs_op, as_list
+from dcwatch.detectors._adfs import ADFS_KINDS, as_list
 from dcwatch.detectors._common import actor_text, display, host_ref, named
 from dcwatch.detectors.base import (
     BoundedDict,
@@ -50,8 +50,10 @@ class AdfsTrustModification(Detector):
     phase: ClassVar[Phase] = Phase.PERSISTENCE
     severity: ClassVar[Severity] = Severity.MEDIUM
     mitre: ClassVar[tuple[str, ...]] = ("T1484", "T1484.002")
+    # Every AD FS audit kind: the farm's steady audit stream is the clock that judges a 307
+    # once its 510 details had time to arrive.
     handles: ClassVar[frozenset[str]] = frozenset(
-        {K.DS_ACCESS, K.DS_MODIFY, K.DS_CREATE, K.DS_DELETE})
+        {*ADFS_KINDS, K.DS_MODIFY, K.DS_CREATE, K.DS_DELETE})
 
     # Operators of planned federation changes (sAMAccountName, lower case): configuration.
     authorized_actors: ClassVar[frozenset[str]] = frozenset()
@@ -64,14 +66,13 @@ class AdfsTrustModification(Detector):
         self._details: BoundedDict[list[Activity]] = BoundedDict(10_000)  # instance -> 510s
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        if a.kind is not K.DS_ACCESS:
+        if a.kind not in ADFS_KINDS:
             return self._directory(a)
-        op = adfs_op(a)
         inst = a.fields.get("instance_id")
         out = self._expire(a)
-        if op == "configuration_changed" and inst:
+        if a.kind is K.ADFS_CONFIG_CHANGED and inst:
             self._changes[inst] = a
-        elif op == "additional_information" and inst:
+        elif a.kind is K.ADFS_DETAILS and inst:
             self._details.setdefault(inst, []).append(a)
         return out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from dcwatch.detectors._adcs import adcs_op, kept
+from dcwatch.detectors._adcs import CA_REQUESTS, kept
 from dcwatch.detectors._common import NetworkLogons, display, host_ref, ip_for_host
 from dcwatch.detectors.base import DetectionContext, Detector, ip_ref, refs, user_ref
 from dcwatch.entities.resolver import short
@@ -35,7 +35,7 @@ class DcCertificateRequestEsc8(Detector):
     phase: ClassVar[Phase] = Phase.PERSISTENCE
     severity: ClassVar[Severity] = Severity.HIGH
     mitre: ClassVar[tuple[str, ...]] = ("T1078",)
-    handles: ClassVar[frozenset[str]] = frozenset({K.DS_ACCESS, K.LOGON})
+    handles: ClassVar[frozenset[str]] = frozenset({*CA_REQUESTS, K.LOGON})
 
     # Templates whose certificates authenticate a DC (client authentication / KDC / smart card
     # logon EKUs published for domain controllers).
@@ -51,8 +51,6 @@ class DcCertificateRequestEsc8(Detector):
         if a.kind is K.LOGON:
             self.logons.observe(a)
             return []
-        if adcs_op(a) not in ("request_received", "request_issued"):
-            return []
         dc = a.target
         template = str(a.fields.get("template") or "")
         if dc is None or not dc.is_machine or template.lower() not in self.templates:
@@ -66,7 +64,7 @@ class DcCertificateRequestEsc8(Detector):
         ca = display(a.host)
         who = f"{dc.domain}\\{dc.name}" if dc.domain else str(dc.name)
         origin = f" from {src_host or src_ip}" if (src_host or src_ip) else ""
-        verb = "was issued" if a.fields.get("adcs") == "request_issued" else "was requested"
+        verb = "was issued" if a.kind is K.ADCS_ISSUED else "was requested"
         return [self.draft(
             key=f"{(dc_name or '?').lower()}|{ca.lower()}",
             activities=[a],

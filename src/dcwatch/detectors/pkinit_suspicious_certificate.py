@@ -2,8 +2,9 @@
 
 A PKINIT logon uses a certificate with the marks of AD CS abuse (ESC1/ESC6: the enrollee wrote
 someone else's name into the request). Sources: the PA-PK-AS-REQ certificate on the wire
-(``pkinit_cert`` of ``kerberos.as_request``) and the CA's events 4886/4887 (``ds.object_access``
-with ``adcs``). Rules (conservative; MDI's are not public, spec: unverified):
+(``pkinit_cert`` of ``kerberos.as_request``) and the CA's events 4886/4887
+(``adcs.certificate_requested``/``adcs.certificate_issued``). Rules (conservative; MDI's are
+not public, spec: unverified):
 
 * **SAN for another account** - the certificate's SAN UPN names an account other than the one
   the AS-REQ asks a TGT for (cname). AD CS maps a logon certificate to its own account; another
@@ -22,7 +23,7 @@ import re
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from dcwatch.detectors._adcs import adcs_op
+from dcwatch.detectors._adcs import CA_REQUESTS
 from dcwatch.detectors._common import host_ref
 from dcwatch.detectors._netcommon import acct_text, source, target_dc, where
 from dcwatch.detectors._pkinit import account_key, cert_evidence, name_key, pkinit_cert
@@ -41,8 +42,7 @@ class PkinitSuspiciousCertificate(Detector):
     phase: ClassVar[Phase] = Phase.LATERAL_MOVEMENT
     severity: ClassVar[Severity] = Severity.HIGH
     mitre: ClassVar[tuple[str, ...]] = ("T1550",)
-    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS,
-                                                   ActivityKind.DS_ACCESS})
+    handles: ClassVar[frozenset[str]] = frozenset({ActivityKind.KERBEROS_AS, *CA_REQUESTS})
 
     window: ClassVar[timedelta] = timedelta(hours=24)
     max_requests: ClassVar[int] = 10_000
@@ -53,7 +53,7 @@ class PkinitSuspiciousCertificate(Detector):
             self.max_requests)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
-        if a.kind is ActivityKind.DS_ACCESS:
+        if a.kind in CA_REQUESTS:
             self._ca_request(a)
             return []
         c = pkinit_cert(a)
@@ -89,8 +89,6 @@ class PkinitSuspiciousCertificate(Detector):
         )]
 
     def _ca_request(self, a: Activity) -> None:
-        if adcs_op(a) not in ("request_received", "request_issued"):
-            return
         m = _SAN_UPN.search(a.fields.get("request_attributes") or "")
         requester = a.fields.get("requester") or ""
         named = name_key(m.group(1)) if m else None

@@ -40,6 +40,34 @@ class ActivityKind(StrEnum):
     DSRM_PASSWORD_SET = "account.dsrm_password_set"
     SID_HISTORY_ADDED = "account.sid_history_added"
     SAM_ACCESS = "sam.object_access"
+    # AD CS: the certification authority's own Security events ("Audit Certification
+    # Services", 4882-4900). ``host`` is the CA; ``actor`` who acted (Subject, else the event's
+    # user SID); ``fields["adcs"]`` names the event's operation (request_received,
+    # security_permissions_changed, ...). Requests: ``target`` the requester, fields
+    # request_id, requester, request_attributes, template, client_machine (``ccm:``),
+    # disposition, cert_subject. Changes: audit_filter, table, filter, rows_deleted, and every
+    # other EventData item in ``details``.
+    ADCS_REQUEST = "adcs.certificate_requested"  # 4886
+    ADCS_ISSUED = "adcs.certificate_issued"  # 4887
+    ADCS_DENIED = "adcs.certificate_denied"  # 4888
+    ADCS_SECURITY_CHANGED = "adcs.security_changed"  # 4882 CA permissions, 4890 cert managers
+    ADCS_AUDIT_FILTER_CHANGED = "adcs.audit_filter_changed"  # 4885
+    ADCS_CONFIG_CHANGED = "adcs.configuration_changed"  # 4891 configuration, 4892 property
+    ADCS_ROWS_DELETED = "adcs.database_rows_deleted"  # 4896
+    ADCS_TEMPLATE_LOADED = "adcs.template_loaded"  # 4898
+    ADCS_TEMPLATE_CHANGED = "adcs.template_changed"  # 4899 template, 4900 its security
+    # AD FS: the federation server's audits (providers "AD FS Auditing" / "AD FS"). ``host`` is
+    # the AD FS server; ``fields["adfs"]`` names the operation and ``instance_id`` ties the
+    # events of one request together (a 1202 and its 501, a 307 and its 510). Token and
+    # credential audits: ``actor`` the user, ``src_ip`` the first client address, ``outcome``,
+    # and the AuditBase items (relying_party, primary_auth, user_agent, ...); 501: ``claims``
+    # {type: [values]} and ``certificate`` (the certificatecontext claims); 307/510:
+    # ``details`` (lines). The AD FS DKM key is read on a DC: that is ``ds.object_access``.
+    ADFS_TOKEN = "adfs.token_request"  # 1200 issued, 1201 failed
+    ADFS_CREDENTIAL = "adfs.credential_validation"  # 1202 validated, 1203 failed
+    ADFS_CLAIMS = "adfs.claims"  # 501
+    ADFS_CONFIG_CHANGED = "adfs.configuration_changed"  # 307
+    ADFS_DETAILS = "adfs.additional_information"  # 510 (the details of a 307, among others)
     # Accounts and groups (4720-4726, 4738, 4741-4743, 4727-4758, 4781)
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_ENABLED = "account.enabled"

@@ -386,24 +386,24 @@ def _ldap_query(rec: EventRecord) -> Activity:
 
 
 # --- AD CS (Security channel, "Audit Certification Services") --------------------------------
-# Certification Services events carry no object DN: they map to ``ds.object_access`` with
-# ``object_server`` "AD CS" (never "DS", so the CA server is not taken for a DC) and ``adcs``
-# naming the operation. Data names follow the Security-Auditing manifest (**unverified** against
-# a live CA for 4882/4890/4892: every other EventData item is kept in ``details``).
+# Certification Services events map to ``adcs.*`` kinds (none of them DC evidence: the CA
+# server is not taken for a DC) with ``adcs`` naming the event's operation. Data names follow
+# the Security-Auditing manifest (**unverified** against a live CA for 4882/4890/4892: every
+# other EventData item is kept in ``details``).
 
-ADCS_EVENTS = {
-    4882: "security_permissions_changed",
-    4885: "audit_filter_changed",
-    4886: "request_received",
-    4887: "request_issued",
-    4888: "request_denied",
-    4890: "manager_settings_changed",
-    4891: "configuration_changed",
-    4892: "property_changed",
-    4896: "rows_deleted",
-    4898: "template_loaded",
-    4899: "template_updated",
-    4900: "template_security_updated",
+ADCS_EVENTS: dict[int, tuple[ActivityKind, str]] = {  # event -> (kind, operation)
+    4882: (K.ADCS_SECURITY_CHANGED, "security_permissions_changed"),
+    4885: (K.ADCS_AUDIT_FILTER_CHANGED, "audit_filter_changed"),
+    4886: (K.ADCS_REQUEST, "request_received"),
+    4887: (K.ADCS_ISSUED, "request_issued"),
+    4888: (K.ADCS_DENIED, "request_denied"),
+    4890: (K.ADCS_SECURITY_CHANGED, "manager_settings_changed"),
+    4891: (K.ADCS_CONFIG_CHANGED, "configuration_changed"),
+    4892: (K.ADCS_CONFIG_CHANGED, "property_changed"),
+    4896: (K.ADCS_ROWS_DELETED, "rows_deleted"),
+    4898: (K.ADCS_TEMPLATE_LOADED, "template_loaded"),
+    4899: (K.ADCS_TEMPLATE_CHANGED, "template_updated"),
+    4900: (K.ADCS_TEMPLATE_CHANGED, "template_security_updated"),
 }
 _TEMPLATE_RE = re.compile(r"CertificateTemplate:\s*([^\s,;]+)", re.I)
 _CCM_RE = re.compile(r"(?:^|[\s,;])ccm:\s*([^\s,;]+)", re.I)
@@ -427,14 +427,14 @@ def _adcs(rec: EventRecord) -> Activity:
                not k.startswith("Subject") and v is not None}
     actor = account(d, "Subject") or (
         Account(None, None, rec.user_sid) if rec.user_sid else None)
+    kind, op = ADCS_EVENTS[rec.event_id]
     return _base(
         rec,
-        K.DS_ACCESS,
+        kind,
         actor=actor,
         target=_requester(s(d, "Requester")),
         fields={
-            "object_server": "AD CS",
-            "adcs": ADCS_EVENTS[rec.event_id],
+            "adcs": op,
             "request_id": s(d, "RequestId"),
             "requester": s(d, "Requester"),
             "request_attributes": attrs,
@@ -452,21 +452,20 @@ def _adcs(rec: EventRecord) -> Activity:
 
 
 # --- AD FS (Security channel "AD FS Auditing"; "AD FS/Admin") --------------------------------
-# The federation server's audits carry no directory object: like AD CS they map to
-# ``ds.object_access`` with ``object_server`` "AD FS" (never "DS": the AD FS server is not taken
-# for a DC) and ``adfs`` naming the operation. Layouts are positional (**unverified** against a
-# live farm): 1200-1203 [instance ID, AuditBase XML]; 501 [instance ID, claim type, value,
-# claim type, value...]; 307 [instance ID, details...] and 510 [instance ID, details...] (the
-# details of the configuration change 307 announces).
+# The federation server's audits map to ``adfs.*`` kinds (none of them DC evidence: the AD FS
+# server is not taken for a DC) with ``adfs`` naming the operation. Layouts are positional
+# (**unverified** against a live farm): 1200-1203 [instance ID, AuditBase XML]; 501 [instance
+# ID, claim type, value, claim type, value...]; 307 [instance ID, details...] and 510 [instance
+# ID, details...] (the details of the configuration change 307 announces).
 
-ADFS_EVENTS = {
-    1200: "token_issued",
-    1201: "token_failed",
-    1202: "credential_validated",
-    1203: "credential_failed",
-    501: "claims",
-    307: "configuration_changed",
-    510: "additional_information",
+ADFS_EVENTS: dict[int, tuple[ActivityKind, str]] = {  # event -> (kind, operation)
+    1200: (K.ADFS_TOKEN, "token_issued"),
+    1201: (K.ADFS_TOKEN, "token_failed"),
+    1202: (K.ADFS_CREDENTIAL, "credential_validated"),
+    1203: (K.ADFS_CREDENTIAL, "credential_failed"),
+    501: (K.ADFS_CLAIMS, "claims"),
+    307: (K.ADFS_CONFIG_CHANGED, "configuration_changed"),
+    510: (K.ADFS_DETAILS, "additional_information"),
 }
 ADFS_PROVIDERS = ("AD FS Auditing", "AD FS")
 _AUDIT_TAGS = {"UserId": "user_id", "RelyingParty": "relying_party",
@@ -509,15 +508,15 @@ def _adfs(rec: EventRecord) -> Activity:
         if isinstance(d.get("Data"), list) else []
     named_vals = [str(v) for k, v in d.items() if k != "Data" and v is not None]
     values = pos or named_vals
-    op = ADFS_EVENTS[rec.event_id]
+    kind, op = ADFS_EVENTS[rec.event_id]
     instance = (values[0] or "").strip().lower() or None if values else None
     rest = [v for v in values[1:] if v is not None]
-    fields: dict[str, Any] = {"object_server": "AD FS", "adfs": op, "instance_id": instance}
+    fields: dict[str, Any] = {"adfs": op, "instance_id": instance}
     actor = Account(None, None, rec.user_sid) if rec.user_sid else None
     src_ip = None
     outcome = None
     if rec.event_id in (1200, 1201, 1202, 1203):
-        xml = next((v for v in values if "<AuditBase" in v or "<UserId>" in v), None)
+        xml = next((v for v in values if v and ("<AuditBase" in v or "<UserId>" in v)), None)
         audit = adfs_audit(xml)
         fields.update(audit)
         actor = _adfs_user(audit.get("user_id")) or actor
@@ -533,7 +532,7 @@ def _adfs(rec: EventRecord) -> Activity:
         fields.update(claims=claims or None, certificate=cert or None)
     else:  # 307 / 510: free-form details of a configuration change
         fields["details"] = [v.strip() for v in rest if v.strip()] or None
-    return _base(rec, K.DS_ACCESS, actor=actor, src_ip=src_ip, outcome=outcome, fields=fields)
+    return _base(rec, kind, actor=actor, src_ip=src_ip, outcome=outcome, fields=fields)
 
 
 # --- accounts and groups -----------------------------------------------------------------------
