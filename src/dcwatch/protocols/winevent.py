@@ -587,6 +587,7 @@ _GROUP_SCOPE = {  # event -> (kind, scope, security-enabled)
 def _account_change(rec: EventRecord) -> Activity:
     d = rec.data
     eid = rec.event_id
+    target: Account | None
     if eid == 4781:
         target = Account(s(d, "NewTargetUserName"), s(d, "TargetDomainName"), s(d, "TargetSid"))
     else:
