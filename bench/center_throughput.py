@@ -174,7 +174,9 @@ def _bench_engine(acts: list[Activity], profile: bool) -> dict:
     gc.collect()
     held = rss_mib() - base_rss  # the engine's state (the activities existed before)
     t1 = time.perf_counter()
+    gc.disable()  # as Center.state_bytes does
     blob = pickle.dumps({"engine": e}, protocol=pickle.HIGHEST_PROTOCOL)
+    gc.enable()
     pk = time.perf_counter() - t1
     dec = _decode_cost(acts[:50_000])
     out = {"engine_per_s": len(acts) / cpu, "decode_us": dec * 1e6, "state_rss_mib": held,
@@ -273,7 +275,7 @@ def _center_proc(url: str, db: str, site: str, q, profile: bool = False) -> None
     k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
     q.put((c.processed, time.perf_counter() - t0, time.process_time() - c0, child,
-           c.loop_ended - m0))
+           getattr(c, "loop_ended", time.monotonic()) - m0))
 
 
 def bench_center(url: str, dbs: list[str], acts: list[Activity], centers: int,

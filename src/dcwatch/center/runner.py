@@ -126,6 +126,7 @@ class Center:
         self._seen_late = self.reorder.late
         self._stop = asyncio.Event()
         self._last_msg_age = 0.0
+        self.snapshot_seconds = 0.0  # how long the last state pickling took (fork to saved)
         self._gaps: set[str] = set()  # sites whose consumer skipped messages: re-create it
         self._resynced: set[str] = set()  # streams whose next message may follow a gap
 
@@ -244,11 +245,15 @@ class Center:
         """The pickled detection state (listeners are not part of it)."""
         listeners, self.engine.listeners = self.engine.listeners, []
         self._prune()
+        collecting = gc.isenabled()
+        gc.disable()  # pickling allocates enough to run collections over the whole heap: 2x
         try:
             return pickle.dumps({"engine": self.engine, "reorder": self.reorder,
                                  "health_open": self.health.open},
                                 protocol=pickle.HIGHEST_PROTOCOL)
         finally:
+            if collecting:
+                gc.enable()
             self.engine.listeners = listeners
 
     def _take_checkpoint(self, fork: bool = True) -> Any:
@@ -276,8 +281,10 @@ class Center:
         """The pickled state as of now; returns the function (run on the writer thread) that
         gives it. A forked child pickles its copy-on-write image of the state into a pipe, so
         the loop only pays for the fork; ``fork_checkpoints=False`` pickles here."""
+        t0 = time.monotonic()
         if not (fork and self.opts.fork_checkpoints and hasattr(os, "fork")):
             blob = self.state_bytes()
+            self.snapshot_seconds = time.monotonic() - t0
             return lambda: blob
         r, w = os.pipe()
         pid = os.fork()
@@ -298,6 +305,7 @@ class Center:
             with os.fdopen(r, "rb") as f:
                 blob = f.read()
             _, status = os.waitpid(pid, 0)
+            self.snapshot_seconds = time.monotonic() - t0
             if status != 0 or not blob:
                 raise StoreError(f"checkpoint: the process pickling the state failed "
                                  f"(wait status {status})")
@@ -443,7 +451,11 @@ class Center:
                     self._periodic_health(now)
                     last_health = mono
                 await self._settle()
-                if mono - last_cp >= self.opts.checkpoint_interval and self.unacked:
+                # at least the configured interval, and five times what pickling the state takes
+                # (a fifth of a core at most; under ack_wait, 120 s)
+                interval = max(self.opts.checkpoint_interval,
+                               min(60.0, 5 * self.snapshot_seconds))
+                if mono - last_cp >= interval and self.unacked:
                     acks, self.unacked = self.unacked, []
                     await self._submit(self._take_checkpoint(), acks)
                     last_cp = last_commit = mono
