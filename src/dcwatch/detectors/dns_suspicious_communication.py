@@ -5,9 +5,11 @@ control carried in DNS: per (source, registered domain) within ``window``
 * many distinct *encoded-looking* subdomains: a label of ``min_label_length`` characters or
   more (RFC 1035 caps labels at 63) whose subdomain part has Shannon entropy of at least
   ``min_entropy`` bits per character (base32/base64/hex payloads), or
-* many distinct subdomains asked mostly with data-carrying record types (TXT, NULL: a
-  downstream channel), or many such queries at all (C2 polling: with ordinary TTLs the
-  client's resolver cache answers repeats, so dozens reaching the server mean TTL-0 records), or
+* many distinct subdomains asked mostly with the record types tunnels carry their downstream
+  in (TXT, NULL, CNAME, MX and the private-use types: dnscat2 picks among TXT/CNAME/MX per
+  packet, iodine uses NULL or PRIVATE; clients resolving names ask A/AAAA), or many such
+  queries at all (C2 polling: with ordinary TTLs the client's resolver cache answers repeats,
+  so dozens reaching the server mean TTL-0 records), or
 * a very large number of distinct, long subdomains (upstream data in the names themselves).
 Sources: ``dns.query`` on the wire (UDP/TCP 53). No learning period (MDI documents none).
 Known false positives: vendors that use DNS as a transport (antivirus reputation, DNS block
@@ -21,6 +23,7 @@ State: one sliding window of distinct names per (source, domain), bounded by ``B
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import ClassVar
 
@@ -30,8 +33,10 @@ from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, Slid
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import AlertDraft, EntityRef, Phase, Severity
 
-# RFC 1035 3.3.10 NULL, 3.3.14 TXT: record types whose answers carry arbitrary data.
-DATA_QTYPES = frozenset({10, 16})
+# Record types tunnels read their downstream from: RFC 1035 3.3.10 NULL, 3.3.14 TXT (arbitrary
+# data), 3.3.1 CNAME and 3.3.9 MX (a name: dnscat2 encodes data in it), RFC 6895 3.1 private use
+# (iodine's PRIVATE is 65399). Resolving clients ask for addresses (A/AAAA) instead.
+DATA_QTYPES = frozenset({5, 10, 15, 16, *range(65280, 65535)})
 # Second-level labels under which registrations sit one level deeper (co.uk, com.au ...).
 _SLD = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go", "gob"})
 
@@ -65,9 +70,9 @@ class DnsSuspiciousCommunication(Detector):
     min_label_length: ClassVar[int] = 24  # characters in the longest label of the name
     min_entropy: ClassVar[float] = 3.5  # bits per character of the subdomain part
     min_encoded: ClassVar[int] = 10  # distinct encoded-looking subdomains
-    min_data_subdomains: ClassVar[int] = 20  # distinct subdomains asked with TXT/NULL
-    min_data_share: ClassVar[float] = 0.5  # share of the domain's queries that are TXT/NULL
-    min_data_queries: ClassVar[int] = 30  # TXT/NULL queries for one domain (polling)
+    min_data_subdomains: ClassVar[int] = 20  # distinct subdomains asked with TXT/NULL/CNAME/MX
+    min_data_share: ClassVar[float] = 0.5  # share of the domain's queries of those types
+    min_data_queries: ClassVar[int] = 30  # TXT/NULL/CNAME/MX queries for one domain (polling)
     min_unique: ClassVar[int] = 150  # distinct subdomains of one domain ...
     min_mean_sub_length: ClassVar[float] = 20.0  # ... with this mean subdomain length
     max_names: ClassVar[int] = 2000
@@ -122,7 +127,7 @@ class DnsSuspiciousCommunication(Detector):
             return []
         acts = w.items()
         subs = {self._sub(x, domain) for x in acts}
-        samples = list(dict.fromkeys(str(x.fields.get("query")) for x in acts))[:10]
+        samples = self._samples(dict.fromkeys(str(x.fields.get("query")) for x in acts), domain)
         types: dict[str, int] = {}
         for x in acts:
             t = str(x.fields.get("qtype_name") or x.fields.get("qtype"))
@@ -144,8 +149,26 @@ class DnsSuspiciousCommunication(Detector):
 
     @staticmethod
     def _sub(a: Activity, domain: str) -> str:
-        n = str(a.fields.get("query") or "").lower().rstrip(".")
+        return DnsSuspiciousCommunication._name_sub(str(a.fields.get("query") or ""), domain)
+
+    @staticmethod
+    def _name_sub(name: str, domain: str) -> str:
+        n = name.lower().rstrip(".")
         return n[: -len(domain) - 1] if n.endswith("." + domain) else ""
+
+    def _samples(self, names: Iterable[str], domain: str, n: int = 10) -> list[str]:
+        """Up to n names, the encoded-looking ones first: they show what was carried, a C2
+        poll does not."""
+        encoded: list[str] = []
+        other: list[str] = []
+        for name in names:
+            if self._encoded(self._name_sub(name, domain)):
+                encoded.append(name)
+                if len(encoded) == n:
+                    break
+            elif len(other) < n:
+                other.append(name)
+        return (encoded + other)[:n]
 
     def _encoded(self, sub: str) -> bool:
         labels = sub.split(".")
@@ -170,7 +193,8 @@ class DnsSuspiciousCommunication(Detector):
             return f"{encoded} long high-entropy subdomains (encoded data)"
         if data / total >= self.min_data_share and (len(data_subs) >= self.min_data_subdomains
                                                     or data >= self.min_data_queries):
-            return f"{data} TXT/NULL queries over {len(data_subs)} distinct subdomains"
+            return (f"{data} TXT/NULL/CNAME/MX queries over {len(data_subs)} distinct "
+                    "subdomains")
         if len(subs) >= self.min_unique:
             mean = sum(map(len, subs)) / len(subs)
             if mean >= self.min_mean_sub_length:
