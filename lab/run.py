@@ -1283,17 +1283,20 @@ def sc_kerberoast(s):
 
 @scenario(
     "overpass_the_hash",
-    expected="2008",
-    tolerated="2002",
+    expected="2008;2002",
     key_entities="hd.admin;WS1;10.77.0.21;DC01",
-    notes="Overpass-the-hash from WS1: AS-REQ for hd.admin offering only RC4-HMAC "
-    "(etype 23) with PA-ENC-TIMESTAMP made from hd.admin's NT hash (every other "
-    "client in the lab offers AES first); TGS for cifs/dc01 and an SMB session with "
-    "the ticket. 2002 (tool-built AS-REQ) tolerated.",
+    notes="Overpass-the-hash from WS1: WS1's machine account logs on first (MIT kinit: AES "
+    "etypes first, as WS1's own Kerberos always does); then an impacket AS-REQ for hd.admin "
+    "offering only RC4-HMAC (etype 23), kdc-options forwardable/proxiable/renewable, with "
+    "PA-ENC-TIMESTAMP made from hd.admin's NT hash (every other client in the lab offers AES "
+    "first); TGS for cifs/dc01 and an SMB session with the ticket. 2008 for the RC4 pre-auth, "
+    "2002 for the second, tool-built Kerberos implementation on WS1.",
     audit_expected="2008",
     audit_tolerated="2002",
 )
 def sc_opth(s):
+    # WS1's own Kerberos stack (AES first) before the tool's RC4-only AS-REQ: 2002 compares them
+    machine_logon(s, "dcw-ws1")
     # Samba's KDC Authentication record: passwordType arcfour-hmac-md5 (others are AES)
     step(
         s,
@@ -1904,16 +1907,17 @@ def sc_smb_brute(s):
 
 @scenario(
     "killchain",
-    expected="2012;2008;2018;2019;2006;2032",
-    tolerated="2002;2009;2013;2021;2022;2026;2027;2040",
+    expected="2012;2008;2002;2018;2019;2006;2032",
+    tolerated="2009;2013;2021;2022;2026;2027;2040",
     key_entities="alice;hd.admin;da.admin;Administrator;krbtgt;WS1;WS2;10.77.0.21;"
     "10.77.0.22;DC01;10.77.0.10;WinUpdSvc;eviluser",
     notes="One attack story in order (see README.md): (1) baseline: DC locator, WS1$ and "
     "alice logons + GPO reads, da.admin logs on at WS2 and keeps an SMB session; "
     "(2) alice on WS1 runs NetrSessionEnum (srvsvc, levels 10/502/1/0: "
     "ACCESS_DENIED from Samba) to find where da.admin is logged on; (3) "
-    "overpass-the-hash: RC4-only AS-REQ for hd.admin from its stolen NT hash, TGS "
-    "cifs/dc01 and SMB; (4) pass-the-ticket: da.admin's TGT from WS2 used from WS1 "
+    "overpass-the-hash: RC4-only AS-REQ for hd.admin from its stolen NT hash (impacket; "
+    "WS1's own Kerberos offered AES in (1): 2008 and 2002), TGS cifs/dc01 and SMB; (4) "
+    "pass-the-ticket: da.admin's TGT from WS2 used from WS1 "
     "(TGS-REQ + SMB from 10.77.0.21); (5) remote code execution on the DC with "
     "that ticket: svcctl CreateServiceW WinUpdSvc '" + EVIL_CMD + "' (refused by "
     "Samba, on the wire); (6) DCSync of krbtgt from WS1 as da.admin (DRSUAPI "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.detectors.netutil import WS1, WS2, ids_of, recording, run, wire
+from tests.detectors.netutil import WS1, WS2, alerts_of, ids_of, recording, run, wire
 from tests.helpers import user
 
 from dcwatch.model.activity import ActivityKind as K
@@ -35,3 +35,13 @@ def test_live_learning_suppresses() -> None:
 def test_lab() -> None:
     assert 2002 not in ids_of(recording("benign_baseline"))
     assert 2002 not in ids_of(recording("kerberoast"))  # AES-only tool requests are not RC4
+
+
+def test_lab_overpass_the_hash() -> None:
+    # WS1$ logs on with MIT kinit (AES first), then impacket's RC4-only AS-REQ for hd.admin
+    alerts = alerts_of(recording("overpass_the_hash"), 2002)
+    assert len(alerts) == 1
+    roles = {e.role: e.name for e in alerts[0].entities}
+    assert roles["source computer"] == "WS1"
+    assert "hd.admin" in roles["compromised account"]
+    assert alerts[0].evidence["offered_etypes"] == ["RC4-HMAC"]
