@@ -20,7 +20,15 @@ from dcwatch.protocols.flow import FlowContext, FlowInfo
 from dcwatch.protocols.net import dispatch
 from dcwatch.protocols.net.ip import PROTO_TCP, PROTO_UDP, Reassembler, ipv6_payload
 from dcwatch.protocols.net.link import ETH_IPV4, ETH_IPV6, LINKTYPE_ETHERNET, ip_start
-from dcwatch.protocols.net.tcp import ACK, FIN, RST, SYN, TcpConnection
+from dcwatch.protocols.net.tcp import (
+    ACK,
+    FIN,
+    MAX_DIRECTION_BYTES,
+    RST,
+    SEQ_MASK,
+    SYN,
+    TcpConnection,
+)
 from dcwatch.sources.base import SourceStats
 
 TCP_IDLE = 300.0  # seconds without a packet before a TCP flow is closed
@@ -93,14 +101,40 @@ class PacketDecoder:
                         ports = self.tcp_ports
                         if dport in ports or sport in ports:
                             want = True
-                        elif self.rpc_cls is not None and self.context.rpc_ports:
-                            dyn = self._dynamic_ports()  # ports learned from the endpoint mapper
+                        elif self.rpc_cls is not None and (rp := self.context.rpc_ports):
+                            # ports learned from the endpoint mapper (set rebuilt when it grew)
+                            dyn = self._rpc_ports if len(rp) == self._rpc_n else \
+                                self._dynamic_ports()
                             want = dport in dyn or sport in dyn
                         else:
                             want = False
                         if want:
-                            self._tcp_fast(ts, buf, start, end, frame_no, n, total, seq, doff,
-                                           flags, sport, dport)
+                            # _tcp_fast inline for a whole segment of a known flow without
+                            # SYN/FIN/RST (almost every one): see there
+                            pl = start + 34 + ((doff >> 4) << 2)
+                            entry = None if 14 + total > n or flags & (SYN | FIN | RST) or \
+                                pl > end or pl - start < 54 else \
+                                self.tcp.get((buf[start + 26 : start + 34], sport, dport))
+                            if entry is None:
+                                self._tcp_fast(ts, buf, start, end, frame_no, n, total, seq,
+                                               doff, flags, sport, dport)
+                            else:
+                                conn, from_client = entry
+                                h = conn.c if from_client else conn.s
+                                if pl == end or h.next_seq != seq or h.ooo or h.capped or \
+                                        conn.error is not None or \
+                                        h.delivered + end - pl > MAX_DIRECTION_BYTES:
+                                    self._tcp_fast(ts, buf, start, end, frame_no, n, total, seq,
+                                                   doff, flags, sport, dport)
+                                else:
+                                    # TcpConnection.segment's in-order delivery, inline
+                                    info = conn.info
+                                    info.frame = frame_no
+                                    conn.last = ts
+                                    info.ts = self._when(ts)
+                                    h.next_seq = (seq + end - pl) & SEQ_MASK
+                                    h.delivered += end - pl
+                                    conn.analyzer.data(from_client, buf[pl:end])
                 elif proto == PROTO_UDP:
                     end = start + 14 + total if 14 + total < n else stop
                     self._udp(ts, buf, start + 34, end, frame_no, buf, start + 26, 4)
