@@ -275,7 +275,8 @@ def _center_proc(url: str, db: str, site: str, q, profile: bool = False) -> None
     k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
     q.put((c.processed, time.perf_counter() - t0, time.process_time() - c0, child,
-           getattr(c, "loop_ended", time.monotonic()) - m0))
+           getattr(c, "loop_ended", time.monotonic()) - m0,
+           getattr(c, "loop_cpu", time.process_time()) - c0))
 
 
 def bench_center(url: str, dbs: list[str], acts: list[Activity], centers: int,
@@ -300,8 +301,10 @@ def bench_center(url: str, dbs: list[str], acts: list[Activity], centers: int,
     n = sum(r[0] for r in res)
     return {"centers": centers, "activities": n, "per_s_wall": n / wall,
             "per_s_cpu_each": [r[0] / r[2] for r in res],
-            # up to the last activity processed (without the final checkpoint and flush)
+            # up to the last activity processed (without the final checkpoint and flush):
+            # wall clock, and CPU of the center process (every thread; not the checkpoint child)
             "per_s_loop_each": [r[0] / r[4] for r in res],
+            "per_s_loop_cpu_each": [r[0] / r[5] for r in res],
             "child_cpu_s": [round(r[3], 2) for r in res]}
 
 

@@ -123,6 +123,7 @@ class Center:
         self.alert_latencies: list[float] = []  # seconds from the newest activity to commit
         self.finished = False
         self.loop_ended = 0.0  # time.monotonic() when the loop stopped taking messages
+        self.loop_cpu = 0.0  # and time.process_time() then
         self._seen_late = self.reorder.late
         self._stop = asyncio.Event()
         self._last_msg_age = 0.0
@@ -471,6 +472,7 @@ class Center:
                     break
         finally:
             self.loop_ended = time.monotonic()  # before the final flush (benchmarks)
+            self.loop_cpu = time.process_time()
             try:
                 await self._drain()  # raises if a write failed: then no final checkpoint
                 await asyncio.get_running_loop().run_in_executor(
