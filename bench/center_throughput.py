@@ -384,20 +384,22 @@ def main() -> None:
             nats.stop(kill=True)
         if pg:
             pg.stop()
-    print("\n| accounts | engine act/s (1 core) | decode µs/act | center act/s 1 core | "
-          "center act/s 2 cores | alert latency p50 / p99 | engine state (RSS) | checkpoint |")
+    print("\n| accounts | engine act/s (1 core) | decode µs/act | center act/s per CPU-second | "
+          "center act/s wall, 1 / 2 centers | alert latency p50 / p99 | engine state (RSS) | "
+          "checkpoint |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        c1 = f"{r['c1']['per_s_wall']:,.0f}" if "c1" in r else "-"
+        cpu = f"{r['c1']['per_s_loop_cpu_each'][0]:,.0f}" if "c1" in r else "-"
+        c1 = f"{r['c1']['per_s_loop_each'][0]:,.0f}" if "c1" in r else "-"
         c2 = f"{r['c2']['per_s_wall']:,.0f}" if "c2" in r else "-"
         lat = r.get("lat", {})
         ls = f"{lat['p50_s']:.2f} s / {lat['p99_s']:.2f} s" if lat.get("alerts") else "-"
         if "engine_per_s" not in r:
-            print(f"| {r['accounts']:,} | - | - | {c1} | {c2} | {ls} | - | - |")
+            print(f"| {r['accounts']:,} | - | - | {cpu} | {c1} / {c2} | {ls} | - | - |")
             continue
-        print(f"| {r['accounts']:,} | {r['engine_per_s']:,.0f} | {r['decode_us']:.1f} | {c1} | "
-              f"{c2} | {ls} | {r['state_rss_mib']:.0f} MiB | {r['checkpoint_mib']:.1f} MiB in "
-              f"{r['checkpoint_s']:.2f} s |")
+        print(f"| {r['accounts']:,} | {r['engine_per_s']:,.0f} | {r['decode_us']:.1f} | {cpu} | "
+              f"{c1} / {c2} | {ls} | {r['state_rss_mib']:.0f} MiB | "
+              f"{r['checkpoint_mib']:.1f} MiB in {r['checkpoint_s']:.2f} s |")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
