@@ -121,7 +121,11 @@ class PacketDecoder:
                             else:
                                 conn, from_client = entry
                                 h = conn.c if from_client else conn.s
-                                if pl == end or h.next_seq != seq or h.ooo or h.capped or \
+                                if pl == end and h.next_seq is not None and \
+                                        conn.error is None and not (conn.c.fin and conn.s.fin):
+                                    conn.info.frame = frame_no  # a pure ACK: as _tcp_fast
+                                    conn.last = ts
+                                elif pl == end or h.next_seq != seq or h.ooo or h.capped or \
                                         conn.error is not None or \
                                         h.delivered + end - pl > MAX_DIRECTION_BYTES:
                                     self._tcp_fast(ts, buf, start, end, frame_no, n, total, seq,
