@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import RECORDINGS
 from tests.detectors.conftest import ADMIN, act, ids, run, scan_alerts, shared
 
 from dcwatch.model.activity import Account
@@ -57,3 +58,43 @@ def test_5137_ntdsdsa_for_a_non_dc_server() -> None:
     alerts = run([a], SLUG)
     assert len(alerts) == 1
     assert alerts[0].evidence["rogue_computer"] == "WS5"
+
+
+def test_spns_added_over_ldap_or_in_the_samba_audit() -> None:
+    dn = "CN=WS5,CN=Computers,DC=corp,DC=local"
+    ldap = act(K.DS_MODIFY, 0, actor=ADMIN, protocol="ldap", src_ip="10.0.0.66",
+               dst_ip="10.0.0.10", fields={
+                   "dn": dn, "operation": "modify", "attributes": ["servicePrincipalName"],
+                   "changes": [{"op": "add", "attribute": "servicePrincipalName"}],
+                   "values": {"servicePrincipalName": ["GC/ws5.corp.local/corp.local", DRS]}})
+    samba = act(K.DS_MODIFY, 0, actor=ADMIN, protocol="samba", src_ip="10.0.0.66", fields={
+        "dn": dn, "operation": "modify", "attributes": ["servicePrincipalName"],
+        "values": {"servicePrincipalName": [f"add:{DRS}"]}})
+    for a in (ldap, samba):
+        alerts = run([a], SLUG)
+        assert len(alerts) == 1
+        assert alerts[0].evidence["rogue_computer"] == "WS5"
+    # the same SPNs removed again, or ordinary SPNs added: quiet
+    removed = act(K.DS_MODIFY, 0, actor=ADMIN, protocol="samba", fields={
+        "dn": dn, "operation": "modify", "attributes": ["servicePrincipalName"],
+        "values": {"servicePrincipalName": [f"delete:{DRS}"]}})
+    host = act(K.DS_MODIFY, 0, actor=ADMIN, protocol="samba", fields={
+        "dn": dn, "operation": "modify", "attributes": ["servicePrincipalName"],
+        "values": {"servicePrincipalName": ["add:HOST/ws5.corp.local"]}})
+    assert run([removed, host], SLUG) == []
+
+
+@pytest.mark.parametrize("name", ["dc.pcap", "samba-audit.jsonl"])
+def test_lab_dcshadow(name: str) -> None:
+    # WS1 registered as a DC by da.admin: server object, nTDSDSA (DRSAddEntry), DC SPNs (LDAP)
+    p = RECORDINGS / "dcshadow" / name
+    if not p.exists():
+        pytest.skip(f"lab recording not present: dcshadow/{name}")
+    alerts = [a for a in scan_alerts(p) if a.external_id == 2028]
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.description.startswith("On DC01, WS1 was registered as a domain controller")
+    roles = {e.role: e.name for e in a.entities}
+    assert roles["rogue domain controller"] == "WS1"
+    assert "da.admin" in roles["actor"]
+    assert roles["source computer"] == "WS1"

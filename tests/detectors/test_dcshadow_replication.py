@@ -1,8 +1,10 @@
-"""2029 Suspected DCShadow attack (replication request): wire only, synthetic cases."""
+"""2029 Suspected DCShadow attack (replication request): wire only, synthetic cases and the lab."""
 
 from __future__ import annotations
 
-from tests.detectors.conftest import ADMIN, DC_IP, act, run, wire_rpc
+import pytest
+from tests.conftest import RECORDINGS
+from tests.detectors.conftest import ADMIN, DC_IP, act, ids, run, scan_alerts, wire_rpc
 
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
@@ -38,3 +40,18 @@ def test_dc_pulling_changes_from_a_non_dc_fires() -> None:
 
 def test_normal_dcsync_style_get_nc_changes_from_a_client_is_not_this_alert() -> None:
     assert run([wire_rpc("drsuapi", "IDL_DRSGetNCChanges", 1, actor=ADMIN)], SLUG) == []
+
+
+def test_lab_dcshadow() -> None:
+    # DRSReplicaAdd from WS1 as da.admin; Samba implements no DsReplicaAdd (fault), so the DC
+    # never pulls from the rogue: the request alone raises the alert
+    p = RECORDINGS / "dcshadow" / "dc.pcap"
+    if not p.exists():
+        pytest.skip("lab recording not present: dcshadow/dc.pcap")
+    alerts = [a for a in scan_alerts(p) if a.external_id == 2029]
+    assert len(alerts) == 1
+    roles = {e.role: e.name for e in alerts[0].entities}
+    assert roles["rogue computer"] == "WS1"
+    assert roles["domain controller"] == "DC01"
+    assert "da.admin" in roles["actor"]
+    assert 2029 not in ids(scan_alerts(RECORDINGS / "dcshadow" / "samba-audit.jsonl"))

@@ -4,9 +4,10 @@ A machine that is not a domain controller registers itself as one (DCShadow prep
 gets the replication SPNs a DC has (``GC/<host>/<forest>`` and the DRS RPC interface
 ``E3514235-4B06-11D1-AB04-00C04FC2DCD2/<dsa guid>/<domain>``) and a server + nTDSDSA object is
 created under ``CN=Sites,CN=Configuration`` for it, usually removed again seconds later.
-Sources: 4742 / 5136 adding those SPNs to a computer that is not a DC (and not being turned into
-one by the same change); 5137 creating an nTDSDSA object for a non-DC server; 4662 creating
-then deleting server / nTDSDSA objects within minutes (schema class GUIDs, MS-ADSC).
+Sources: 4742 / 5136, an LDAP modify on the wire or a Samba dsdbChange adding those SPNs to a
+computer that is not a DC (and not being turned into one by the same change); 5137 creating an
+nTDSDSA object for a non-DC server; 4662 creating then deleting server / nTDSDSA objects within
+minutes (schema class GUIDs, MS-ADSC).
 Known false positives: a genuine DC promotion the data does not reveal (the new DC keeps its
 SPNs and objects; use --dc), low-certainty name resolution.
 """
@@ -17,7 +18,15 @@ import re
 from datetime import timedelta
 from typing import ClassVar
 
-from dcwatch.detectors._common import dc_key, display, host_ref
+from dcwatch.detectors._common import (
+    dc_key,
+    display,
+    ds_change,
+    host_ref,
+    named,
+    rpc_source,
+    rpc_target,
+)
 from dcwatch.detectors.base import (
     BoundedDict,
     DetectionContext,
@@ -72,13 +81,12 @@ class DcShadowPromotion(Detector):
             return self._spns(a, a.target, rogue_spns(a.fields.get("spns")))
         f = a.fields
         if a.kind is K.DS_MODIFY:
-            attrs = [str(x).lower() for x in f.get("attributes") or []]
-            if attrs != ["serviceprincipalname"] or f.get("operation") != "value_added":
+            # 5136 value_added, an LDAP modify (add/replace) on the wire, a Samba dsdbChange
+            ch = ds_change(a, self.resolver)
+            if ch is None or not ch.adds("servicePrincipalName"):
                 return []
-            dn = str(f.get("dn") or "")
-            name = dn.split(",", 1)[0].split("=", 1)[-1]
-            return self._spns(a, Account(f"{name}$"),
-                              rogue_spns((f.get("values") or {}).get(f["attributes"][0])))
+            return self._spns(a, Account(f"{ch.cn}$"),
+                              rogue_spns(" ".join(ch.values.get("serviceprincipalname", []))))
         if a.kind is K.DS_CREATE:
             dn = str(f.get("dn") or "")
             if str(f.get("object_class") or "").lower() != "ntdsdsa" or \
@@ -135,17 +143,21 @@ class DcShadowPromotion(Detector):
 
     def _draft(self, a: Activity, acts: list[Activity], computer: str | None,
                fact: str) -> AlertDraft:
-        dc = a.host
-        domain = (dc or "").split(".", 1)[1] if dc and "." in dc else None
+        wire_or_samba = a.protocol not in (None, "event")
+        dc = (rpc_target(a, self.resolver) if wire_or_samba else None) or a.host
+        domain = dc.split(".", 1)[1] if dc and short(dc) and "." in dc else None  # not an IP
         what = display(computer) if computer else "a computer"
         src = self.resolver.session_source(a.host, a.fields.get("logon_id"))
+        if src is None and wire_or_samba:  # the client of the LDAP / DRSUAPI connection
+            ip, host = rpc_source(a, self.resolver)
+            src = (ip, host) if ip or host else None
         return self.draft(
             key=dc_key(dc),
             activities=acts,
             description=f"On {display(dc)}, {what}{f' from {domain}' if domain else ''} was "
                         f"registered as a domain controller ({fact}).",
             entities=refs(host_ref(computer, "rogue domain controller") if computer else None,
-                          user_ref(a.actor, "actor"),
+                          user_ref(named(self.resolver, a.actor), "actor"),
                           host_ref(src[1] if src else None, "source computer",
                                    src[0] if src else None),
                           host_ref(dc, "domain controller"),
