@@ -42,6 +42,8 @@ RECENT_UIDS = 65_536  # uids remembered to tell apart activities that share one 
 _IPV4 = struct.Struct(">B1xH2xHx B").unpack_from  # RFC 791 3.1: vihl, total, flags/frag, proto
 _TCP = struct.Struct(">HHI4xBB").unpack_from  # RFC 9293 3.1: ports, seq, data offset, flags
 _PORTS = struct.Struct(">HH").unpack_from
+# Ethernet type, then _IPV4 and _TCP for a 20-byte IPv4 header, in one read (frames >= 54 bytes)
+_ETH_IPV4_TCP = struct.Struct(">HB1xH2xHxB10xHHI4xBB").unpack_from
 
 
 def _ntop(raw: bytes) -> str:
@@ -84,9 +86,15 @@ class PacketDecoder:
         self.stats.records += 1
         try:
             n = stop - start
-            if linktype == LINKTYPE_ETHERNET and n > 33 and buf[start + 12] == 8 \
-                    and buf[start + 13] == 0:
+            if linktype != LINKTYPE_ETHERNET or n < 34:
+                et = -1
+            elif n >= 54:  # the TCP fields are read here too, used only if they are TCP's
+                et, vihl, total, fo, proto, sport, dport, seq, doff, flags = \
+                    _ETH_IPV4_TCP(buf, start + 12)
+            else:
+                et = buf[start + 12] << 8 | buf[start + 13]
                 vihl, total, fo, proto = _IPV4(buf, start + 14)
+            if et == ETH_IPV4:
                 if vihl != 0x45 or fo & 0x3FFF or total < 40:
                     self._ipv4(ts, buf[start:stop], 14, frame_no)  # options, fragments, ...
                 elif proto == PROTO_TCP:
@@ -96,8 +104,7 @@ class PacketDecoder:
                     end = start + 14 + total if 14 + total < n else stop
                     if end - start < 54:
                         self._ipv4(ts, buf[start:stop], 14, frame_no)
-                    else:
-                        sport, dport, seq, doff, flags = _TCP(buf, start + 34)
+                    else:  # (so n >= 54: the TCP header fields were read above)
                         ports = self.tcp_ports
                         if dport in ports or sport in ports:
                             want = True
