@@ -116,7 +116,10 @@ def test_alerts_show_unknown(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("flag", [["--threshold", "dcsync=extreme"],
-                                  ["--exclude", "bad"], ["--detector", "no-such"]])
+                                  ["--exclude", "bad"], ["--detector", "no-such"],
+                                  ["--tunable", "dcsync"], ["--tunable", "no-such.x=1"],
+                                  ["--tunable", "adfs-dkm-key-read.nope=1"],
+                                  ["--tunable", "adfs-dkm-key-read.observe=1"]])
 def test_usage_errors_exit_2(flag: list[str]) -> None:
     r = run("scan", str(DEMO), *flag)
     assert r.returncode == 2
@@ -127,6 +130,21 @@ def test_exclusion_drops_alert() -> None:
     ids = {json.loads(line)["external_id"] for line in r.stdout.splitlines()}
     assert 2006 not in ids
     assert 2026 in ids
+
+
+def test_tunable_configures_a_detector() -> None:
+    rec = REPO / "tests" / "data" / "recordings" / "adfs_dkm_key_read" / "dc.pcap"
+    flag = "adfs-dkm-key-read.service_accounts=CONTOSO\\svc_adfs,svc_other"
+
+    def actors(*extra: str) -> list[str]:
+        r = run("scan", str(rec), "--format", "jsonl", "--no-activities",
+                "--detector", "adfs-dkm-key-read", *extra)
+        assert r.returncode == 0, r.stderr
+        return sorted(e["name"].rpartition("\\")[2] for line in r.stdout.splitlines()
+                      for e in json.loads(line)["entities"] if e["role"] == "actor")
+
+    assert actors() == ["da.admin", "svc_adfs"]
+    assert actors("--tunable", flag) == ["da.admin"]
 
 
 def test_version_and_detectors() -> None:

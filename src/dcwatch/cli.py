@@ -88,6 +88,24 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _parse_tunables(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    from dcwatch.detectors import registry
+
+    out: dict[str, dict[str, str]] = {}
+    for v in values:
+        key, eq, value = v.partition("=")
+        slug, dot, name = key.strip().partition(".")
+        cls = registry().get(slug)
+        if (not eq or not dot or cls is None or name.startswith("_")
+                or callable(getattr(cls, name, callable))):
+            raise click.BadParameter(
+                f"{v!r}: expected SLUG.TUNABLE=VALUE naming a detector's tunable",
+                param_hint="--tunable",
+            )
+        out.setdefault(slug, {})[name] = value
+    return out
+
+
 def _parse_exclusions(values: tuple[str, ...]):
     from dcwatch.detectors.engine import Exclusion
 
@@ -180,6 +198,13 @@ def _summary(stats: list[SourceStats], warnings: list[str], extra: str) -> int:
 @click.option("--threshold", multiple=True, help="SLUG=high|medium|low (repeatable).")
 @click.option("--test-mode", is_flag=True, help="All thresholds Low (MDI's test mode).")
 @click.option("--exclude", multiple=True, help="SLUG|*:user|computer|ip|any:VALUE (repeatable).")
+@click.option(
+    "--tunable",
+    "tunables",
+    multiple=True,
+    help="SLUG.TUNABLE=VALUE, e.g. adfs-dkm-key-read.service_accounts=svc_adfs "
+    "(a,b for a list; repeatable).",
+)
 @click.option("--detector", "detectors", multiple=True, help="Run only these detector slugs.")
 @click.option("--strict", is_flag=True, help="Malformed or unreadable input is an error (exit 1).")
 @click.option("--no-activities", is_flag=True, help="Leave the activity log out of the output.")
@@ -209,6 +234,7 @@ def scan(
     threshold: tuple[str, ...],
     test_mode: bool,
     exclude: tuple[str, ...],
+    tunables: tuple[str, ...],
     detectors: tuple[str, ...],
     strict: bool,
     no_activities: bool,
@@ -233,7 +259,9 @@ def scan(
         list(dcs),
         list(honeytoken),
         list(sensitive),
-        DetectionConfig("forensic", _parse_thresholds(threshold), test_mode),
+        DetectionConfig(
+            "forensic", _parse_thresholds(threshold), test_mode, _parse_tunables(tunables)
+        ),
         _parse_exclusions(exclude),
         list(detectors) or None,
     )

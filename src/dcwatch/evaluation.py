@@ -87,7 +87,8 @@ def scan_options(path: str) -> ScanOptions:
     """Scan options of a labelled recording: its own ``scan-options.toml`` beside it, if any.
 
     Lab recordings that depend on operator configuration (a honeytoken account, a sensitive
-    tag, a DC list) say so there, e.g. ``honeytokens = ["backup.admin"]``."""
+    tag, a DC list, a detector's tunable) say so there, e.g. ``honeytokens = ["backup.admin"]``
+    or ``[tunables.adfs-dkm-key-read]`` ``service_accounts = ["svc_adfs"]``."""
     import tomllib
 
     opts = ScanOptions([path])
@@ -98,6 +99,7 @@ def scan_options(path: str) -> ScanOptions:
         opts.honeytokens = list(cfg.get("honeytokens", []))
         opts.sensitive = list(cfg.get("sensitive", []))
         opts.dcs = list(cfg.get("dcs", []))
+        opts.config.tunables = {slug: dict(v) for slug, v in cfg.get("tunables", {}).items()}
     return opts
 
 

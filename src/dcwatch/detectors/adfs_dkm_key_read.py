@@ -9,7 +9,10 @@ Directory Service 1644, an LDAP search based under the ADFS container that asks 
 on) thumbnailPhoto.
 Known false positive: the AD FS service account / gMSA and the farm servers' computer
 accounts read the key routinely: machine and gMSA accounts (``$``) and the accounts listed in
-``service_accounts`` stay quiet. Backup or migration tooling: exclude its account.
+``service_accounts`` stay quiet. Nothing on the wire tells a farm's user service account from an
+administrator (MDI also has sensors on the AD FS servers), so it is configuration:
+``dcwatch scan --tunable adfs-dkm-key-read.service_accounts=svc_adfs`` or a recording's
+``scan-options.toml``. Backup or migration tooling: exclude its account.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dcwatch.detectors._common import (
     host_ref,
     is_remote_ip,
     named,
+    rpc_source,
+    rpc_target,
 )
 from dcwatch.detectors.base import DetectionContext, Detector, ip_ref, refs, user_ref
 from dcwatch.model.activity import Account, Activity, ActivityKind
@@ -44,12 +49,16 @@ class AdfsDkmKeyRead(Detector):
     mitre: ClassVar[tuple[str, ...]] = ("T1552", "T1552.004")
     handles: ClassVar[frozenset[str]] = frozenset({K.DS_ACCESS, K.LDAP_SEARCH, K.LDAP_BIND})
 
-    # AD FS service accounts that are not gMSAs (sAMAccountName, lower case): configuration.
+    # AD FS service accounts that are not gMSAs (sAMAccountName; DOMAIN\\name and UPN forms
+    # accepted): configuration.
     service_accounts: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.binds = LdapBinds()
+        self.service_names = frozenset(
+            n.strip().lower().rpartition("\\")[2].partition("@")[0]
+            for n in self.service_accounts if n.strip())
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.kind is K.LDAP_BIND:
@@ -82,15 +91,19 @@ class AdfsDkmKeyRead(Detector):
         wanted = " ".join(attrs) if isinstance(attrs, list) else str(attrs or "")
         if "thumbnailphoto" not in (wanted + " " + str(f.get("filter") or "")).lower():
             return []
-        dc = a.host if a.protocol == "event" else (a.dst_host or a.dst_ip)
-        actor = self.binds.actor(a) if a.protocol != "event" else a.actor
-        return self._fire(a, named(self.resolver, actor), a.src_ip, a.src_host, dc, base,
-                          f"LDAP search for thumbnailPhoto under {base}")
+        wire = a.protocol != "event"
+        ip, ws = rpc_source(a, self.resolver) if wire else (a.src_ip, a.src_host)
+        dc = rpc_target(a, self.resolver) if wire else a.host
+        actor = self.binds.actor(a) if wire else a.actor
+        how = f"LDAP search for thumbnailPhoto under {base}, filter {f.get('filter') or '(none)'}"
+        if isinstance(f.get("entries"), int):  # the search's done message was seen
+            how += f": {f['entries']} entr{'y' if f['entries'] == 1 else 'ies'} returned"
+        return self._fire(a, named(self.resolver, actor), ip, ws, dc, base, how)
 
     def _fire(self, a: Activity, actor: Account | None, ip: str | None, ws: str | None,
               dc: str | None, obj: str, how: str) -> list[AlertDraft]:
         if actor is not None and (actor.is_machine or
-                                  (actor.name or "").lower() in self.service_accounts):
+                                  (actor.name or "").lower() in self.service_names):
             return []  # the AD FS gMSA / farm servers read the key to decrypt their certificates
         who = actor_text(actor)
         src = f" on {display(ws) if ws else ip}" if (ws or ip) else ""
@@ -102,7 +115,8 @@ class AdfsDkmKeyRead(Detector):
             entities=refs(user_ref(actor, "actor"), host_ref(ws, "source computer", ip),
                           ip_ref(ip, "source IP") if ws else None,
                           host_ref(dc, "domain controller")),
-            evidence={k: v for k, v in (("object", obj), ("access", how), ("source_ip", ip),
+            evidence={k: v for k, v in (("object", obj), ("attribute", "thumbnailPhoto"),
+                                        ("access", how), ("source_ip", ip),
                                         ("source_computer", ws),
                                         ("domain_controller", display(dc))) if v},
         )]

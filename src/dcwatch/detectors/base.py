@@ -92,6 +92,23 @@ class BoundedDict(OrderedDict[str, T]):
             self.popitem(last=False)
 
 
+def coerce_tunable(default: Any, value: Any) -> Any:
+    """A configured tunable value in the type of the class default: configuration files and
+    ``--tunable SLUG.NAME=VALUE`` give strings and lists (``a,b`` for a collection)."""
+    if isinstance(default, frozenset | tuple | set | list) and isinstance(value, str | list):
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+        return type(default)(v for v in items if v != "")
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    if isinstance(default, bool):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int | float):
+        return type(default)(value)
+    if isinstance(default, timedelta):
+        return timedelta(seconds=float(value))
+    return value
+
+
 class Detector:
     """Base class of every detector. Subclasses set the class attributes and ``observe``."""
 
@@ -115,7 +132,7 @@ class Detector:
                 from dcwatch.errors import ConfigError
 
                 raise ConfigError(f"{self.slug}: unknown tunable {name!r}")
-            setattr(self, name, value)
+            setattr(self, name, coerce_tunable(getattr(type(self), name), value))
 
     # --- to override --------------------------------------------------------------------------
 
