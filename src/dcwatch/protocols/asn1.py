@@ -97,10 +97,16 @@ def tlv(b: bytes, off: int, end: int) -> tuple[int, int, int]:
 
 def expect(b: bytes, off: int, end: int, tag: int, what: str = "") -> tuple[int, int]:
     """Read the element at ``off`` and require ``tag``; return its content bounds."""
-    if off + 2 <= end and b[off] == tag and b[off + 1] < 0x80 and tag & 0x1F != 0x1F:
-        e = off + 2 + b[off + 1]  # tlv()'s common case, inline
-        if e <= end:
-            return off + 2, e
+    if off + 2 <= end and b[off] == tag and tag & 0x1F != 0x1F:  # tlv()'s common cases inline
+        n = b[off + 1]
+        if n < 0x80:
+            if off + 2 + n <= end:
+                return off + 2, off + 2 + n
+        elif n == 0x82:
+            if off + 4 <= end and off + 4 + (b[off + 2] << 8 | b[off + 3]) <= end:
+                return off + 4, off + 4 + (b[off + 2] << 8 | b[off + 3])
+        elif n == 0x81 and off + 3 <= end and off + 3 + b[off + 2] <= end:
+            return off + 3, off + 3 + b[off + 2]
     t, s, e = tlv(b, off, end)
     if t != tag:
         raise Malformed(f"asn1: {what or 'element'} tag 0x{tag:02x} expected, found 0x{t:02x}")
@@ -162,6 +168,10 @@ def fields(b: bytes, start: int, stop: int) -> dict[int, tuple[int, int]]:
         if n < 0x80 and t & 0x1F != 0x1F and off + 2 + n <= stop:  # tlv()'s common case
             s = off + 2
             e = s + n
+        elif n == 0x82 and t & 0x1F != 0x1F and off + 4 <= stop and \
+                off + 4 + (b[off + 2] << 8 | b[off + 3]) <= stop:  # and a 2-octet length
+            s = off + 4
+            e = s + (b[off + 2] << 8 | b[off + 3])
         else:
             t, s, e = tlv(b, off, stop)
         if t not in out:
