@@ -141,3 +141,24 @@ def test_cli_jobs_option() -> None:
     assert one.exit_code == two.exit_code == 0
     assert one.stdout == two.stdout
     assert one.stdout.count("\n") > 100
+
+
+@pytest.mark.skipif(not BIG_EVTX.exists(), reason="../shared/data not available")
+def test_a_log_whose_chunks_run_back_in_time_is_not_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "SPLIT_BYTES", 0)
+    data = BIG_EVTX.read_bytes()
+    header, body = data[:4096], data[4096:]
+    chunks = [body[i:i + 65536] for i in range(0, len(body) - 65535, 65536)]
+    used = [c for c in chunks if c[:8] == b"ElfChnk\x00"]
+    assert len(used) >= 3
+    ordered = tmp_path / "ordered.evtx"
+    ordered.write_bytes(header + b"".join(used))
+    wrapped = tmp_path / "wrapped.evtx"  # the newest chunks first, as in a wrapped log
+    wrapped.write_bytes(header + b"".join(used[2:] + used[:2]))
+
+    def inp(p: Path) -> Input:
+        return Input(p.name, lambda: open(p, "rb"), str(p))
+
+    assert parallel._evtx_chunks(inp(ordered)) == len(used)
+    assert parallel._evtx_chunks(inp(wrapped)) == 0

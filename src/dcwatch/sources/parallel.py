@@ -79,19 +79,35 @@ class Item(NamedTuple):
 
 
 def _evtx_chunks(inp: Input) -> int:
-    """Number of 64 KiB chunks of an EVTX file on disk big enough to split; 0 otherwise."""
+    """Number of 64 KiB chunks of an EVTX file on disk worth splitting; 0 otherwise.
+
+    Only a file written in order is split: its chunks' first record numbers (chunk header,
+    offset 8) must rise through the file. A wrapped-around log, or chunks of several logs put
+    together, would make each range's stream jump back in time, and the merge of such streams
+    would neither keep the one-process order nor run the readers side by side."""
     if not inp.path:
         return 0
     try:
         size = os.path.getsize(inp.path)
         if size < SPLIT_BYTES:
             return 0
+        chunks = (size - EVTX_HEADER) // EVTX_CHUNK
+        last = -1
         with open(inp.path, "rb") as f:
             if f.read(8) != EVTX_MAGIC:
                 return 0
+            for n in range(chunks):
+                f.seek(EVTX_HEADER + n * EVTX_CHUNK)
+                head = f.read(16)
+                if head[:8] != b"ElfChnk\x00":
+                    continue  # unused chunk slot
+                first = int.from_bytes(head[8:16], "little")
+                if first <= last:
+                    return 0
+                last = first
     except OSError:
         return 0
-    return (size - EVTX_HEADER) // EVTX_CHUNK
+    return chunks
 
 
 def plan(inputs: list[Input], jobs: int) -> list[list[Item]]:
