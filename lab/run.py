@@ -54,8 +54,22 @@ APT_PACKAGES = [
     "smbclient",
     "ldb-tools",
     "python3-venv",
+    "krb5-pkinit",  # MIT kinit's PKINIT (shadow-credentials scenario)
 ]
 PIP_PACKAGES = ["impacket==0.13.1", "ldap3==2.9.1"]
+# `--samba backports`: Samba 4.22 from bookworm-backports (RBCD, msDS-KeyCredentialLink) for the
+# scenarios that declare samba="backports"; its DC state lives in STATE/backports (own provision
+# and golden snapshot). The default mode puts bookworm's own Samba (4.17) back.
+SAMBA_CHOICES = ("bookworm", "backports")
+SAMBA_CHOICE = "bookworm"
+SAMBA_PACKAGES = ["samba", "samba-ad-dc", "samba-ad-provision", "samba-dsdb-modules",
+                  "samba-vfs-modules", "winbind", "smbclient", "ldb-tools"]
+BACKPORTS_SOURCE = Path("/etc/apt/sources.list.d/dcwatch-lab-bookworm-backports.sources")
+BACKPORTS_SOURCE_TEXT = (
+    "# written by dcwatch lab/run.py --samba backports; removed by its default mode\n"
+    "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\n"
+    "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+)
 
 REALM = "CONTOSO.LOCAL"
 DOMAIN = "CONTOSO"
@@ -122,6 +136,37 @@ RECIPE = json.dumps(
 )
 
 
+def select_samba(choice: str) -> None:
+    """Point the DC's state (provision, golden snapshot, log, loot) at the Samba choice's own
+    directory: STATE for bookworm's 4.17 (unchanged), STATE/backports for 4.22. The lab venv
+    stays shared."""
+    global SAMBA_CHOICE, SAMBA, GOLDEN, GOLDEN_STAMP, WORK, SMB_CONF, SAMBA_LOG, RECIPE
+    if choice == SAMBA_CHOICE:
+        return
+    base = STATE / choice
+    SAMBA_CHOICE = choice
+    SAMBA, GOLDEN, GOLDEN_STAMP = base / "samba", base / "samba-golden.tar", \
+        base / "samba-golden.stamp"
+    WORK, SMB_CONF, SAMBA_LOG = base / "work", SAMBA / "etc" / "smb.conf", \
+        SAMBA / "log" / "samba.log"
+    SAMBA_OPTIONS.update({"log file": str(SAMBA_LOG), "pid directory": str(SAMBA / "run")})
+    RECIPE = json.dumps([json.loads(RECIPE), choice, PROVISION_EXTRA.get(choice, []),
+                         SCHEMA_FIXES.get(choice, "")], sort_keys=True)
+
+
+# extra `samba-tool domain provision` arguments per Samba choice
+PROVISION_EXTRA: dict[str, list[str]] = {}
+# Schema changes after provisioning, per Samba choice. Samba (also 4.22) enforces the schema's
+# systemOnly flag of msDS-AllowedToActOnBehalfOfOtherIdentity on LDAP writes ("can only be
+# modified as system"); Windows lets anyone with WRITE_PROPERTY set it (Set-ADComputer
+# -PrincipalsAllowedToDelegateToAccount, rbcd.py, KrbRelayUp), so the backports DC clears it.
+SCHEMA_FIXES = {
+    "backports": "dn: CN=ms-DS-Allowed-To-Act-On-Behalf-Of-Other-Identity,CN=Schema,"
+    "CN=Configuration,DC=contoso,DC=local\nchangetype: modify\nreplace: systemOnly\n"
+    "systemOnly: FALSE\n",
+}
+
+
 def log(msg: str) -> None:
     print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -176,6 +221,7 @@ def ensure_packages() -> None:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         sh(["apt-get", "update", "-q"], env=env)
         sh(["apt-get", "install", "-y", "-q", *missing], env=env)
+    ensure_samba(SAMBA_CHOICE)
     # Debian starts the file-server daemons after install on systemd hosts; the lab needs none
     # of them (our DC runs in its own namespace with its own config).
     if not (
@@ -189,6 +235,51 @@ def ensure_packages() -> None:
         STATE.mkdir(parents=True, exist_ok=True)
         sh([sys.executable, "-m", "venv", str(VENV)])
         sh([str(VPY), "-m", "pip", "install", "-q", *PIP_PACKAGES])
+
+
+def installed_versions() -> dict[str, str]:
+    """Installed packages built from the samba source package (4.22 also builds talloc, tdb,
+    tevent and ldb): name -> version."""
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package} ${source:Package} ${Version} ${db:Status-Abbrev}\n"],
+        capture_output=True, text=True).stdout
+    return {f[0]: f[2] for f in (line.split() for line in out.splitlines())
+            if len(f) >= 4 and f[1] == "samba" and f[3].startswith("ii")}
+
+
+def ensure_samba(choice: str) -> None:
+    """Samba from bookworm-backports (4.22) or bookworm's own (4.17), whichever `choice` says.
+    backports: its own apt source file, `apt-get install -t bookworm-backports`; bookworm: every
+    package installed from backports goes back to bookworm's explicit version
+    (--allow-downgrades) and the source file is removed."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    inst = installed_versions()
+    if choice == "backports":
+        if all("~bpo" in inst.get(p, "") for p in SAMBA_PACKAGES):
+            return
+        log("installing Samba from bookworm-backports")
+        BACKPORTS_SOURCE.write_text(BACKPORTS_SOURCE_TEXT)
+        sh(["apt-get", "update", "-q"], env=env)
+        sh(["apt-get", "install", "-y", "-q", "-t", "bookworm-backports", *SAMBA_PACKAGES],
+           env=env)
+        return
+    bpo = sorted(p for p, v in inst.items() if "~bpo" in v)
+    if bpo:
+        want = []
+        for p in bpo:
+            rows = subprocess.run(["apt-cache", "madison", p], capture_output=True,
+                                  text=True).stdout.splitlines()
+            vers = [r.split("|")[1].strip() for r in rows
+                    if r.count("|") >= 2 and "~bpo" not in r.split("|")[1]
+                    and "backports" not in r.split("|")[2]]
+            # a library only backports has (pulled in by 4.22): removed with it
+            want.append(f"{p}={vers[0]}" if vers else f"{p}-")
+        log("putting bookworm's Samba back: " + " ".join(want))
+        sh(["apt-get", "install", "-y", "-q", "--allow-downgrades", *want], env=env)
+    BACKPORTS_SOURCE.unlink(missing_ok=True)
+    samba_v = installed_versions().get("samba", "")
+    if "~bpo" in samba_v:
+        raise RuntimeError(f"samba {samba_v} still installed from backports")
 
 
 def versions() -> dict:
@@ -300,9 +391,10 @@ def samba_tool(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return sh(["samba-tool", *args, "-s", str(SMB_CONF)], ns="dcw-dc", check=check, capture=True)
 
 
-def ldbmodify(ldif: str) -> None:
+def ldbmodify(ldif: str, *opts: str) -> None:
     p = subprocess.run(
-        ["ip", "netns", "exec", "dcw-dc", "ldbmodify", "-H", str(SAMBA / "private" / "sam.ldb")],
+        ["ip", "netns", "exec", "dcw-dc", "ldbmodify", "-H", str(SAMBA / "private" / "sam.ldb"),
+         *opts],
         input=ldif,
         text=True,
         capture_output=True,
@@ -337,6 +429,7 @@ def provision() -> None:
             f"--host-ip={DC_IP}",
             "--use-rfc2307",
             f"--targetdir={SAMBA}",
+            *PROVISION_EXTRA.get(SAMBA_CHOICE, []),
             *opts,
         ],
         ns="dcw-dc",
@@ -345,6 +438,8 @@ def provision() -> None:
     # provision keeps only some --option values (e.g. drops "ldap server require strong auth"):
     # write the lab's [global] options into smb.conf ourselves
     set_global_options()
+    if SCHEMA_FIXES.get(SAMBA_CHOICE):
+        ldbmodify(SCHEMA_FIXES[SAMBA_CHOICE], "--option=dsdb:schema update allowed=true")
     samba_tool("group", "add", "Helpdesk", "--description=Helpdesk operators")
     for name, pw, groups, extra in USERS:
         samba_tool(
@@ -410,7 +505,7 @@ def provision() -> None:
             "--acls",
             "--numeric-owner",
             "-C",
-            str(STATE),
+            str(SAMBA.parent),
             "-cf",
             str(GOLDEN),
             "samba",
@@ -452,7 +547,7 @@ def restore_or_provision() -> None:
                 "--numeric-owner",
                 "-p",
                 "-C",
-                str(STATE),
+                str(SAMBA.parent),
                 "-xf",
                 str(GOLDEN),
             ],
@@ -699,6 +794,7 @@ class Scenario:
     audit_expected: str = ""
     audit_tolerated: str = ""
     steps: list = field(default_factory=list)  # filled at run time: provenance
+    samba: str = "bookworm"  # the Samba choice (--samba) it needs
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -713,8 +809,10 @@ def scenario(
     snaplen: int = 0,
     audit_expected: str = "",
     audit_tolerated: str = "",
+    samba: str = "bookworm",
 ):
-    """Register a scenario. expected/tolerated label dc.pcap; audit_* label samba-audit.jsonl."""
+    """Register a scenario. expected/tolerated label dc.pcap; audit_* label samba-audit.jsonl;
+    samba: the Samba it must be recorded with (`--samba`; "backports" = 4.22)."""
 
     def deco(fn):
         SCENARIOS[name] = Scenario(
@@ -727,6 +825,7 @@ def scenario(
             snaplen,
             audit_expected=audit_expected,
             audit_tolerated=audit_tolerated,
+            samba=samba,
         )
         return fn
 
@@ -2007,9 +2106,13 @@ def sc_killchain(s):
 # --------------------------------------------------------------------------- main
 
 
+def samba_flag(s: Scenario) -> str:
+    return f" --samba {s.samba}" if s.samba != "bookworm" else ""
+
+
 def scenario_rows(s: Scenario, vers: dict) -> list[dict]:
     src = (
-        f" [source: dcwatch lab `python3 lab/run.py --scenario {s.name}`, "
+        f" [source: dcwatch lab `python3 lab/run.py{samba_flag(s)} --scenario {s.name}`, "
         f"Samba {vers['samba'].replace('Version ', '')}, impacket {vers['impacket']}]"
     )
     return [
@@ -2076,21 +2179,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--down", action="store_true", help="tear a kept lab down and exit")
     ap.add_argument("--no-scenarios", action="store_true", help="only build the lab")
     ap.add_argument(
+        "--samba",
+        choices=SAMBA_CHOICES,
+        default="bookworm",
+        help="bookworm: Debian 12's Samba 4.17 (default, installed back if needed); backports: "
+        "Samba 4.22 from bookworm-backports with its own DC state, for the scenarios that "
+        "need it (RBCD, key credentials)",
+    )
+    ap.add_argument(
         "--labels-only",
         action="store_true",
         help="rewrite the labels.csv files of existing recordings from the scenario "
         "definitions, without building the lab",
     )
     args = ap.parse_args(argv)
+    select_samba(args.samba)
     if args.list:
         for s in SCENARIOS.values():
-            print(f"{s.name:28} {s.expected or '-'}")
+            need = f"  (--samba {s.samba})" if s.samba != "bookworm" else ""
+            print(f"{s.name:28} {s.expected or '-'}{need}")
         return 0
     if args.labels_only:
         out = Path(args.out).resolve()
-        vers = versions()
+        now = versions()
         for n in args.scenario or list(SCENARIOS):
             if (out / n / "dc.pcap").exists():
+                # the versions the recording was made with, not the ones installed now
+                vers = recorded_versions(out / n / "README.md", now)
                 write_scenario_labels(out, SCENARIOS[n], vers)
                 refresh_readme_notes(out / n / "README.md", SCENARIOS[n])
                 log(f"labels rewritten: {n}")
@@ -2101,10 +2216,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.down:
         teardown()
         return 0
-    names = args.scenario if args.scenario else list(SCENARIOS)
+    names = args.scenario if args.scenario else [
+        n for n, s in SCENARIOS.items() if s.samba == args.samba]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         print(f"unknown scenario(s): {unknown}; see --list", file=sys.stderr)
+        return 2
+    other = [n for n in names if SCENARIOS[n].samba != args.samba]
+    if other:
+        print(f"scenario(s) {other} must be recorded with --samba "
+              f"{SCENARIOS[other[0]].samba} (this run: --samba {args.samba})", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
     ensure_packages()
@@ -2179,7 +2300,8 @@ def write_provenance(d: Path, s: Scenario, vers: dict) -> None:
         "",
         s.notes,
         "",
-        f"Recorded {time.strftime('%Y-%m-%d')} by `python3 lab/run.py --scenario {s.name}`"
+        f"Recorded {time.strftime('%Y-%m-%d')} by `python3 lab/run.py{samba_flag(s)} "
+        f"--scenario {s.name}`"
         f" (dcwatch lab). Samba: {vers['samba']}; impacket {vers['impacket']}; "
         f"ldap3 {vers['ldap3']}; capture: {vers['tcpdump']} on the DC namespace's eth0.",
         "",
@@ -2198,6 +2320,17 @@ def write_provenance(d: Path, s: Scenario, vers: dict) -> None:
     for st in s.steps:
         lines.append(f"- {st}")
     (d / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def recorded_versions(readme: Path, default: dict) -> dict:
+    """The versions a recording's README names (Samba, impacket, ldap3, tcpdump), else default."""
+    import re
+
+    m = re.search(r"Samba: (.+?); impacket (\S+); ldap3 (\S+); capture: (.+?) on the",
+                  readme.read_text() if readme.exists() else "")
+    if not m:
+        return default
+    return {"samba": m[1], "impacket": m[2], "ldap3": m[3], "tcpdump": m[4]}
 
 
 def load_extra_scenarios() -> None:
