@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.detectors.conftest import USER, act, run
+import pytest
+from tests.detectors.conftest import USER, act, lab, run, scan_alerts
 
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.model.activity import Account
@@ -78,3 +79,16 @@ def test_refused_writes_on_the_wire_are_quiet() -> None:
     assert len(run([wire("msDS-KeyCredentialLink", bob, USER, 0, "success")], SHADOW)) == 1
     assert len(run([wire("msDS-AllowedToActOnBehalfOfOtherIdentity", ws, EVIL, 0, "success")],
                    RBCD)) == 1
+
+
+@pytest.mark.parametrize("name", ["dc.pcap", "samba-audit.jsonl"])
+def test_lab_key_credential_written_by_helpdesk(name: str) -> None:
+    """Samba 4.22 lab run: hd.admin adds a KeyCredential to bob from WS1; the PKINIT that
+    follows is refused by Samba's KDC, so the alert is not updated."""
+    alerts = [a for a in scan_alerts(lab(f"shadow_credentials/{name}")) if a.external_id == 2431]
+    assert len(alerts) == 1
+    assert alerts[0].count == 1
+    ev = alerts[0].evidence
+    assert ev["actor"].endswith("hd.admin")
+    assert ev["target"] == "bob"
+    assert ev["source_computer"] == "WS1"
