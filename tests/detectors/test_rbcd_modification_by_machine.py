@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.detectors.conftest import USER, act, run
+import pytest
+from tests.detectors.conftest import USER, act, lab, run, scan_alerts
 
 from dcwatch.model.activity import Account
 from dcwatch.model.activity import ActivityKind as K
@@ -47,3 +48,17 @@ def _key(ts: float, actor: Account, dn: str) -> object:
                fields={"dn": dn, "attributes": ["msDS-KeyCredentialLink"],
                        "values": {"msDS-KeyCredentialLink": "B:828:0002..."},
                        "operation": "value_added"})
+
+
+@pytest.mark.parametrize("name", ["dc.pcap", "samba-audit.jsonl"])
+def test_lab_krbrelayup_self_write(name: str) -> None:
+    """Samba 4.22 lab run: WS1$ (LDAP simple bind from WS1) writes rbcd.py's descriptor on its
+    own object granting WS2$ (RID 1116); the descriptor is read from the binary value."""
+    alerts = [a for a in scan_alerts(lab(f"rbcd_machine_write/{name}")) if a.external_id == 2423]
+    assert len(alerts) == 1
+    ev = alerts[0].evidence
+    assert ev["writer"].endswith("WS1$")
+    assert ev["object"] == "WS1"
+    assert ev["self_write"] is True
+    assert ev["source_computer"] == "WS1"
+    assert [g["sid"].rsplit("-", 1)[1] for g in ev["granted"]] == ["1116"]

@@ -24,3 +24,21 @@ def test_mfa_phone_written_to_the_decoy_is_kept(name: str) -> None:
     assert len(mods) == 1
     (value,) = mods[0].fields["values"]["mobile"]
     assert value.rsplit(":", 1)[-1] == "+1 555 0100"
+
+
+@pytest.mark.parametrize("name", ["dc.pcap", "samba-audit.jsonl"])
+def test_rbcd_descriptor_rendered_as_sddl(name: str) -> None:
+    """The lab's rbcd_machine_write run (Samba 4.22): the binary
+    msDS-AllowedToActOnBehalfOfOtherIdentity value rbcd.py writes is rendered as SDDL on the
+    wire and in the audit, as 5136 logs it, so the SID allowed to delegate is visible."""
+    path = REC.parent / "rbcd_machine_write" / name
+    if not path.exists():
+        pytest.skip("lab recording rbcd_machine_write not present")
+    attr = "msDS-AllowedToActOnBehalfOfOtherIdentity"
+    mods = [a for a in ActivityStream([str(path)]) if a.kind is K.DS_MODIFY
+            and attr in (a.fields.get("attributes") or [])]
+    assert len(mods) == 1
+    (value,) = mods[0].fields["values"][attr]
+    sddl = value.split(":", 1)[1] if value.startswith("replace:") else value
+    assert sddl.startswith("O:S-1-5-32-544D:(A;;0xf01ff;;;S-1-5-21-")
+    assert sddl.endswith("-1116)")

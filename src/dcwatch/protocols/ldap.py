@@ -43,9 +43,11 @@ VALUE_ATTRS = {"serviceprincipalname", "useraccountcontrol", "member", "sidhisto
                "displayname", "description", "scriptpath", "profilepath", "homedirectory",
                "altsecurityidentities"}
 # Security attributes we only mark as present (secrets or large binary blobs).
-PRESENCE_ATTRS = {"msds-allowedtoactonbehalfofotheridentity", "msds-keycredentiallink",
-                  "ntsecuritydescriptor", "unicodepwd", "userpassword", "dbcspwd",
+PRESENCE_ATTRS = {"msds-keycredentiallink", "unicodepwd", "userpassword", "dbcspwd",
                   "supplementalcredentials"}
+# Binary security descriptors, rendered as SDDL as 5136 logs them: nTSecurityDescriptor and
+# RBCD's msDS-AllowedToActOnBehalfOfOtherIdentity (its DACL names who may delegate).
+SD_ATTRS = {"ntsecuritydescriptor", "msds-allowedtoactonbehalfofotheridentity"}
 SID_ATTRS = {"sidhistory", "objectsid"}
 MAX_VALUES = 64  # values kept per attribute
 
@@ -154,7 +156,7 @@ def _attribute(b: bytes, s: int, e: int) -> tuple[str, Any]:
     """PartialAttribute: name, and its values if allow-listed (``True`` for presence-only)."""
     name, o = _str(b, s, e)
     low = name.lower()
-    if low == "ntsecuritydescriptor":  # binary: rendered as SDDL, as 5136 logs it
+    if low in SD_ATTRS:  # binary: rendered as SDDL, as 5136 logs it
         vs, ve = expect(b, o, e, asn1.SET, "vals")
         return name, [secdesc.to_sddl(bytes(b[cs:ce])) for _, cs, ce in children(b, vs, ve)][
             :MAX_VALUES]

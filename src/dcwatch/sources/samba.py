@@ -234,7 +234,7 @@ def _dsdb(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
             for v in act.get("values", []) or []:
                 if isinstance(v, dict) and "value" in v:
                     value = v["value"]
-                    if v.get("base64") and name.lower() == "ntsecuritydescriptor":
+                    if v.get("base64") and name.lower() in _SD_ATTRS:
                         value = _sddl(str(value), bool(v.get("truncated")))
                     vals.append(f"{act.get('action', '')}:{value}")
         values[name] = vals
@@ -244,6 +244,10 @@ def _dsdb(b: dict[str, Any], base: dict[str, Any]) -> list[Activity]:
                      fields=_clean({"dn": b.get("dn"), "attributes": names, "values": values,
                                     "operation": op, "transaction": b.get("transactionId")}),
                      **base)]
+
+
+# binary security descriptors, logged in base64: rendered as SDDL (RBCD's names who may delegate)
+_SD_ATTRS = {"ntsecuritydescriptor", "msds-allowedtoactonbehalfofotheridentity"}
 
 
 def _sddl(b64: str, truncated: bool) -> str:
