@@ -66,7 +66,43 @@ def test_ordinary_large_responses_stay_quiet(tmp_path: Path) -> None:
     assert 2036 not in ids_of(capture(tmp_path, txt))
 
 
-@pytest.mark.parametrize("scenario", sorted(p.name for p in RECORDINGS.iterdir() if p.is_dir()))
+def test_expanded_size_counts_octets_of_binary_labels(tmp_path: Path) -> None:
+    # a signer of non-printable bytes (SIGRed's pointer lands on header and signature bytes):
+    # 4 label bytes + length + root = 6 octets, not the 16 characters of its \\xNN rendering
+    q = name("9.evil.example") + struct.pack(">HH", 24, 1)
+    rdata = struct.pack(">HBBIIIH", 1, 5, 0, 16, 0, 0, 1) + b"\x04\xff\xfe\xfd\xfc\x00" + \
+        b"\x33" * 65000
+    rr = b"\xc0\x0c" + struct.pack(">HHIH", 24, 1, 16, len(rdata)) + rdata
+    resp = struct.pack(">HHHHHH", 7, 0x8400, 1, 1, 0, 0) + q + rr
+    alerts = alerts_of(capture(tmp_path, resp), 2036)
+    assert len(alerts) == 1
+    assert alerts[0].evidence["records"]["sig_max_expanded"] == len(rdata)
+    assert "past 65535" not in alerts[0].description
+
+
+def test_pointer_signer_size_is_rdlength_plus_expansion(tmp_path: Path) -> None:
+    alerts = alerts_of(capture(tmp_path, sig_response(65200)), 2036)
+    # RDATA 18 + 2 + 65200; the 2-byte pointer expands to the 75-octet question name
+    assert alerts[0].evidence["records"]["sig_max_expanded"] == 18 + 65200 + 75
+
+
+def test_sigred_recording_fires() -> None:
+    pcap = RECORDINGS / "dns_sigred" / "dc.pcap"
+    if not pcap.exists():
+        pytest.skip("no dns_sigred capture")
+    alerts = alerts_of(pcap, 2036)
+    assert len(alerts) == 1
+    a = alerts[0]
+    roles = {e.role: (e.name, e.ip) for e in a.entities}
+    assert roles == {"attacker DNS host": ("WS1", "10.77.0.21"),
+                     "target domain controller": ("DC01", "10.77.0.10")}
+    assert a.evidence["query"] == "9.dnsupd-cdn.net"
+    assert a.evidence["records"]["sig_max_expanded"] > 0xFFFF
+    assert "overflows 16 bits" in a.description
+
+
+@pytest.mark.parametrize("scenario", sorted(p.name for p in RECORDINGS.iterdir()
+                                            if p.is_dir() and p.name != "dns_sigred"))
 def test_recordings_stay_quiet(scenario: str) -> None:
     pcap = RECORDINGS / scenario / "dc.pcap"
     if not pcap.exists():

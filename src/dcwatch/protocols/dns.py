@@ -182,16 +182,37 @@ def scan_records(b: bytes) -> dict[str, Any]:
             if rtype in SIG_TYPES and rdlen > SIG_FIXED:
                 out["sig_records"] += 1
                 start = off + SIG_FIXED
-                signer, end = read_name(b, start)
+                _signer, end = read_name(b, start)
                 wire_len = end - start
                 compressed = any(True for _ in _pointer_in(b, start, end))
-                expanded = rdlen - wire_len + (len(signer) + 2 if signer != "<Root>" else 1)
+                # octets, not characters: a label of binary bytes is rendered \\xNN in text
+                expanded = rdlen - wire_len + name_octets(b, start)
                 out["sig_signer_compressed"] |= compressed
                 out["sig_max_expanded"] = max(out["sig_max_expanded"], expanded)
             off += rdlen
     except InputError as e:
         out["error"] = str(e)
     return out
+
+
+def name_octets(b: bytes, off: int) -> int:
+    """Octets of the name at ``off`` once its compression pointers are followed (length
+    bytes, labels and the root), as a server that expands it allocates them."""
+    total = hops = 0
+    n = len(b)
+    while off < n:
+        c = b[off]
+        if c & 0xC0 == 0xC0:  # RFC 1035 4.1.4
+            hops += 1
+            if hops > MAX_POINTERS or off + 1 >= n:
+                break
+            off = ((c & 0x3F) << 8) | b[off + 1]
+            continue
+        total += c + 1
+        if c == 0:
+            return total
+        off += c + 1
+    raise Malformed("dns: name cannot be expanded")
 
 
 def _pointer_in(b: bytes, start: int, end: int) -> list[int]:
