@@ -610,6 +610,29 @@ def ns_pids(ns: str) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+@contextlib.contextmanager
+def scenario_samba_options(s: Scenario):
+    """Run the DC with the scenario's smb.conf options (restart outside the capture), then
+    restart it with the lab's defaults."""
+    if not s.samba_options:
+        yield
+        return
+    saved = dict(SAMBA_OPTIONS)
+    try:
+        samba_stop()
+        SAMBA_OPTIONS.update(s.samba_options)
+        set_global_options()
+        log(f"samba restarted with {s.samba_options}")
+        samba_start()
+        yield
+    finally:
+        samba_stop()
+        SAMBA_OPTIONS.clear()
+        SAMBA_OPTIONS.update(saved)
+        set_global_options()
+        samba_start()
+
+
 def samba_stop() -> None:
     """Stop the DC: samba's root process, then whatever it left behind in the DC namespace
     (smbd's on-demand samba-dcerpcd and rpcd_* workers outlive it and would keep serving
@@ -795,6 +818,7 @@ class Scenario:
     audit_tolerated: str = ""
     steps: list = field(default_factory=list)  # filled at run time: provenance
     samba: str = "bookworm"  # the Samba choice (--samba) it needs
+    samba_options: dict = field(default_factory=dict)  # smb.conf [global] while it records
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -810,9 +834,12 @@ def scenario(
     audit_expected: str = "",
     audit_tolerated: str = "",
     samba: str = "bookworm",
+    samba_options: dict | None = None,
 ):
     """Register a scenario. expected/tolerated label dc.pcap; audit_* label samba-audit.jsonl;
-    samba: the Samba it must be recorded with (`--samba`; "backports" = 4.22)."""
+    samba: the Samba it must be recorded with (`--samba`; "backports" = 4.22); samba_options:
+    smb.conf [global] options the DC runs with for this scenario only (restarted before the
+    capture, defaults restored after it)."""
 
     def deco(fn):
         SCENARIOS[name] = Scenario(
@@ -826,6 +853,7 @@ def scenario(
             audit_expected=audit_expected,
             audit_tolerated=audit_tolerated,
             samba=samba,
+            samba_options=samba_options or {},
         )
         return fn
 
@@ -2251,7 +2279,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
             s.steps = []
             try:
-                with Capture(tmp, s.snaplen) as cap:
+                with scenario_samba_options(s), Capture(tmp, s.snaplen) as cap:
                     s.func(s)
             except Exception as e:  # noqa: BLE001 - keep recording the other scenarios
                 log(f"scenario {n} FAILED: {e}")
