@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.detectors.conftest import DC_IP, LAB, SHARED, act, ids, run, scan_alerts
+from tests.detectors.conftest import DC_IP, LAB, SHARED, act, ids, lab, run, scan_alerts
 
 from dcwatch.detectors.engine import Exclusion
 from dcwatch.model.activity import ActivityKind as K
@@ -105,8 +105,26 @@ def test_synthetic_capture_fires_once() -> None:
     assert alerts[0].evidence["probe_frame"] == 10
 
 
+def test_lab_ms17_010_probe_against_samba() -> None:
+    """Lab run (Samba 4.17 with SMB1 enabled for the scenario): WS1's anonymous IPC$ session,
+    PeekNamedPipe on FID 0 (STATUS_INVALID_HANDLE) and TRANS2 SESSION_SETUP MID 65
+    (STATUS_ACCESS_DENIED, same MID); alice's and bob's smbclient SMB1 sessions stay quiet."""
+    alerts = [a for a in scan_alerts(lab("wannacry_probe/dc.pcap")) if a.external_id in
+              (2034, 2035)]
+    assert [a.external_id for a in alerts] == [2035]
+    ev = alerts[0].evidence
+    assert (ev["source_computer"], ev["source_ip"]) == ("WS1", "10.77.0.21")
+    assert ev["null_session_ipc"] is True
+    assert ev["exploitation_steps"] == ["TRANS2_SESSION_SETUP request"]
+    assert (ev["probe_status"], ev["vulnerable"], ev["implant_reply"]) == (0xC0000008, False,
+                                                                          False)
+    assert {(e.name, e.role) for e in alerts[0].entities} == {
+        ("WS1", "source computer"), ("DC01", "target domain controller")}
+
+
 def _captures() -> list[Path]:
-    lab = sorted(p for p in LAB.glob("*/*.pcap*") if p.stat().st_size)
+    lab = sorted(p for p in LAB.glob("*/*.pcap*")
+                 if p.stat().st_size and p.parent.name != "wannacry_probe")
     shared = sorted(SHARED.glob("**/*.pcap")) + sorted(SHARED.glob("**/*.pcapng")) + sorted(
         SHARED.glob("otrf-dev/*/network/*.zip"))
     return lab + shared
