@@ -153,3 +153,24 @@ def test_realm_names_become_netbios_in_description_entities_and_evidence() -> No
     assert d.entities[0].name == "CONTOSO\\da.admin"
     assert d.evidence == {"actor": "CONTOSO\\da.admin", "count": 2,
                           "changes": [{"actor": "CONTOSO\\da.admin", "path": "a\\b"}]}
+
+
+def test_accounts_are_named_domain_backslash_user_in_alert_text() -> None:
+    """A learned realm maps to its NetBIOS name; an unpaired DNS domain to its first label;
+    host names, UNC and file paths are left alone."""
+    from dcwatch.detectors.engine import _netbios_names
+    from dcwatch.model.alert import AlertDraft, EntityRef
+
+    d = AlertDraft(
+        slug="x", key="k", activities=[],
+        description=(r"contoso.local\alice and CORP.EXAMPLE.COM\bob opened "
+                     r"\\dc01.contoso.local\sysvol and C:\Tools\v1.0\x.exe from 10.0.0.5\share"),
+        entities=[EntityRef("user", r"contoso.local\alice", "attacker"),
+                  EntityRef("computer", "dc01.contoso.local", "target")],
+        evidence={"actor": r"contoso.local\alice", "paths": [r"\\dc01.contoso.local\sysvol"]})
+    _netbios_names(d, {"CORP.EXAMPLE.COM": "EXAMPLE-HQ"})
+    assert d.description == (r"CONTOSO\alice and EXAMPLE-HQ\bob opened "
+                             r"\\dc01.contoso.local\sysvol and C:\Tools\v1.0\x.exe from "
+                             r"10.0.0.5\share")
+    assert [e.name for e in d.entities] == [r"CONTOSO\alice", "dc01.contoso.local"]
+    assert d.evidence == {"actor": r"CONTOSO\alice", "paths": [r"\\dc01.contoso.local\sysvol"]}

@@ -39,7 +39,7 @@ def test_new_computer_s4u_on_the_wire() -> None:
     alerts = run([created, s4u], NEW)
     assert len(alerts) == 1
     assert alerts[0].description == (
-        "EVIL01$, created by CORP\\mallory 2 minute(s) earlier, requested an S4U2self ticket "
+        "EVIL01$, created by CORP\\mallory 2 minutes earlier, requested an S4U2self ticket "
         "for Administrator@CORP.LOCAL on 10.0.0.10.")
 
 

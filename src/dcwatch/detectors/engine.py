@@ -9,6 +9,7 @@ the data cannot yet tell, and are decided when it can (or at the end: "assumed")
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,8 +151,7 @@ class Engine:
                 self.excluded += 1
                 return None
         cls = self._classes[draft.slug]
-        if self.resolver.realms:
-            _netbios_names(draft, self.resolver.realms)
+        _netbios_names(draft, self.resolver.realms)
         acts = sorted(draft.activities, key=lambda x: x.ts)
         first, last = acts[0].ts, acts[-1].ts
         key = (draft.slug, draft.key)
@@ -200,7 +200,11 @@ def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
             if realm in up:
                 text = _replace_ci(text, realm + "\\", netbios + "\\")
                 up = None
-        return text
+        # a DNS domain the data never paired with its NetBIOS name: its first label, as
+        # Windows names it by default (contoso.local\x -> CONTOSO\x); never inside a UNC path
+        # or file path (the character before the name is checked)
+        return _DOTTED_ACCOUNT.sub(lambda m: m.group(1).split(".", 1)[0].upper() + "\\", text) \
+            if "." in text else text
 
     def fix_value(v: object, depth: int = 0) -> object:
         if isinstance(v, str):
@@ -218,6 +222,11 @@ def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
     draft.evidence = {k: fix_value(v) for k, v in draft.evidence.items()}
 
 
+_DOTTED_ACCOUNT = re.compile(
+    r"(?<![\w.\\/:-])([A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.[A-Za-z][A-Za-z0-9-]+)"
+    r"\\(?=[\w$.-])")
+
+
 def _replace_ci(text: str, old: str, new: str) -> str:
     low, lo = text.lower(), old.lower()
     j = low.find(lo)
@@ -225,8 +234,11 @@ def _replace_ci(text: str, old: str, new: str) -> str:
         return text
     out, i = [], 0
     while j != -1:
-        out.append(text[i:j])
-        out.append(new)
+        if j and (low[j - 1].isalnum() or low[j - 1] in ".\\/:-"):  # inside a host name or
+            out.append(text[i:j + len(old)])  # a path (\\dc01.contoso.local\share): keep
+        else:
+            out.append(text[i:j])
+            out.append(new)
         i = j + len(old)
         j = low.find(lo, i)
     out.append(text[i:])

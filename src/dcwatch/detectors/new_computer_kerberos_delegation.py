@@ -191,10 +191,11 @@ class NewComputerKerberosDelegation(Detector):
         age = a.ts - info.created
         creator = actor_text(info.creator, "an unknown user")
         mins = int(age.total_seconds() // 60)
+        when = "less than a minute" if mins < 1 else f"{mins} minute{'s' if mins > 1 else ''}"
         return [self.draft(
             key=info.name.lower(),
             activities=[info.activity, a],
-            description=f"{info.name}, created by {creator} {mins} minute(s) earlier, {what} "
+            description=f"{info.name}, created by {creator} {when} earlier, {what} "
                         f"on {display(dc)}.",
             entities=refs(EntityRef("computer", info.name.rstrip("$").upper(), "new computer",
                                     sid=info.sid),

@@ -74,7 +74,7 @@ class SmbDataExfiltration(Detector):
             return []
         dc = target_dc(a, self.resolver)
         share = f.get("share_name") or f.get("share")
-        who = acct_text(a.actor, "An unknown account")
+        who = acct_text(a.actor, "an unknown account")  # mid-sentence
         draft = self.draft(
             key=f"{(ip or host or '?').lower()}|{(dc or '').lower()}",
             activities=[a],

@@ -62,11 +62,17 @@ class SmbSessionEnumeration(Detector):
         success = a.outcome == "success" or (a.status == 0 and not f.get("fault"))
         who = acct_text(a.actor)
         src = where(ip, host)
-        if success and exposed:
-            names = ", ".join(sorted({f"{e['account']} ({e['client']})" for e in exposed}))
-            accounts = {e["account"] for e in exposed if e["account"]}
+        accounts = {e["account"] for e in exposed if e["account"]}
+        if success and accounts:
+            names = ", ".join(sorted({f"{e['account']} ({e['client']})" if e["client"]
+                                      else str(e["account"]) for e in exposed if e["account"]}))
+            n = len(accounts)
             desc = (f"{who} on {src} enumerated SMB sessions on {dc}, retrieving the IP "
-                    f"addresses of {len(accounts)} accounts: {names}.")
+                    f"addresses of {n} account{'s' if n != 1 else ''}: {names}.")
+        elif success and exposed:  # info levels 0/10 without user names: the clients only
+            clients = ", ".join(sorted({str(e["client"]) for e in exposed if e["client"]}))
+            desc = (f"{who} on {src} enumerated SMB sessions on {dc}, retrieving the addresses "
+                    f"of {len(exposed)} session(s) ({clients}) but not who holds them.")
         elif success:
             desc = (f"{who} on {src} enumerated SMB sessions on {dc} (the response was not "
                     f"readable, so the exposed accounts are unknown).")
