@@ -303,11 +303,11 @@ class DnsAnalyzer:
                 self._emit(prev[0], None, prev[1], prev[2])
             self.pending[m.txid] = (m, self.flow.frame, self.flow.ts)
             return
-        q = self.pending.pop(m.txid, None)
-        if q is None:
+        asked = self.pending.pop(m.txid, None)
+        if asked is None:
             self._emit(None, m, self.flow.frame, self.flow.ts)
         else:
-            self._emit(q[0], m, q[1], q[2])
+            self._emit(asked[0], m, asked[1], asked[2])
 
     def _emit(self, q: DnsMessage | None, r: DnsMessage | None, frame: int,
               ts: datetime | None) -> None:
