@@ -392,6 +392,13 @@ def activities(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int) -> Non
     show_default=True,
     help="How new and updated alerts are printed as they happen.",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="2: capture and decoding in a process of their own, the engine in this one; "
+    "1: all in one process. Default: 2 when this process may use two cores or more.",
+)
 def sensor(
     interface: str,
     db: str,
@@ -402,6 +409,7 @@ def sensor(
     sensitive: tuple[str, ...],
     dcs: tuple[str, ...],
     fmt: str,
+    processes: int | None,
 ) -> None:
     """Watch live traffic on an interface (live mode: learning periods honoured)."""
     from dcwatch.detectors import registry
@@ -409,6 +417,7 @@ def sensor(
     from dcwatch.detectors.engine import Engine
     from dcwatch.entities.resolver import Resolver
     from dcwatch.outputs.text import write_alerts
+    from dcwatch.sources.capture_process import can_split, capture_in_child
     from dcwatch.sources.live import DEFAULT_FILTER, capture
     from dcwatch.store import Store
 
@@ -428,9 +437,13 @@ def sensor(
     engine.listeners.append(on_alert)
     st = SourceStats(f"live:{interface}")
     _err(f"dcwatch: capturing on {interface}; alerts go to {db}")
+    if processes is None:
+        processes = 2 if can_split() else 1
+    # 2: this core pays only the engine; SIGINT/SIGTERM end the capture process as --duration does
+    read = capture_in_child if processes == 2 else capture
     try:
         # Live activities arrive in capture order: no re-ordering window, no added latency.
-        for a in capture(
+        for a in read(
             interface,
             st,
             bpf_expr=bpf or DEFAULT_FILTER,
