@@ -886,13 +886,18 @@ def host_of(ns: str) -> str:
     return f"{HOSTS[ns][1].upper()} ({HOSTS[ns][0]})"
 
 
+# attack modules whose steps speak the protocols themselves (stdlib sockets), not via impacket
+RAW_SOCKET_MODULES = {"lab.attacks_exfil", "lab.attacks_sigred", "lab.attacks_exploits"}
+
+
 def step(s: Scenario, ns: str, name: str, *args: str, desc: str = "", check: bool = True,
          module: str = "lab.attacks"):
     """One lab.attacks step inside `ns`, recorded in the scenario's provenance."""
     r = attack(ns, name, *args, check=check, module=module)
     shown = " ".join(a if " " not in a else repr(a) for a in args)
+    kind = "raw-socket step" if module in RAW_SOCKET_MODULES else "impacket/ldap3 step"
     s.steps.append(
-        f"{host_of(ns)}: {desc + ' - ' if desc else ''}impacket/ldap3 step "
+        f"{host_of(ns)}: {desc + ' - ' if desc else ''}{kind} "
         f"`python -m {module} {name} {shown}`"
     )
     return r
