@@ -36,7 +36,15 @@ from dcwatch.errors import ConfigError
 from dcwatch.model.activity import Activity
 from dcwatch.sources.base import SourceStats
 from dcwatch.sources.live import CaptureStats, capture
-from dcwatch.sources.parallel import WorkerFailed, _combine, _pack, _unpack, _widen
+from dcwatch.sources.parallel import (
+    WorkerFailed,
+    _combine,
+    _pack,
+    _unpack,
+    _widen,
+    can_fork,
+    usable_cpus,
+)
 
 BATCH = 256  # activities per pipe message
 FLUSH_S = 0.05  # a batch's first activity waits at most this long (plus one ring wake-up)
@@ -47,17 +55,9 @@ Producer = Callable[
 ]
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def can_split() -> bool:
     """Whether capture can run in a forked child here (fork available, two cores or more)."""
-    return usable_cpus() >= 2 and "fork" in multiprocessing.get_all_start_methods()
+    return usable_cpus() >= 2 and can_fork()
 
 
 def capture_in_child(interface: str, stats: SourceStats, **kwargs: Any) -> Iterator[Activity]:

@@ -49,13 +49,23 @@ class WorkerFailed(DcwatchError):
     """A reader process failed or died; the scan cannot be completed as asked."""
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    """Whether worker processes can be forked here (they inherit the inputs unpickled)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def auto_jobs(inputs: list[Input]) -> int:
     """How many reader processes suit these inputs on this machine (1 = read in-process)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    if cpus < 2 or not inputs or "fork" not in multiprocessing.get_all_start_methods():
+    cpus = usable_cpus()
+    if cpus < 2 or not inputs or not can_fork():
         return 1
     total = 0
     for i in inputs:
