@@ -1178,9 +1178,8 @@ def _with_checksum(data: bytes, cipher, key) -> bytes:
     """A TGS-REQ whose AP-REQ authenticator gets the keyed checksum over the request body
     (RFC 4120 5.5.1, key usage 6) that impacket's example scripts leave out and Heimdal
     insists on (else KRB_AP_ERR_INAPP_CKSUM before anything else is looked at), as
-    impacket_patches.tgs_authenticator_checksum does for impacket's own TGS-REQs."""
+    impacket_patches.patch_tgs_checksum does for impacket's own TGS-REQs."""
     from impacket.krb5.asn1 import AP_REQ, TGS_REQ, Authenticator
-    from impacket.krb5.crypto import make_checksum
     from pyasn1.codec.der import decoder, encoder
 
     req = decoder.decode(data, asn1Spec=TGS_REQ())[0]
@@ -1189,10 +1188,8 @@ def _with_checksum(data: bytes, cipher, key) -> bytes:
     auth = decoder.decode(plain, asn1Spec=Authenticator())[0]
     if auth["cksum"].hasValue():
         return data
-    ctype = {18: 16, 17: 15, 23: -138}[int(key.enctype)]
     body = impacket_patches._strip_explicit_tag(encoder.encode(req["req-body"]))
-    auth["cksum"]["cksumtype"] = ctype
-    auth["cksum"]["checksum"] = make_checksum(ctype, key, 6, body)
+    impacket_patches.set_body_checksum(auth, key, body)
     ap["authenticator"]["cipher"] = cipher.encrypt(key, 7, encoder.encode(auth), None)
     req["padata"][0]["padata-value"] = encoder.encode(ap)
     return encoder.encode(req)

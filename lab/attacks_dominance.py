@@ -260,12 +260,12 @@ def tgs_req(tgt_rep: bytes, cipher, session_key, sname, opts, extra_padata=(),
         seq_set,
         seq_set_iter,
     )
-    from impacket.krb5.crypto import Key, make_checksum
+    from impacket.krb5.crypto import Key
     from impacket.krb5.types import KerberosTime, Principal, Ticket
     from pyasn1.codec.der import decoder, encoder
     from pyasn1.type.univ import noValue
 
-    from lab.impacket_patches import _strip_explicit_tag
+    from lab.impacket_patches import _strip_explicit_tag, set_body_checksum
 
     try:
         rep = decoder.decode(tgt_rep, asn1Spec=AS_REP())[0]
@@ -303,10 +303,7 @@ def tgs_req(tgt_rep: bytes, cipher, session_key, sname, opts, extra_padata=(),
     cname = Principal()
     cname.from_asn1(rep, "crealm", "cname")
     seq_set(auth, "cname", cname.components_to_asn1)
-    ctype = {18: 16, 17: 15, 23: -138}[int(session_key.enctype)]
-    auth["cksum"] = noValue
-    auth["cksum"]["cksumtype"] = ctype
-    auth["cksum"]["checksum"] = make_checksum(ctype, session_key, 6, encoded_body)
+    set_body_checksum(auth, session_key, encoded_body)
     now = datetime.datetime.now(datetime.UTC)
     auth["cusec"] = now.microsecond
     auth["ctime"] = KerberosTime.to_asn1(now)

@@ -65,6 +65,23 @@ def _strip_explicit_tag(der: bytes) -> bytes:
     return der[2 + (n & 0x7F) :]
 
 
+# checksum type keyed with a session key of each etype (RFC 3961 / 4757): AES256, AES128, RC4,
+# DES3
+CKSUM_FOR_ETYPE = {18: 16, 17: 15, 23: -138, 16: 12}
+
+
+def set_body_checksum(authenticator, session_key, encoded_body: bytes) -> None:
+    """The authenticator's keyed checksum over a TGS-REQ body (RFC 4120 5.5.1, key usage 6):
+    what impacket leaves out and Heimdal insists on (else KRB_AP_ERR_INAPP_CKSUM)."""
+    from impacket.krb5.crypto import make_checksum
+    from pyasn1.type.univ import noValue
+
+    ctype = CKSUM_FOR_ETYPE[int(session_key.enctype)]
+    authenticator["cksum"] = noValue
+    authenticator["cksum"]["cksumtype"] = ctype
+    authenticator["cksum"]["checksum"] = make_checksum(ctype, session_key, 6, encoded_body)
+
+
 def patch_tgs_checksum() -> None:
     from impacket.krb5 import kerberosv5
 
@@ -81,12 +98,10 @@ def patch_tgs_checksum() -> None:
         seq_set,
         seq_set_iter,
     )
-    from impacket.krb5.crypto import Key, _enctype_table, make_checksum
+    from impacket.krb5.crypto import Key, _enctype_table
     from impacket.krb5.types import KerberosTime, Principal, Ticket
     from pyasn1.codec.der import decoder, encoder
     from pyasn1.type.univ import noValue
-
-    cksum_for_etype = {18: 16, 17: 15, 23: -138, 16: 12}
 
     def getKerberosTGS(
         serverName,
@@ -159,10 +174,7 @@ def patch_tgs_checksum() -> None:
         clientName.from_asn1(decodedTGT, "crealm", "cname")
         seq_set(authenticator, "cname", clientName.components_to_asn1)
         # the fix: keyed checksum of the req-body (key usage 6, RFC 4120 5.5.1)
-        ctype = cksum_for_etype[int(sessionKey.enctype)]
-        authenticator["cksum"] = noValue
-        authenticator["cksum"]["cksumtype"] = ctype
-        authenticator["cksum"]["checksum"] = make_checksum(ctype, sessionKey, 6, encodedReqBody)
+        set_body_checksum(authenticator, sessionKey, encodedReqBody)
         now = datetime.datetime.now(datetime.UTC)
         authenticator["cusec"] = now.microsecond
         authenticator["ctime"] = KerberosTime.to_asn1(now)
