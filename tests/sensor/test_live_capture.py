@@ -15,13 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-PCAP = REPO / "tests" / "data" / "recordings" / "killchain" / "dc.pcap"
+from tests.sensor.veth import PCAP, replay, veth_namespace
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,21 +31,8 @@ pytestmark = [
 
 @pytest.fixture
 def netns():
-    ns = f"dcwt-{uuid.uuid4().hex[:6]}"
-    sh = ["ip", "netns", "exec", ns]
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(
-            [*sh, "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True
-        )
-        for dev in ("va", "vb"):
-            # captures taken with offloads hold frames larger than 1500 bytes
-            subprocess.run([*sh, "ip", "link", "set", dev, "mtu", "65535"], check=True)
-        for dev in ("va", "vb", "lo"):
-            subprocess.run([*sh, "ip", "link", "set", dev, "up"], check=True)
+    with veth_namespace() as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def test_sensor_sees_the_replayed_kill_chain(netns: str, tmp_path: Path) -> None:
@@ -107,19 +91,6 @@ def _sensor(ns: str, db: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _replay(ns: str, pps: int) -> int:
-    r = subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-c",
-         f"from dcwatch.sources.live import replay; print(replay('va', {str(PCAP)!r}, "
-         f"pps={pps}))"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return int(r.stdout)
-
-
 def _timeless(out: str) -> list[object]:
     """Printed alerts without times and the ids and uids made from them."""
 
@@ -140,7 +111,7 @@ def test_engine_in_its_own_process_raises_the_same_alerts(netns: str, tmp_path: 
     one = _sensor(netns, tmp_path / "one.db", "--processes", "1", "--duration", "10")
     two = _sensor(netns, tmp_path / "two.db", "--processes", "2", "--duration", "10")
     time.sleep(2.0)
-    sent = _replay(netns, 3000)
+    sent = replay(netns, 3000)
     (out1, err1), (out2, err2) = one.communicate(timeout=60), two.communicate(timeout=60)
     assert one.returncode == 0, err1
     assert two.returncode == 0, err2
@@ -158,7 +129,7 @@ def test_engine_in_its_own_process_raises_the_same_alerts(netns: str, tmp_path: 
 def test_sigterm_stops_the_two_process_sensor_cleanly(netns: str, tmp_path: Path) -> None:
     sensor = _sensor(netns, tmp_path / "live.db", "--processes", "2")
     time.sleep(2.0)
-    _replay(netns, 3000)
+    replay(netns, 3000)
     time.sleep(0.5)
     sensor.send_signal(signal.SIGTERM)
     out, err = sensor.communicate(timeout=30)

@@ -14,13 +14,9 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-PCAP = REPO / "tests" / "data" / "recordings" / "killchain" / "dc.pcap"
+from tests.sensor.veth import replay, veth_namespace
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,18 +54,8 @@ print(json.dumps({"ring_ok": ring_ok, "records": st.records, "skipped": st.skipp
 
 @pytest.fixture
 def netns():
-    ns = f"dcwt-{uuid.uuid4().hex[:6]}"
-    sh = ["ip", "netns", "exec", ns]
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(
-            [*sh, "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True
-        )
-        for dev in ("va", "vb"):
-            subprocess.run([*sh, "ip", "link", "set", dev, "mtu", "65535", "up"], check=True)
+    with veth_namespace() as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def _sensor(ns: str, mode: str, duration: float, limit: int = 0) -> subprocess.Popen[str]:
@@ -82,19 +68,6 @@ def _sensor(ns: str, mode: str, duration: float, limit: int = 0) -> subprocess.P
     )
 
 
-def _replay(ns: str, pps: int) -> int:
-    r = subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-c",
-         f"from dcwatch.sources.live import replay; print(replay('va', {str(PCAP)!r}, "
-         f"pps={pps}))"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return int(r.stdout)
-
-
 def _result(p: subprocess.Popen[str]) -> dict:
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
@@ -104,7 +77,7 @@ def _result(p: subprocess.Popen[str]) -> dict:
 def test_ring_and_recv_decode_the_same_activities(netns: str) -> None:
     sensors = [_sensor(netns, mode, 8) for mode in ("ring", "recv", "noring")]
     time.sleep(2.0)
-    sent = _replay(netns, 3000)
+    sent = replay(netns, 3000)
     a, b, c = (_result(p) for p in sensors)
     assert not c["ring_ok"]
     for r in (a, b, c):
@@ -120,5 +93,5 @@ def test_ring_and_recv_decode_the_same_activities(netns: str) -> None:
 def test_ring_stops_at_max_packets(netns: str) -> None:
     ring = _sensor(netns, "ring", 20, limit=100)
     time.sleep(2.0)
-    _replay(netns, 3000)
+    replay(netns, 3000)
     assert _result(ring)["records"] == 100
