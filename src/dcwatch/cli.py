@@ -348,13 +348,15 @@ def scan(
 )
 def activities(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int) -> None:
     """Print the normalized activities dcwatch derives from the inputs (parser debugging)."""
+    from dcwatch.gctune import batch_gc
     from dcwatch.outputs.text import write_activities
     from dcwatch.pipeline import ActivityStream
 
     _check_paths(paths)
     stream = ActivityStream(list(paths), jobs=jobs)
     try:
-        n = write_activities(iter(stream), fmt, sys.stdout)
+        with batch_gc():
+            n = write_activities(iter(stream), fmt, sys.stdout)
     except DcwatchError as e:
         _err(f"dcwatch: {e}")
         sys.exit(2)

@@ -12,6 +12,7 @@ from dcwatch.detectors.engine import Engine, Exclusion
 from dcwatch.entities.directory import Snapshot, apply_to_resolver
 from dcwatch.entities.lmp import LateralMovement, SessionTracker, enrich_alerts
 from dcwatch.entities.resolver import Resolver
+from dcwatch.gctune import batch_gc
 from dcwatch.model.activity import Activity, ActivityKind
 from dcwatch.model.alert import Alert
 from dcwatch.sources.base import SourceStats
@@ -147,7 +148,8 @@ def scan(opts: ScanOptions, on_alert: Callable[[Alert, str], None] | None = None
                 kept.append(a)
             yield a
 
-    alerts = engine.run(tap(stream))
+    with batch_gc():
+        alerts = engine.run(tap(stream))
     lateral = None
     if opts.directory is not None:
         lateral = LateralMovement(opts.directory, opts.known_sessions + tracker.records(),

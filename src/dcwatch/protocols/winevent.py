@@ -112,8 +112,13 @@ def guids(text: str | None) -> list[str]:
     return [g.lower() for g in _GUID_RE.findall(text or "")]
 
 
-def _base(rec: EventRecord, kind: ActivityKind, fields: dict[str, Any] | None = None,
-          **kw: Any) -> Activity:
+def _base(rec: EventRecord, kind: ActivityKind, fields: dict[str, Any] | None = None, *,
+          actor: Account | None = None, target: Account | None = None,
+          src_ip: str | None = None, src_port: int | None = None, src_host: str | None = None,
+          dst_host: str | None = None, outcome: str | None = None,
+          status: int | None = None) -> Activity:
+    """The activity of one mapped event. Runs once per mapped record: explicit keywords and a
+    positional ``Activity(...)`` (no ``**kw`` dict built and unpacked per record)."""
     if fields is None:
         fields = {}
     data = rec.data
@@ -122,23 +127,18 @@ def _base(rec: EventRecord, kind: ActivityKind, fields: dict[str, Any] | None = 
     rid = fields["record_id"] = rec.record_id
     channel = fields["channel"] = rec.channel
     host = rec.computer
+    eid = rec.event_id
     uid = ""
     if rid is not None:  # Activity.compute_uid of a logged event, without the detour
-        key = f"{host}|{channel}|{rid}|{rec.event_id}|{kind._value_}|{fields.get('sub', '')}"
+        key = f"{host}|{channel}|{rid}|{eid}|{kind._value_}|{fields.get('sub', '')}"
         h = _UID_HASH.copy()  # == blake2b(digest_size=12), minus the argument parsing
         h.update(key.encode("utf-8", "surrogatepass"))
         uid = h.hexdigest()
-    return Activity(
-        ts=rec.ts,
-        kind=kind,
-        origin=rec.origin,
-        host=host,
-        event_id=rec.event_id,
-        protocol="event",
-        fields=fields,  # None values are dropped when written out (Activity.to_dict)
-        uid=uid,
-        **kw,
-    )
+    # Activity's fields in order: ts kind origin host src_ip src_port src_host dst_ip dst_port
+    # dst_host actor target outcome status event_id protocol fields uid. None values in
+    # ``fields`` are dropped when written out (Activity.to_dict).
+    return Activity(rec.ts, kind, rec.origin, host, src_ip, src_port, src_host, None, None,
+                    dst_host, actor, target, outcome, status, eid, "event", fields, uid)
 
 
 _UID_HASH = blake2b(digest_size=12)

@@ -99,16 +99,19 @@ def _short(e: BaseException) -> str:
 
 
 def flatten_data(ev: dict[str, Any]) -> dict[str, Any]:
-    """EventData/UserData of the XML-to-JSON shape as one flat dict (positional under "Data")."""
+    """EventData/UserData of the XML-to-JSON shape as one flat dict (positional under "Data").
+
+    Works in place on ``ev``'s EventData object (callers pass a freshly decoded record they do
+    not keep): no copy per record."""
     ed = ev.get("EventData")
     out: dict[str, Any]
     if type(ed) is dict:
-        out = ed.copy()
+        out = ed
         if "#attributes" in out:
             del out["#attributes"]
         for k, v in out.items():
             if type(v) is dict:  # {"#attributes": ..., "#text": value}
-                out[k] = v.get("#text")
+                out[k] = v.get("#text")  # same key: the dict's size does not change
         data = out.get("Data")
         if data is not None:
             if type(data) is list:
@@ -128,34 +131,49 @@ def flatten_data(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_from_xmljson(ev: dict[str, Any], origin: Origin) -> winevent.EventRecord:
-    """EventRecord from the ``Event`` object of evtx/evtx_dump JSON."""
+    """EventRecord from the ``Event`` object of evtx/evtx_dump JSON (consumed: its EventData
+    object becomes the record's ``data``)."""
     sysd = ev["System"]
     get = sysd.get
     eid = sysd["EventID"]
-    eid = int(eid["#text"] if isinstance(eid, dict) else eid)
-    prov = get("Provider") or _EMPTY
-    prov_name = (prov.get("#attributes") or _EMPTY).get("Name", "") \
-        if isinstance(prov, dict) else ""
-    tc = get("TimeCreated") or _EMPTY
-    t = (tc.get("#attributes") or _EMPTY).get("SystemTime") if isinstance(tc, dict) else None
+    if type(eid) is not int:
+        eid = int(eid["#text"] if isinstance(eid, dict) else eid)
+    prov = get("Provider")
+    prov_name = ""
+    if type(prov) is dict:
+        attrs = prov.get("#attributes")
+        if type(attrs) is dict:
+            prov_name = attrs.get("Name") or ""
+    tc = get("TimeCreated")
+    t = None
+    if type(tc) is dict:
+        attrs = tc.get("#attributes")
+        if type(attrs) is dict:
+            t = attrs.get("SystemTime")
     if not t:
         raise InputError("System/TimeCreated missing")
     sec = get("Security")
-    user_sid = (sec.get("#attributes") or _EMPTY).get("UserID") \
-        if isinstance(sec, dict) else None
+    user_sid = None
+    if type(sec) is dict:
+        attrs = sec.get("#attributes")
+        if type(attrs) is dict:
+            user_sid = attrs.get("UserID")
     rid = get("EventRecordID")
+    if rid is None:
+        rid = origin.record
+    elif type(rid) is not int:
+        rid = int(rid)
     return _EventRecord(  # positional: event_id channel provider computer ts record_id data
         eid,
         get("Channel") or "",
-        prov_name or "",
+        prov_name,
         get("Computer") or "",
         parse_ts(t),
-        int(rid) if rid is not None else origin.record,
+        rid,
         flatten_data(ev),
         origin,
         user_sid,
     )
 
 
-_EMPTY: dict[str, Any] = {}  # read-only stand-in for a missing object
 _EventRecord = winevent.EventRecord

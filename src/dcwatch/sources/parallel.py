@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from dcwatch.errors import DcwatchError
+from dcwatch.gctune import batch_gc
 from dcwatch.model.activity import Account, Activity, ActivityKind, Origin
 from dcwatch.sources.base import SourceStats
 from dcwatch.sources.files import EVTX_MAGIC, Input, read_input, reorder
@@ -241,6 +242,8 @@ def _worker(conn: Any, inputs: list[Input], items: list[Item], evtx_threads: int
             conn.send_bytes(dumps(("d", *d), 5))
         done.clear()
 
+    gc_tuned = batch_gc()
+    gc_tuned.__enter__()  # a batch process to its end: settings are never restored
     try:
         batch: list[Packed] = []
         for p in heapq.merge(*(one(it) for it in items)):  # tuples: (time, n, pos) decide
