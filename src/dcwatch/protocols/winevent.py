@@ -44,11 +44,12 @@ _NULLS = frozenset({"", "-", "NULL", "null", "%%1793", "(null)"})
 def s(data: dict[str, Any], key: str) -> str | None:
     """A string field, with Windows' placeholders for 'nothing' mapped to None."""
     v = data.get(key)
+    if v.__class__ is str:  # the usual case first
+        v = v.strip()
+        return None if v in _NULLS else v
     if v is None:
         return None
-    if v.__class__ is not str and not isinstance(v, str):
-        v = str(v)
-    v = v.strip()
+    v = str(v).strip()
     return None if v in _NULLS else v
 
 

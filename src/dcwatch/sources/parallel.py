@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import heapq
 import io
 import multiprocessing
@@ -95,16 +96,25 @@ def _evtx_chunks(inp: Input) -> int:
     Only a file written in order is split: its chunks' first record numbers (chunk header,
     offset 8) must rise through the file. A wrapped-around log, or chunks of several logs put
     together, would make each range's stream jump back in time, and the merge of such streams
-    would neither keep the one-process order nor run the readers side by side."""
+    would neither keep the one-process order nor run the readers side by side. Asked by
+    ``auto_jobs`` and again by ``plan``: the chunk headers are read once per file version."""
     if not inp.path:
         return 0
     try:
-        size = os.path.getsize(inp.path)
-        if size < SPLIT_BYTES:
-            return 0
-        chunks = (size - EVTX_HEADER) // EVTX_CHUNK
-        last = -1
-        with open(inp.path, "rb") as f:
+        st = os.stat(inp.path)
+    except OSError:
+        return 0
+    if st.st_size < SPLIT_BYTES:
+        return 0
+    return _chunks_in_order(inp.path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _chunks_in_order(path: str, size: int, mtime_ns: int) -> int:
+    chunks = (size - EVTX_HEADER) // EVTX_CHUNK
+    last = -1
+    try:
+        with open(path, "rb") as f:
             if f.read(8) != EVTX_MAGIC:
                 return 0
             for n in range(chunks):
