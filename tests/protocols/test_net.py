@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -290,3 +291,59 @@ def test_activities_of_one_frame_get_distinct_uids() -> None:
     assert stats.weirds.get("activity_uid_disambiguated") == 1
     assert [a.uid for a in decode(data)[0]] == [a.uid for a in acts]  # stable on re-read
     assert all(a.uid == a.compute_uid() for a in acts)
+
+
+def _frames(data: bytes) -> tuple[int, list[tuple[float, bytes]]]:
+    """Linktype and (ts, frame) of every record of a microsecond pcap, read independently."""
+    order = "<" if struct.unpack_from("<I", data, 0)[0] == 0xA1B2C3D4 else ">"
+    linktype = struct.unpack_from(order + "I", data, 20)[0]
+    out, pos = [], 24
+    while pos + 16 <= len(data):
+        sec, usec, incl, _ = struct.unpack_from(order + "IIII", data, pos)
+        out.append((sec + usec * 1e-6, data[pos + 16 : pos + 16 + incl]))
+        pos += 16 + incl
+    return linktype, out
+
+
+def _odd_frames(ts: float) -> list[tuple[float, bytes]]:
+    """TCP frames near the reader's early drop that it must not drop (or must): IP options,
+    fragments, a total length below 40, served ports either way round, IPv6, a short frame."""
+    seg = w.tcp(50000, 8080, 1, 1, 0x18, b"x" * 30)
+    opts = bytearray(w.ipv4(C, DC, 6, b"\x01\x01\x01\x01" + seg))
+    opts[0] = 0x46  # IHL 6: 4 bytes of options before the segment
+    short = bytearray(w.ipv4(C, DC, 6, seg))
+    short[2:4] = (39).to_bytes(2, "big")
+    frames = [w.ipv4(C, DC, 6, seg), w.ipv4(C, DC, 6, seg, frag=0x2000), bytes(opts),
+              bytes(short), w.ipv4(C, DC, 6, w.tcp(50001, 88, 1, 1, 0x18, b"\x00" * 8)),
+              w.ipv4(DC, C, 6, w.tcp(445, 50002, 1, 1, 0x18, b"\x00" * 8)),
+              w.ipv6(b"\x00" * 15 + b"\x01", b"\x00" * 15 + b"\x02", 6, seg)]
+    return [(ts + i, w.ether(f)) for i, f in enumerate(frames)] + [(ts + 9, w.ether(b"E"))]
+
+
+@pytest.mark.parametrize("big", [False, True])
+@pytest.mark.parametrize("name", ["synthetic-dc.pcap", "smb1-ms17-010.pcap", "shared"])
+def test_reader_drop_is_feed_at_drop(name: str, big: bool) -> None:
+    """The pcap reader drops frames for ports no analyzer serves before calling the decoder;
+    what comes out (activities, their order, counters, weirds) must be exactly what feeding
+    every frame to ``PacketDecoder.feed`` gives: a real capture with dynamic RPC ports learned
+    from the endpoint mapper, the synthetic one, plus frames next to the drop's conditions,
+    in both byte orders."""
+    from dcwatch.protocols.net.decoder import PacketDecoder
+
+    if name == "shared":
+        data = _shared_pcap()
+    else:
+        data = (REPO / "tests" / "data" / "protocols" / name).read_bytes()
+    linktype, frames = _frames(data)
+    frames += _odd_frames(frames[-1][0] + 1)
+    stats = SourceStats("t")
+    d = PacketDecoder("t.pcap", stats)
+    for i, (ts, frame) in enumerate(frames, 1):
+        d.feed(ts, linktype, frame, i)
+    d.finish()
+    want = [a.to_dict() for a in d.drain()]
+    got, st = decode(w.pcap(frames, linktype, big_endian=big))
+    assert [a.to_dict() for a in got] == want
+    assert (st.records, st.skipped, st.first_error, st.weirds) == \
+        (stats.records, stats.skipped, stats.first_error, stats.weirds)
+    assert want

@@ -164,6 +164,37 @@ class PacketDecoder:
             self.stats.skip(f"{self.source} frame {frame_no}", f"{type(e).__name__}: {e}")
             self._count(f"exception_{type(e).__name__}")
 
+    # -- frames a capture reader drops itself ------------------------------------------------
+    def served_tcp_ports(self, swapped: bool = False) -> frozenset[int]:
+        """Every TCP port some analyzer serves now: the static table and, when DCE/RPC is
+        present (``rpc_cls``), the ports learned from the endpoint mapper so far (ask again
+        when ``context.rpc_ports``, which only grows, has grown).
+
+        A capture reader that unpacks the record and Ethernet/IPv4/TCP headers in one read can
+        then drop most frames (TCP for no DC service, the bulk of a capture) without calling
+        ``feed_at``, which would decide the same after its own unpack (see ``dropped``).
+        ``swapped``: each port with its two bytes exchanged, as a little-endian read gives it."""
+        ports = set(self.tcp_ports)
+        if self.rpc_cls is not None:
+            ports.update(p for _, p in self.context.rpc_ports)
+        if swapped:
+            return frozenset(((p & 0xFF) << 8) | (p >> 8) for p in ports)
+        return frozenset(ports)
+
+    def dropped(self, ts: float, frame_no: int, count: int = 1) -> None:
+        """Account ``count`` frames the caller dropped (a served_tcp_ports miss); the last of
+        them at ``ts``. What ``feed_at`` does for such a frame: count it, and sweep idle flows
+        when it is time (the caller checks ``ts >= next_sweep`` itself, as this is rare)."""
+        self.stats.records += count
+        if ts >= self.next_sweep:
+            try:
+                self._sweep(ts)
+            except InputError as e:
+                self.stats.skip(f"{self.source} frame {frame_no}", str(e))
+            except Exception as e:  # noqa: BLE001 - as feed_at: counted, never raised
+                self.stats.skip(f"{self.source} frame {frame_no}", f"{type(e).__name__}: {e}")
+                self._count(f"exception_{type(e).__name__}")
+
     def finish(self) -> None:
         """End of input: close every flow (flushing pending exchanges) and fold counters."""
         for table in (self.tcp, self.udp):
