@@ -6,7 +6,8 @@ TGS-REP for krbtgt, fingerprints in a ``TicketLedger``) and when the TGT was fir
 A TGT never seen issued is *not* suspicious by itself (it may predate the capture): each
 detector demands a concrete anomaly on top.
 State: the ledger (~200 B per ticket) plus first-use times of unknown TGTs (~120 B each):
-~10 MB per 10k accounts at the default caps.
+~10 MB per 10k accounts at the default caps. The four detectors that read it share one tracker
+(``Detector.shared``): it learns each activity once, not once per detector.
 """
 
 from __future__ import annotations
@@ -33,12 +34,27 @@ class TgtUse:
 class TgtTracker:
     """Issued tickets and first sightings of TGTs (feed every wire AS/TGS activity)."""
 
+    # The activity last learned from and its answer: the detectors sharing this tracker each
+    # pass it the same activity, and only the first call may learn from it (class defaults:
+    # checkpoints of trackers pickled before these existed load too).
+    _last: Activity | None = None
+    _last_use: TgtUse | None = None
+
     def __init__(self, max_tickets: int = 50_000) -> None:
         self.ledger = TicketLedger(max_tickets)
         self.first_use: BoundedDict[datetime] = BoundedDict(max_tickets)
 
     def observe(self, a: Activity) -> TgtUse | None:
-        """Learn from a wire AS/TGS exchange; returns the TGT a TGS-REQ presented, if any."""
+        """Learn from a wire AS/TGS exchange; returns the TGT a TGS-REQ presented, if any.
+        Called again with the same activity (another detector of the family), it answers
+        what it answered the first time without learning twice."""
+        if a is self._last:
+            return self._last_use
+        use = self._observe(a)
+        self._last, self._last_use = a, use
+        return use
+
+    def _observe(self, a: Activity) -> TgtUse | None:
         if not wire(a) or a.kind not in (ActivityKind.KERBEROS_AS, ActivityKind.KERBEROS_TGS):
             return None
         f = a.fields

@@ -8,7 +8,7 @@ write SQL or output: they return ``AlertDraft``s and the engine decides new vers
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
@@ -40,6 +40,9 @@ class DetectionContext:
 
     resolver: Resolver
     config: DetectionConfig = field(default_factory=DetectionConfig)
+    # State several detectors build from the same activities (``Detector.shared``): kept once
+    # instead of once per detector, in memory and in CPU per activity.
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 class SlidingWindow(Generic[T]):
@@ -145,6 +148,15 @@ class Detector:
         return []
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def shared(self, name: str, factory: Callable[[], T]) -> T:
+        """One object per engine under ``name``, made by ``factory`` for the first detector
+        that asks: detectors that would each feed an identical copy from the same activities
+        (the golden-ticket family's ``TgtTracker``) share it."""
+        found = self.ctx.shared.get(name)
+        if found is None:
+            found = self.ctx.shared[name] = factory()
+        return found  # type: ignore[no-any-return]
 
     @property
     def threshold(self) -> str:

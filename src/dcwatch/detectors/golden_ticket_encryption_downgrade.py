@@ -10,7 +10,8 @@ source's TGT etypes are recorded; threshold High then also demands that the sour
 using AES TGTs. ``scan`` demands that the data shows the KDC issuing AES TGTs.
 Sources: wire Kerberos only.
 Known false positives: resources or apps without strong ciphers; apps acting for users.
-State: ``TgtTracker`` (~10 MB per 10k accounts) + source profile (BoundedDict, ~100 B each).
+State: ``TgtTracker`` (shared by the family, ~10 MB per 10k accounts) + source profile
+(BoundedDict, ~100 B each).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class GoldenTicketEncryptionDowngrade(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.tgts = TgtTracker()
+        self.tgts = self.shared("golden-tgt-tracker", TgtTracker)
         self._aes_sources: BoundedDict[bool] = BoundedDict(100_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:

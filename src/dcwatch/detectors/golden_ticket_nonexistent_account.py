@@ -6,8 +6,8 @@ answered KDC_ERR_C_PRINCIPAL_UNKNOWN for in an AS exchange (it told us the name 
 With a directory feed, ``known_accounts`` lets the resolver's account list decide too.
 Sources: wire Kerberos only.
 Known false positives: replication lag for just-created or just-deleted accounts.
-State: ``TgtTracker`` (~10 MB per 10k accounts) + names the KDC called unknown (BoundedDict,
-~100 B each, 50k cap).
+State: ``TgtTracker`` (shared by the family, ~10 MB per 10k accounts) + names the KDC called
+unknown (BoundedDict, ~100 B each, 50k cap).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class GoldenTicketNonexistentAccount(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.tgts = TgtTracker()
+        self.tgts = self.shared("golden-tgt-tracker", TgtTracker)
         self._unknown: BoundedDict[bool] = BoundedDict(50_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:

@@ -12,7 +12,8 @@ how the accepted forgery (and the account it impersonates) gets named.
 Sources: wire Kerberos only.
 Known false positives: clients holding TGTs from before a double krbtgt password reset (they
 get the same errors); federation services that mint tickets.
-State: ``TgtTracker`` (~10 MB per 10k accounts) + forged-source marks (BoundedDict, ~200 B each).
+State: ``TgtTracker`` (shared by the family, ~10 MB per 10k accounts) + forged-source marks
+(BoundedDict, ~200 B each).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class GoldenTicketTicketAnomaly(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.tgts = TgtTracker()
+        self.tgts = self.shared("golden-tgt-tracker", TgtTracker)
         self._forged: BoundedDict[dict[str, Any]] = BoundedDict(10_000)  # source ip -> story
         self._kvnos: set[int] = set()
         self._sizes: list[int] = []

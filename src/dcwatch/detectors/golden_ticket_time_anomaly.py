@@ -7,7 +7,7 @@ gives a new cipher (a new fingerprint), so one fingerprint should never live lon
 Sources: wire Kerberos only.
 Known false positives: a recent change of MaxTicketAge (set ``max_ticket_age``), clock jumps
 of the sensor (a VM resumed from a saved state).
-State: ``TgtTracker`` (~10 MB per 10k accounts).
+State: ``TgtTracker`` (shared by the family, ~10 MB per 10k accounts).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class GoldenTicketTimeAnomaly(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.tgts = TgtTracker()
+        self.tgts = self.shared("golden-tgt-tracker", TgtTracker)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         use = self.tgts.observe(a)
