@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.helpers import act, user
+from tests.helpers import T0, act, user
 
 from dcwatch.detectors.base import DetectionConfig
 from dcwatch.detectors.engine import Engine, Exclusion
@@ -174,3 +174,84 @@ def test_accounts_are_named_domain_backslash_user_in_alert_text() -> None:
                              r"10.0.0.5\share")
     assert [e.name for e in d.entities] == [r"CONTOSO\alice", "dc01.contoso.local"]
     assert d.evidence == {"actor": r"CONTOSO\alice", "paths": [r"\\dc01.contoso.local\sysvol"]}
+
+
+def test_repeated_workstation_pair_moves_only_the_time_of_its_mapping() -> None:
+    """The resolver's fast path for a (source address, workstation) pair seen before: the
+    mapping's time moves; a new name, a high-certainty name or a DC address still count."""
+    r = Resolver()
+    r.observe(act(K.LOGON, 0, src_ip="10.0.0.21", src_host="WS1"))
+    first = r.computer_for_ip("10.0.0.21")
+    r.observe(act(K.LOGON, 5, src_ip="10.0.0.21", src_host="WS1"))
+    assert r.computer_for_ip("10.0.0.21") is first
+    assert first.seen == T0 + timedelta(seconds=5)
+    r.observe(act(K.LOGON, 6, src_ip="10.0.0.21", src_host="WS2"))  # low replaces low
+    assert r.computer_for_ip("10.0.0.21").host == "WS2"
+    r.observe(act(K.LOGON, 7, src_ip="10.0.0.21", src_host="WS1"))  # the old pair again
+    assert r.computer_for_ip("10.0.0.21").host == "WS1"
+    r.observe(act(K.KERBEROS_AS, 8, src_ip="10.0.0.21", actor=Account("WS7$", "CONTOSO"),
+                  outcome="success", status=0))
+    high = r.computer_for_ip("10.0.0.21")
+    for s in (9, 10):  # a record's name never replaces the machine's own TGT
+        r.observe(act(K.LOGON, s, src_ip="10.0.0.21", src_host="WS1"))
+    assert r.computer_for_ip("10.0.0.21") is high
+    assert (high.host, high.seen) == ("WS7", T0 + timedelta(seconds=8))
+    r.dc_ips["10.0.0.21"] = "test"  # the address turns out to be a DC's: its host is one
+    r.observe(act(K.LOGON, 11, src_ip="10.0.0.21", src_host="WS1"))
+    assert r.dc_status("WS1")[0] is True
+
+
+def test_resolver_checkpoint_of_an_older_version_loads() -> None:
+    import pickle
+
+    r = Resolver()
+    r.observe(act(K.LOGON, 0, src_ip="10.0.0.21", src_host="WS1"))
+    state = dict(r.__dict__)
+    for k in ("_ws_pairs", "_samba_pairs"):
+        state.pop(k)
+    old = Resolver.__new__(Resolver)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    old.observe(act(K.LOGON, 5, src_ip="10.0.0.21", src_host="WS1"))
+    assert old.computer_for_ip("10.0.0.21").seen == T0 + timedelta(seconds=5)
+
+
+def test_golden_ticket_family_shares_one_tracker_and_engine_pickles() -> None:
+    import pickle
+
+    slugs = ["golden-ticket-encryption-downgrade", "golden-ticket-nonexistent-account",
+             "golden-ticket-ticket-anomaly", "golden-ticket-time-anomaly"]
+    e = Engine(slugs=slugs)
+    assert len({id(d.tgts) for d in e.detectors}) == 1  # type: ignore[attr-defined]
+    e2 = pickle.loads(pickle.dumps(e))
+    assert len({id(d.tgts) for d in e2.detectors}) == 1  # type: ignore[attr-defined]
+    assert e2._observers[str(K.KERBEROS_AS)][0].__self__ is e2.detectors[0]
+
+
+def test_shared_binds_and_logons_learn_each_activity_once() -> None:
+    e = Engine()
+    binds = {id(d.binds) for d in e.detectors if hasattr(d, "binds")}  # type: ignore[attr-defined]
+    logons = [d.logons for d in e.detectors  # type: ignore[attr-defined]
+              if hasattr(d, "logons") and d.logons.window == timedelta(minutes=2)]
+    assert len(binds) == 1
+    by_id: dict[int, int] = {}
+    for x in logons:
+        by_id[id(x)] = by_id.get(id(x), 0) + 1
+    assert max(by_id.values()) == 8  # the detectors that feed it every logon share one
+    e.process(act(K.LOGON, 0, src_ip="10.0.0.21", actor=user("alice"),
+                  fields={"logon_id": "0x1234", "logon_type": 3}))
+    shared = next(x for x in logons if by_id[id(x)] == 8)
+    assert sum(len(w) for w in shared.recent.values()) == 1  # not once per detector
+
+
+def test_ds_change_is_computed_again_when_the_resolver_learned_more() -> None:
+    from dcwatch.detectors._common import ds_change
+
+    r = Resolver()
+    a = act(K.DS_MODIFY, 0, actor=Account(None, None, "S-1-5-21-1-2-3-1107"),
+            fields={"dn": "CN=x,DC=contoso,DC=local", "attributes": ["description"]})
+    r.observe(a)
+    first = ds_change(a, r)
+    assert ds_change(a, r) is first  # the same observation: shared
+    r.observe(act(K.LOGON, 1, actor=user("bob", 1107)))  # learns the SID's name
+    r.observe(a)
+    assert ds_change(a, r).actor.name == "bob"

@@ -75,7 +75,14 @@ class Session:
 
 
 class NetworkLogons:
-    """Logon sessions per (host, logon id), and the recent network logons of each host."""
+    """Logon sessions per (host, logon id), and the recent network logons of each host.
+
+    Detectors that feed it every logon and keep the default window share one per engine
+    (``Detector.shared``): a DC's log is mostly 4624s, and eight copies learned each of them."""
+
+    # The activity last learned from: sharing detectors each pass it the same activity, and
+    # only the first call learns (a class default: older checkpoints load too).
+    _last: Activity | None = None
 
     def __init__(self, window: timedelta = timedelta(minutes=2)) -> None:
         self.sessions: BoundedDict[Session] = BoundedDict(200_000)
@@ -83,9 +90,10 @@ class NetworkLogons:
         self.window = window
 
     def observe(self, a: Activity) -> None:
-        """Learn from a ``logon.success`` activity (others are ignored)."""
-        if a.kind is not K.LOGON or a.protocol != "event":
+        """Learn from a ``logon.success`` activity (others are ignored), once per activity."""
+        if a.kind is not K.LOGON or a.protocol != "event" or a is self._last:
             return
+        self._last = a
         host = short(a.host)
         lid = a.fields.get("logon_id")
         if not host or not lid:
@@ -270,6 +278,10 @@ class LdapBinds:
     The LDAP decoder emits ``ldap.bind`` with the bound identity and later operations of the
     same TCP connection without one (RFC 4511 4.2: the bind authenticates the connection)."""
 
+    # Shared by the detectors that read it (``Detector.shared``): the activity last learned
+    # from, so that each bind is learned once (a class default: older checkpoints load too).
+    _last: Activity | None = None
+
     def __init__(self) -> None:
         self.by_conn: BoundedDict[Account] = BoundedDict(50_000)
 
@@ -278,9 +290,11 @@ class LdapBinds:
         return f"{a.src_ip}|{a.src_port}|{a.dst_ip}|{a.dst_port}"
 
     def observe(self, a: Activity) -> None:
-        """Learn from an ``ldap.bind`` activity (others are ignored)."""
-        if a.kind is not K.LDAP_BIND or a.outcome == "failure" or a.actor is None:
+        """Learn from an ``ldap.bind`` activity (others are ignored), once per activity."""
+        if a.kind is not K.LDAP_BIND or a.outcome == "failure" or a.actor is None or \
+                a is self._last:
             return
+        self._last = a
         acct = self.split(a.actor)
         if acct.name or acct.sid:
             self.by_conn[self._conn(a)] = acct
@@ -357,11 +371,37 @@ class DsChange:
         return [self.names[k] for k in self.ops if k not in BOOKKEEPING_ATTRS]
 
 
+class _DsMemo:
+    """The ``DsChange``s of the activity being processed: up to a dozen detectors ask for the
+    same one. Valid while the resolver observed nothing else (``Resolver.observed``); the
+    binds and logons it read only change with ``ldap.bind``/``logon.success`` activities."""
+
+    activity: Activity | None = None
+    resolver: Resolver | None = None
+    observed = -1
+    changes: dict[tuple[int, int], DsChange | None] = {}  # by (id(binds), id(logons))
+
+
+_memo = _DsMemo()
+
+
 def ds_change(a: Activity, resolver: Resolver, binds: LdapBinds | None = None,
               logons: NetworkLogons | None = None) -> DsChange | None:
-    """Normalise a ``ds.object_modified``/``ds.object_created`` activity (None for others)."""
+    """Normalise a ``ds.object_modified``/``ds.object_created`` activity (None for others).
+    Callers share the result: treat it as read-only."""
     if a.kind not in _DS_KINDS:
         return None
+    m = _memo
+    if m.activity is not a or m.resolver is not resolver or m.observed != resolver.observed:
+        m.activity, m.resolver, m.observed, m.changes = a, resolver, resolver.observed, {}
+    key = (id(binds), id(logons))  # objects of this engine's detectors: alive meanwhile
+    if key not in m.changes:
+        m.changes[key] = _ds_change(a, resolver, binds, logons)
+    return m.changes[key]
+
+
+def _ds_change(a: Activity, resolver: Resolver, binds: LdapBinds | None,
+               logons: NetworkLogons | None) -> DsChange | None:
     f = a.fields
     dn = str(f.get("dn") or (a.target.name if a.target and a.target.name else "") or "")
     if not dn:

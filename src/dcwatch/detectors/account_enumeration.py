@@ -89,15 +89,18 @@ class AccountEnumeration(Detector):
         w = self._by_source.get(src)
         if w is None:
             w = self._by_source[src] = SlidingWindow(self.window)
-        repeat = any(n == name.lower() for n, _, _ in w)
-        w.add(a.ts, (name.lower(), unknown, a))
+        low = name.lower()
+        repeat = any(n == low for n, _, _ in w)
+        w.add(a.ts, (low, unknown, a))
         if repeat:
             return []  # the same name again adds nothing to the alert
         missing = {n for n, u, _ in w if u}
+        if len(missing) < self.min_unknown:
+            return []  # most sources (every name they sent exists): nothing more to count
         names = {n for n, _, _ in w}
-        existing = sorted({_display(x) for n, u, x in w if not u and n not in missing})
-        if len(missing) < self.min_unknown or len(missing) / len(names) < self.min_unknown_ratio:
+        if len(missing) / len(names) < self.min_unknown_ratio:
             return []
+        existing = sorted({_display(x) for n, u, x in w if not u and n not in missing})
         m = self.resolver.computer_for_ip(ip)
         host = ws or (m.host if m else None)
         protocols = sorted({_protocol(x) for _, _, x in w})

@@ -55,7 +55,7 @@ class AdfsDkmKeyRead(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
+        self.binds = self.shared("ldap-binds", LdapBinds)
         self.service_names = frozenset(
             n.strip().lower().rpartition("\\")[2].partition("@")[0]
             for n in self.service_accounts if n.strip())

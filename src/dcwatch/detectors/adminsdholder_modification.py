@@ -80,8 +80,8 @@ class AdminsdholderModification(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._old_sd: BoundedDict[str] = BoundedDict(1_000)  # correlation -> old SDDL
 
     def _admin(self, trustee: str) -> bool:

@@ -49,8 +49,8 @@ class DnshostnameModification(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._spn_change: BoundedDict[datetime] = BoundedDict(10_000)  # computer -> last
 
     def observe(self, a: Activity) -> list[AlertDraft]:

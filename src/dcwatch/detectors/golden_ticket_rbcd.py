@@ -41,7 +41,7 @@ class GoldenTicketRbcd(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self._binds = LdapBinds()
+        self._binds = self.shared("ldap-binds", LdapBinds)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.kind is K.LDAP_BIND:

@@ -61,8 +61,8 @@ class GpoTampering(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._edits: BoundedDict[tuple[datetime, str, str]] = BoundedDict(10_000)
         # GPO -> (time, description, entities) of a Defender-disabling SYSVOL write, so the
         # container change that usually follows it (versionNumber bump) joins its alert
@@ -111,9 +111,11 @@ class GpoTampering(Detector):
 
     def _sysvol(self, a: Activity) -> list[AlertDraft]:
         f = a.fields
+        entries = f.get("registry_pol")  # only a Registry.pol read carries it: tested first
+        if not isinstance(entries, list):
+            return []
         m = _GPO_PATH.search(str(f.get("path") or ""))
-        entries = f.get("registry_pol")
-        if m is None or not isinstance(entries, list):
+        if m is None:
             return []
         disabling = [e for e in entries if _disables(e)]
         if not disabling:

@@ -56,8 +56,8 @@ class HoneytokenAttributeModified(Detector):
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.honey = Honeytokens(self.resolver)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._changes: BoundedDict[dict[str, None]] = BoundedDict(10_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:

@@ -43,8 +43,8 @@ class HoneytokenGroupMembershipChanged(Detector):
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.honey = Honeytokens(self.resolver)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.kind is K.LDAP_BIND:

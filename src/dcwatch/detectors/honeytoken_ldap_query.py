@@ -44,7 +44,7 @@ class HoneytokenLdapQuery(Detector):
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
         self.honey = Honeytokens(self.resolver)
-        self.binds = LdapBinds()
+        self.binds = self.shared("ldap-binds", LdapBinds)
         self._queries: BoundedDict[dict[str, None]] = BoundedDict(10_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:

@@ -67,8 +67,8 @@ class NewComputerKerberosDelegation(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._new: BoundedDict[NewComputer] = BoundedDict(10_000)  # name without $ -> info
 
     def observe(self, a: Activity) -> list[AlertDraft]:

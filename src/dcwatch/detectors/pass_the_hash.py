@@ -79,23 +79,27 @@ class PassTheHash(Detector):
         return m.host if m else short(a.src_host) or norm_ip(a.src_ip)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
+        kind = a.kind
+        if kind is K.SMB_TREE_CONNECT and not self._used:
+            return []  # no session of a stolen hash to follow (almost always): the cheap test
         if a.actor is None or not a.actor.name or a.actor.is_machine or is_anonymous(a.actor):
             return []
+        if kind is K.KERBEROS_AS and a.outcome != "success":
+            return []  # only successful logons teach where an account logs on
         acct = acct_key(a.actor)
-        if a.kind is K.SMB_TREE_CONNECT:
+        if kind is K.SMB_TREE_CONNECT:
             return self._resource(a, acct)
         names = self._names(a)
         if not names:
             return []
-        if a.kind is K.KERBEROS_AS:
-            if a.outcome == "success":
-                seen = self._logons.get(acct)
-                if seen is None:
-                    seen = self._logons[acct] = {}
-                for n in names:
-                    seen[n] = a.ts
-                while len(seen) > 32:
-                    seen.pop(min(seen, key=seen.__getitem__))
+        if kind is K.KERBEROS_AS:
+            seen = self._logons.get(acct)
+            if seen is None:
+                seen = self._logons[acct] = {}
+            for n in names:
+                seen[n] = a.ts
+            while len(seen) > 32:
+                seen.pop(min(seen, key=seen.__getitem__))
             return []
         if a.outcome == "failure" or a.fields.get("anonymous"):
             return []

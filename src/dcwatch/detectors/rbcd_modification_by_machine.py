@@ -48,8 +48,8 @@ class RbcdModificationByMachine(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._guid_dn: BoundedDict[str] = BoundedDict(100_000)  # objectGUID -> DN (5136)
 
     def observe(self, a: Activity) -> list[AlertDraft]:

@@ -44,7 +44,8 @@ class SensitiveGroupAddition(Detector):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self._profile: set[tuple[str, str]] = set()  # (actor, group) seen while learning
-        self._binds = LdapBinds()  # who bound each LDAP connection (modify carries no actor)
+        # who bound each LDAP connection (modify carries no actor)
+        self._binds = self.shared("ldap-binds", LdapBinds)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         if a.kind is ActivityKind.LDAP_BIND:

@@ -55,8 +55,8 @@ class ShadowCredentials(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self.binds = LdapBinds()
-        self.logons = NetworkLogons()
+        self.binds = self.shared("ldap-binds", LdapBinds)
+        self.logons = self.shared("network-logons", NetworkLogons)
         self._guid_dn: BoundedDict[str] = BoundedDict(100_000)
         self._written: BoundedDict[tuple[datetime, str]] = BoundedDict(10_000)  # last write
 

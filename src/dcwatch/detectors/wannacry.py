@@ -85,8 +85,10 @@ class Wannacry(Detector):
         return None
 
     def observe(self, a: Activity) -> list[AlertDraft]:
+        if not a.fields.get("smb1"):  # SMB2/3 (nearly all traffic): the cheap test first
+            return []
         ip = norm_ip(a.src_ip)
-        if not ip or not a.fields.get("smb1"):
+        if not ip:
             return []
         st = self._by_source.get(ip)
         if a.kind is K.SMB_SESSION or a.kind is K.SMB_TREE_CONNECT:

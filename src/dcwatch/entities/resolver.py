@@ -197,6 +197,9 @@ class Resolver:
         self.sensitive_names = {_norm_account(n) for n in sensitive or []}
         self.realms: dict[str, str] = {}  # Kerberos realm / DNS domain -> NetBIOS domain
         self.version = 0  # grows whenever what is known about DC roles changes
+        # Activities observed: what detectors derive from an activity and this knowledge
+        # (detectors._common.ds_change) is computed once per observation, then shared.
+        self.observed = 0
         self.group_sids: set[str] = set()
         self.dn_sids: dict[str, str] = {}  # lower-case DN -> SID, where a source gave both
         self.domain_sids: set[str] = set()
@@ -223,11 +226,13 @@ class Resolver:
         self.__dict__.update(state)
         if "_ws_pairs" not in state:  # a checkpoint of an older version
             self._init_memos()
+        self.__dict__.setdefault("observed", 0)
 
     # --- learning ---------------------------------------------------------------------------
 
     def observe(self, a: Activity) -> None:
         """Learn from one activity (called for every activity, before any detector)."""
+        self.observed += 1
         host, protocol, kind, actor, target = a.host, a.protocol, a.kind, a.actor, a.target
         if protocol == "samba" and host and (host, a.dst_ip) not in self._samba_pairs:
             self._samba_dc(host, a)
