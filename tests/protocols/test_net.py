@@ -347,3 +347,58 @@ def test_reader_drop_is_feed_at_drop(name: str, big: bool) -> None:
     assert (st.records, st.skipped, st.first_error, st.weirds) == \
         (stats.records, stats.skipped, stats.first_error, stats.weirds)
     assert want
+
+
+def test_sweep_skips_only_scans_that_close_nothing() -> None:
+    """``_sweep`` scans a flow table only when one of its flows may be idle. Against a decoder
+    that scans both tables at every sweep (as before), on DNS flows and Kerberos connections
+    spread over an hour, capture time going backwards now and then: same activities in the
+    same order, and far fewer scans."""
+    import random
+
+    from dcwatch.protocols.net.decoder import TCP_IDLE, UDP_IDLE, PacketDecoder
+
+    scans: dict[str, int] = {}
+
+    class Counting(PacketDecoder):
+        def _scan(self, table: dict, now: float, idle: float, tcp: bool) -> float:  # type: ignore[type-arg]
+            scans[type(self).__name__] = scans.get(type(self).__name__, 0) + 1
+            return super()._scan(table, now, idle, tcp)
+
+    class ScanAlways(Counting):
+        def _sweep(self, now: float) -> None:
+            self.next_sweep = now + 10.0
+            self._scan(self.tcp, now, TCP_IDLE, True)
+            self._scan(self.udp, now, UDP_IDLE, False)
+
+    rnd = random.Random(7)
+    frames: list[tuple[float, bytes]] = []
+    t = 1.6e9
+    for i in range(400):
+        t += rnd.choice([0.5, 3.0, 20.0, 70.0]) if i % 17 else -rnd.choice([5.0, 65.0])
+        port = 40000 + i  # a flow per query, as clients do
+        frames.append((t, w.ether(w.ipv4(C, DC, 17, w.udp(port, 53, w.dns_msg(i, "a.b", 1))))))
+        if i % 3:
+            r = w.dns_msg(i, "a.b", 1, response=True, answers=1)
+            frames.append((t + 0.1, w.ether(w.ipv4(DC, C, 17, w.udp(53, port, r)))))
+        if i % 25 == 0:  # a Kerberos exchange on its own connection, some left open
+            req = w.kdc_req(10, "CORP.LOCAL", "krbtgt/CORP.LOCAL", cname=f"u{i}")
+            s = w.TcpSession(C, 51000 + i, DC, 88)
+            s.send(True, len(req).to_bytes(4, "big") + req)
+            if i % 50:
+                s.fin()
+            frames += [(t + 0.2 + k * 0.01, f) for k, (_, f) in enumerate(s.frames)]
+
+    def run(cls: type[PacketDecoder]) -> tuple[list[dict[str, object]], list[tuple[int, int]]]:
+        d = cls("t.pcap", SourceStats("t"))
+        open_flows = []  # after every frame: flows are closed at the same frames
+        for i, (ts, frame) in enumerate(frames, 1):
+            d.feed(ts, 1, frame, i)
+            open_flows.append((len(d.tcp), len(d.udp)))
+        d.finish()
+        return [a.to_dict() for a in d.drain()], open_flows
+
+    want = run(ScanAlways)
+    assert len({a["kind"] for a in want[0]}) == 2
+    assert run(Counting) == want
+    assert 0 < scans["Counting"] < scans["ScanAlways"] / 2
