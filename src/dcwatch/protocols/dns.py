@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import struct
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,13 +39,21 @@ QTYPES: dict[int, str] = {
     65: "HTTPS", 99: "SPF", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY",
     257: "CAA",
 }
+# name -> name_features(name): a DC is asked the same few names over and over (its own, the
+# domain's SRV records), and the features cost ~3 µs a name. Bounded: cleared when full.
+FEATURES_CACHE = 4096
+_FEATURES: dict[str, dict[str, Any]] = {}
 _HEADER = struct.Struct(">HHHH").unpack_from  # RFC 1035 4.1.1: ID, flags, QDCOUNT, ANCOUNT
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DnsMessage:
-    """Header and first question of one DNS message."""
+    """Header and first question of one DNS message.
+
+    Not frozen, unlike the other message classes: one is built per DNS message, and a frozen
+    dataclass sets each of these 11 fields through ``object.__setattr__`` (1.7 µs per message
+    against 0.2 µs). Nothing changes one after ``parse``."""
 
     txid: int
     response: bool
@@ -63,11 +70,11 @@ class DnsMessage:
 
 def read_name(b: bytes, off: int) -> tuple[str, int]:
     """Decode a (possibly compressed) domain name; return it and the offset after it."""
-    # Fast path: an uncompressed name of printable labels (almost every question) is sliced
-    # once and its length octets turned into dots; anything else takes the general loop.
+    # Fast path: an uncompressed name of printable labels (almost every question) is joined
+    # from its label slices with dots; anything else takes the general loop.
     n = len(b)
     p = off
-    dots: list[int] = []
+    parts: list[bytes] = []
     while p < n:
         c = b[p]
         if c == 0:
@@ -75,17 +82,15 @@ def read_name(b: bytes, off: int) -> tuple[str, int]:
                 return "<Root>", p + 1
             if p - off > MAX_NAME:
                 break
-            raw = bytearray(b[off + 1 : p])
-            for d in dots:
-                raw[d - off - 1] = 0x2E
+            raw = b".".join(parts)
             if raw.translate(None, _PRINTABLE):
                 break
             return raw.decode("ascii"), p + 1
         if c & 0xC0:
             break
-        if p != off:
-            dots.append(p)
-        p += c + 1
+        p += 1
+        parts.append(b[p : p + c])  # a label running past the end: the loop ends, see below
+        p += c
     return _read_name(b, off)
 
 
@@ -238,8 +243,9 @@ def name_features(name: str) -> dict[str, Any]:
         s = sub.lower()
         n = len(s)
         log2 = math.log2
-        # per character in first-seen order (Counter keeps it): the same float sum
-        entropy = -sum([p * log2(p) for p in [c / n for c in Counter(s).values()]])
+        # count per character in first-seen order (as Counter's order was: the same float
+        # sum); str.count per distinct character is C-speed and skips Counter's Python layers
+        entropy = -sum([c / n * log2(c / n) for c in map(s.count, dict.fromkeys(s))])
     return {
         "name_length": len(name) if labels else 0,
         "label_count": len(labels),
@@ -331,7 +337,12 @@ class DnsAnalyzer:
         if q is not None and q.rr_scan is not None:
             fields["query_rr_scan"] = q.rr_scan
         if name:
-            fields.update(name_features(name))
+            feats = _FEATURES.get(name)
+            if feats is None:
+                if len(_FEATURES) >= FEATURES_CACHE:
+                    _FEATURES.clear()
+                feats = _FEATURES[name] = name_features(name)
+            fields.update(feats)
         self.emit(flow.activity(
             ActivityKind.DNS_QUERY, frame, ts or flow.ts, "dns", fields,  # type: ignore[arg-type]
             outcome=None if r is None else ("success" if r.rcode == 0 else "failure"),
