@@ -37,6 +37,7 @@ UDP_IDLE = 60.0
 SWEEP_EVERY = 10.0  # capture seconds between idle sweeps
 MAX_TCP_FLOWS = 100_000  # oldest flows are closed first beyond this (bounded memory)
 MAX_UDP_FLOWS = 100_000
+ADDRESS_PAIRS = 16_384  # address pairs whose text form is remembered (bounded memory)
 RECENT_UIDS = 65_536  # uids remembered to tell apart activities that share one (bounded memory)
 
 
@@ -68,6 +69,7 @@ class PacketDecoder:
         self.tcp: dict[tuple[bytes, int, int], tuple[TcpConnection, bool]] = {}
         self.udp: dict[tuple[bytes, int, int], tuple[list[Any], bool]] = {}
         self.frag = Reassembler()
+        self._address_text: dict[bytes, tuple[str, str]] = {}
         self.counters: dict[str, int] = {}
         self.next_sweep = 0.0
         # Lower bounds of the ``last`` times of the TCP and UDP flows (every flow's ``last`` is
@@ -430,7 +432,7 @@ class PacketDecoder:
 
     def _new_tcp(self, ts: float, addrs: bytes, alen: int, sport: int, dport: int,
                  from_client: bool) -> TcpConnection | None:
-        src, dst = _ntop(addrs[:alen]), _ntop(addrs[alen:])
+        src, dst = self._addresses(addrs, alen)
         if from_client:
             cip, cport, sip, sport_ = src, sport, dst, dport
         else:
@@ -443,8 +445,18 @@ class PacketDecoder:
         if len(self.tcp) >= 2 * MAX_TCP_FLOWS:
             self._count("tcp_flows_evicted")
             self._close(next(iter(self.tcp.values()))[0])
-        info = FlowInfo("tcp", cip, cport, sip, sport_, self.source, context=self.context)
+        info = FlowInfo("tcp", cip, cport, sip, sport_, self.source, 0, None, self.context)
         return TcpConnection(info, cls(info, self.emit), ts, self.counters)
+
+    def _addresses(self, addrs: bytes, alen: int) -> tuple[str, str]:
+        """Source and destination of a new flow as text, remembered per address pair: a DC's
+        clients open flow after flow (a DNS query per source port) between the same hosts."""
+        pair = self._address_text.get(addrs)
+        if pair is None:
+            if len(self._address_text) >= ADDRESS_PAIRS:
+                self._address_text.clear()
+            pair = self._address_text[addrs] = (_ntop(addrs[:alen]), _ntop(addrs[alen:]))
+        return pair
 
     def _forget_tcp(self, conn: TcpConnection) -> None:
         if conn.keys is not None:
@@ -486,13 +498,13 @@ class PacketDecoder:
         key = (addrs, sport, dport)
         entry = self.udp.get(key)
         if entry is None:
-            src, dst = _ntop(addrs[:alen]), _ntop(addrs[alen:])
+            src, dst = self._addresses(addrs, alen)
             cip, cport, sip, sp = (src, sport, dst, dport) if from_client else \
                 (dst, dport, src, sport)
             if len(self.udp) >= 2 * MAX_UDP_FLOWS:
                 self._count("udp_flows_evicted")
                 self._close(next(iter(self.udp.values()))[0])
-            info = FlowInfo("udp", cip, cport, sip, sp, self.source, context=self.context)
+            info = FlowInfo("udp", cip, cport, sip, sp, self.source, 0, None, self.context)
             rev = (addrs[alen:] + addrs[:alen], dport, sport)
             rec: list[Any] = [info, ports[sp](info, self.emit), ts, key, rev]
             self.udp[key] = (rec, from_client)
