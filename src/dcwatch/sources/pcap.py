@@ -142,7 +142,7 @@ def _pcap_records(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str, 
 # a 20-byte IPv4 header for a port no analyzer serves: ethertype (frame offset 12), version/IHL,
 # total length (two bytes: the file's byte order need not be the network's), flags/fragment
 # offset, protocol, ports (RFC 791 3.1, RFC 9293 3.1). 16 + 38 bytes.
-_PCAP_ETH_TCP = "IIII12xHBxBB2xHxB10xHH"
+_PCAP_ETH_TCP = "III4x12xHBxBB2xHxB10xHH"
 _ETH_READ = 16 + 38
 
 
@@ -169,11 +169,11 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
     n = dropped = 0
     buf, pos = r.buf, r.pos  # locals in the loop; ``r`` is synced only around need()
     size = len(buf)
+    next_sweep = d.next_sweep  # a local: only calls into ``d`` change it
     try:
         while True:
             if size - pos >= _ETH_READ:
-                sec, frac, incl, _orig, et, vihl, thi, tlo, fo, proto, sport, dport = \
-                    hdr(buf, pos)
+                sec, frac, incl, et, vihl, thi, tlo, fo, proto, sport, dport = hdr(buf, pos)
                 end = pos + 16 + incl
                 if (proto == 6 and et == et_ipv4 and vihl == 0x45 and 54 <= incl <= MAX_FRAME
                         and end <= size and sport not in served and dport not in served
@@ -182,9 +182,10 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
                     n += 1
                     dropped += 1
                     ts = sec + frac * scale
-                    if ts >= d.next_sweep:
+                    if ts >= next_sweep:
                         d.dropped(ts, n, dropped)
                         dropped = 0
+                        next_sweep = d.next_sweep
                         if out:
                             yield d.drain()
                         if len(learned_map) != learned:
@@ -220,6 +221,7 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
                 stats.records += dropped
                 dropped = 0
             feed(sec + frac * scale, LINKTYPE_ETHERNET, buf, start, end, n)
+            next_sweep = d.next_sweep
             if out:
                 yield d.drain()
             if len(learned_map) != learned:

@@ -44,6 +44,7 @@ RECENT_UIDS = 65_536  # uids remembered to tell apart activities that share one 
 _IPV4 = struct.Struct(">B1xH2xHx B").unpack_from  # RFC 791 3.1: vihl, total, flags/frag, proto
 _TCP = struct.Struct(">HHI4xBB").unpack_from  # RFC 9293 3.1: ports, seq, data offset, flags
 _PORTS = struct.Struct(">HH").unpack_from
+_UDP = struct.Struct(">HHH").unpack_from  # RFC 768: ports, length
 # Ethernet type, then _IPV4 and _TCP for a 20-byte IPv4 header, in one read (frames >= 54 bytes)
 _ETH_IPV4_TCP = struct.Struct(">HB1xH2xHxB10xHHI4xBB").unpack_from
 
@@ -478,8 +479,7 @@ class PacketDecoder:
              aoff: int, alen: int) -> None:
         if l4 + 8 > end:
             raise Truncated(f"udp: header needs 8 bytes, {end - l4} left")
-        sport = b[l4] << 8 | b[l4 + 1]
-        dport = b[l4 + 2] << 8 | b[l4 + 3]
+        sport, dport, ulen = _UDP(b, l4)
         ports = self.udp_ports
         if dport in ports:
             from_client = True
@@ -487,7 +487,6 @@ class PacketDecoder:
             from_client = False
         else:
             return
-        ulen = b[l4 + 4] << 8 | b[l4 + 5]
         if ulen < 8:
             raise Malformed(f"udp: length {ulen} shorter than the header")
         stop = l4 + ulen
