@@ -436,7 +436,7 @@ class Center:
         idle_rounds = 0
         try:
             while not self._stop.is_set():
-                timeout = 0.05 if self.reorder.heap or self.dirty or self._inflight else 0.25
+                timeout = 0.05 if self.reorder.pending or self.dirty or self._inflight else 0.25
                 batches = await asyncio.gather(*[self._fetch(s, timeout) for _, s in subs])
                 now = time.time()
                 got = 0
@@ -465,7 +465,7 @@ class Center:
                                                          self._take_dirty()))
                     last_commit = mono
                 idle_rounds = idle_rounds + 1 if got == 0 else 0
-                if self.opts.until_eof and idle_rounds >= 2 and not self.reorder.heap and \
+                if self.opts.until_eof and idle_rounds >= 2 and not self.reorder.pending and \
                         self.reorder.all_eof(self.opts.expect_sensors):
                     self.engine.finish()
                     self.finished = True
