@@ -42,3 +42,18 @@ def test_rbcd_descriptor_rendered_as_sddl(name: str) -> None:
     sddl = value.split(":", 1)[1] if value.startswith("replace:") else value
     assert sddl.startswith("O:S-1-5-32-544D:(A;;0xf01ff;;;S-1-5-21-")
     assert sddl.endswith("-1116)")
+
+
+@pytest.mark.parametrize(("raw", "text"), [
+    (b"corp.local", "corp.local"),
+    (b"a*b(c)d\\e", "a\\2ab\\28c\\29d\\5ce"),
+    (b"\x06\x00\x00\x00", "\\06\\00\\00\\00"),  # NtVer of a CLDAP ping
+    (b"tab\there\x7f", "tab\\09here\\7f"),
+    ("café".encode(), "café"),
+    (b"\xff\xfe", "\\ff\\fe"),  # not UTF-8: every byte escaped
+])
+def test_filter_value_escaping(raw: bytes, text: str) -> None:
+    """RFC 4515 section 3: ``* ( ) \\``, controls and DEL as ``\\xx``; other text as is."""
+    from dcwatch.protocols.ldap import escape_value
+
+    assert escape_value(raw) == text
