@@ -155,7 +155,7 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
     in the buffer, 20-byte IPv4 header without fragmentation, total length >= 40, TCP, neither
     port served (learned RPC ports included). Everything else is fed as before."""
     hdr = struct.Struct(order + _PCAP_ETH_TCP).unpack_from
-    rec = struct.Struct(order + "IIII").unpack_from
+    rec = struct.Struct(order + "III4x").unpack_from  # record header alone (short tail)
     # the 16-bit fields as read in the file's byte order
     swapped = order == "<"
     et_ipv4 = 0x0008 if swapped else 0x0800
@@ -201,7 +201,8 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
                 buf, pos = r.buf, r.pos
                 size = len(buf)
                 continue  # with a fresh chunk, the header read above may now fit
-            sec, frac, incl, _orig = rec(buf, pos)
+            else:
+                sec, frac, incl = rec(buf, pos)
             if incl > MAX_FRAME:
                 stats.fatal = f"corrupt record header after frame {n} (captured length {incl})"
                 return
