@@ -57,10 +57,13 @@ class SlidingWindow(Generic[T]):
 
     def add(self, ts: datetime, item: T) -> None:
         """Add an item and evict what fell out of the window."""
-        self._items.append((ts, item))
-        self.expire(ts)
-        while len(self._items) > self.max_items:
-            self._items.popleft()
+        items = self._items
+        items.append((ts, item))
+        cutoff = ts - self.span  # expire(ts), inlined: called per activity by many detectors
+        while items and items[0][0] < cutoff:
+            items.popleft()
+        while len(items) > self.max_items:
+            items.popleft()
 
     def expire(self, now: datetime) -> None:
         """Drop items older than ``now - span``."""
@@ -88,9 +91,11 @@ class BoundedDict(OrderedDict[str, T]):
         self.max_keys = max_keys
 
     def __setitem__(self, key: str, value: T) -> None:
+        # OrderedDict's own methods named directly: super() costs a lookup per call, and
+        # detectors set a key per activity
         if key in self:
             self.move_to_end(key)
-        super().__setitem__(key, value)
+        OrderedDict.__setitem__(self, key, value)
         if len(self) > self.max_keys:
             self.popitem(last=False)
 
