@@ -7,7 +7,8 @@ shifting timestamps by ``--shift`` seconds per replica so flows of different rep
 (a) ``read_capture`` consuming every activity and (b) tshark extracting DC fields to /dev/null,
 and prints packets/s of each, the ratio (goal >= 3x) and dcwatch's peak RSS (goal <= 512 MiB).
 The ratio is given on wall time and on CPU time (user + system): on a shared machine the CPU
-ratio moves much less with other people's load, so compare several runs of both.
+ratio moves much less with other people's load, so compare several runs of both (each run
+prints the load average; with ``--repeat`` the best and the median ratio are printed too).
 
     .venv/bin/python bench/pcap_throughput.py [--size-mb 500] [--keep FILE] [--no-tshark]
                                               [--repeat N]
@@ -16,8 +17,10 @@ ratio moves much less with other people's load, so compare several runs of both.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -174,6 +177,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="time both tools N times, alternating, and also print the best of each")
     args = ap.parse_args()
+    # As an installed package would be (pip byte-compiles on install): up-to-date .pyc files, so
+    # the analyzers imported when the decoder starts are not compiled inside the timed run.
+    import compileall
+    compileall.compile_dir(str(ROOT / "src" / "dcwatch"), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "replicated.pcap"
         t = time.perf_counter()
@@ -183,6 +190,8 @@ def main() -> None:
               f"{time.perf_counter() - t:.1f}s)")
         runs = []
         for i in range(args.repeat):  # alternate the tools: load drifts affect both alike
+            print(f"load average {os.getloadavg()[0]:.2f} "
+                  f"({len(os.sched_getaffinity(0))} usable CPUs)")
             dt, cpu, _, rss = run_dcwatch(path)
             print(f"dcwatch: {dt:.2f}s  {n / dt:,.0f} packets/s  {size / dt:.1f} MiB/s  "
                   f"(cpu {cpu:.2f}s)  peak RSS {rss / 1024:.0f} MiB (goal <= 512)")
@@ -201,6 +210,11 @@ def main() -> None:
             print(f"best of {len(runs)}: dcwatch {n / dt:,.0f} packets/s, tshark "
                   f"{n / ts:,.0f} packets/s: {ts / dt:.2f}x on wall time, "
                   f"{tcpu / cpu:.2f}x on CPU time (goal >= 3x)")
+            print(f"median of the {len(runs)} runs' ratios: "
+                  f"{statistics.median(r[2] / r[0] for r in runs):.2f}x on wall time, "
+                  f"{statistics.median(r[3] / r[1] for r in runs):.2f}x on CPU time; "
+                  f"load average now {os.getloadavg()[0]:.2f}")
+
 
 if __name__ == "__main__":
     main()
