@@ -207,7 +207,7 @@ def test_resolver_checkpoint_of_an_older_version_loads() -> None:
     r = Resolver()
     r.observe(act(K.LOGON, 0, src_ip="10.0.0.21", src_host="WS1"))
     state = dict(r.__dict__)
-    for k in ("_ws_pairs", "_samba_pairs"):
+    for k in ("_ws_pairs", "_samba_pairs", "_known_accounts", "observed"):
         state.pop(k)
     old = Resolver.__new__(Resolver)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
@@ -255,3 +255,14 @@ def test_ds_change_is_computed_again_when_the_resolver_learned_more() -> None:
     r.observe(act(K.LOGON, 1, actor=user("bob", 1107)))  # learns the SID's name
     r.observe(a)
     assert ds_change(a, r).actor.name == "bob"
+
+
+def test_account_memo_forgets_a_name_that_waits_for_ntlm_evidence() -> None:
+    """FS2 validated its own local account carol (4776): not DC evidence. Seeing carol as FS2
+    again settles that; her domain account seen later must not make FS2 a DC."""
+    r = Resolver()
+    r.observe(act(K.LOGON, 0, actor=Account("carol", "FS2")))
+    r.observe(act(K.NTLM_VALIDATION, 1, host="FS2.contoso.local", actor=Account("carol")))
+    r.observe(act(K.LOGON, 2, actor=Account("carol", "FS2")))
+    r.observe(act(K.LOGON, 3, actor=Account("carol", "CONTOSO")))
+    assert r.dc_status("FS2")[0] is not True

@@ -76,3 +76,29 @@ def test_machine_accounts_are_ignored() -> None:
 def test_exclusion() -> None:
     acts = [_as(i, f"nobody{i}", 6) for i in range(6)]
     assert run(acts, SLUG, exclusions=[Exclusion(SLUG, "ip", "10.0.0.21")]) == []
+
+
+def test_checkpoint_of_the_sliding_window_version_loads() -> None:
+    """Older checkpoints hold a SlidingWindow per source: it is converted where it stands."""
+    from tests.helpers import act
+
+    from dcwatch.detectors.account_enumeration import AccountEnumeration, _Attempts
+    from dcwatch.detectors.base import DetectionContext, SlidingWindow
+    from dcwatch.entities.resolver import Resolver
+    from dcwatch.model.activity import Account, ActivityKind
+
+    det = AccountEnumeration(DetectionContext(Resolver()))
+    old: SlidingWindow = SlidingWindow(det.window)
+    for i in range(4):
+        a = act(ActivityKind.KERBEROS_AS, i, actor=Account(f"ghost{i}", "CONTOSO"),
+                src_ip="10.0.0.9", status=6)
+        old.add(a.ts, (f"ghost{i}", True, a))
+    det._by_source["other"] = SlidingWindow(det.window)
+    det._by_source["10.0.0.9"] = old
+    a = act(ActivityKind.KERBEROS_AS, 5, actor=Account("ghost9", "CONTOSO"),
+            src_ip="10.0.0.9", status=6)
+    drafts = det.observe(a)
+    assert isinstance(det._by_source["10.0.0.9"], _Attempts)
+    assert list(det._by_source) == ["other", "10.0.0.9"]
+    assert len(drafts) == 1
+    assert drafts[0].evidence["names_tried"] == 5

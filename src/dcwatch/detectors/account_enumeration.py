@@ -12,7 +12,9 @@ names; exclude the source computer. Machine accounts are ignored.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from dcwatch.detectors._common import display, host_ref, source_key
@@ -54,6 +56,57 @@ def verdict(a: Activity) -> bool | None:
     return None
 
 
+class _Attempts:
+    """One source's names within the window (a ``SlidingWindow`` of (name, unknown, activity),
+    same eviction) with running counts per name and per unknown name: whether a name repeats
+    and how many are unknown cost O(1) per activity, not a pass over the window."""
+
+    __slots__ = ("items", "names", "span", "unknown")
+    max_items = 10_000  # SlidingWindow's default bound
+
+    def __init__(self, span: timedelta) -> None:
+        self.span = span
+        self.items: deque[tuple[datetime, str, bool, Activity]] = deque()
+        self.names: dict[str, int] = {}  # name -> attempts in the window
+        self.unknown: dict[str, int] = {}  # name -> attempts answered "no such account"
+
+    @classmethod
+    def of(cls, w: SlidingWindow[tuple[str, bool, Activity]], span: timedelta) -> _Attempts:
+        """The same attempts, from the window a checkpoint of an older version holds."""
+        out = cls(span)
+        for ts, (name, unknown, a) in w._items:
+            out.items.append((ts, name, unknown, a))
+            out._count(name, unknown, 1)
+        return out
+
+    def _count(self, name: str, unknown: bool, d: int) -> None:
+        for counts in (self.names, self.unknown) if unknown else (self.names,):
+            n = counts.get(name, 0) + d
+            if n:
+                counts[name] = n
+            else:
+                del counts[name]
+
+    def add(self, ts: datetime, name: str, unknown: bool, a: Activity) -> None:
+        """Add an attempt, then evict by time and by count as ``SlidingWindow.add`` does."""
+        items = self.items
+        items.append((ts, name, unknown, a))
+        self._count(name, unknown, 1)
+        cutoff = ts - self.span
+        while items and items[0][0] < cutoff:
+            _, n, u, _ = items.popleft()
+            self._count(n, u, -1)
+        while len(items) > self.max_items:
+            _, n, u, _ = items.popleft()
+            self._count(n, u, -1)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[tuple[str, bool, Activity]]:
+        return ((n, u, a) for _, n, u, a in self.items)
+
+
 class AccountEnumeration(Detector):
     slug: ClassVar[str] = "account-enumeration"
     external_id: ClassVar[int] = 2003
@@ -73,8 +126,7 @@ class AccountEnumeration(Detector):
 
     def __init__(self, ctx: DetectionContext) -> None:
         super().__init__(ctx)
-        self._by_source: BoundedDict[SlidingWindow[tuple[str, bool, Activity]]] = \
-            BoundedDict(50_000)
+        self._by_source: BoundedDict[_Attempts] = BoundedDict(50_000)
 
     def observe(self, a: Activity) -> list[AlertDraft]:
         unknown = verdict(a)
@@ -88,18 +140,19 @@ class AccountEnumeration(Detector):
         src = source_key(self.resolver, ip, ws)
         w = self._by_source.get(src)
         if w is None:
-            w = self._by_source[src] = SlidingWindow(self.window)
+            w = self._by_source[src] = _Attempts(self.window)
+        elif isinstance(w, SlidingWindow):  # a checkpoint of an older version: same place
+            w = _Attempts.of(w, self.window)
+            OrderedDict.__setitem__(self._by_source, src, w)
         low = name.lower()
-        repeat = any(n == low for n, _, _ in w)
-        w.add(a.ts, (low, unknown, a))
+        repeat = low in w.names
+        w.add(a.ts, low, unknown, a)
         if repeat:
             return []  # the same name again adds nothing to the alert
-        missing = {n for n, u, _ in w if u}
-        if len(missing) < self.min_unknown:
+        if len(w.unknown) < self.min_unknown or \
+                len(w.unknown) / len(w.names) < self.min_unknown_ratio:
             return []  # most sources (every name they sent exists): nothing more to count
-        names = {n for n, _, _ in w}
-        if len(missing) / len(names) < self.min_unknown_ratio:
-            return []
+        missing, names = set(w.unknown), set(w.names)
         existing = sorted({_display(x) for n, u, x in w if not u and n not in missing})
         m = self.resolver.computer_for_ip(ip)
         host = ws or (m.host if m else None)

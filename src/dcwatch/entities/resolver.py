@@ -221,11 +221,14 @@ class Resolver:
         # only the mapping's time moves (saves ~1 us per activity at domain scale).
         self._ws_pairs: dict[tuple[str, str], IpMapping] = {}
         self._samba_pairs: set[tuple[str, str | None]] = set()
+        # Accounts whose (name, domain) pair _account_domain knows and has nothing pending for
+        # (cleared when a name starts waiting in _validated_by)
+        self._known_accounts: set[Account] = set()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if "_ws_pairs" not in state:  # a checkpoint of an older version
-            self._init_memos()
+        if not {"_ws_pairs", "_samba_pairs", "_known_accounts"} <= state.keys():
+            self._init_memos()  # a checkpoint of an older version (memos: caches only)
         self.__dict__.setdefault("observed", 0)
 
     # --- learning ---------------------------------------------------------------------------
@@ -264,12 +267,17 @@ class Resolver:
             if kind is K.NTLM_VALIDATION and info is not None:
                 self._ntlm_validated(info, name.lower())
             domain = actor.domain  # type: ignore[union-attr]
-            if domain and not name.endswith("$"):
+            if domain and not name.endswith("$") and actor not in self._known_accounts:
                 low, dom = name.lower(), domain.upper()
                 doms = self._account_domains.get(low)
-                # known already (most activities): _account_domain would change nothing
                 if doms is None or dom not in doms or low in self._validated_by:
                     self._account_domain(low, dom)
+                    doms = self._account_domains.get(low)
+                if doms is not None and dom in doms and low not in self._validated_by:
+                    # known now: _account_domain would change nothing for this account again
+                    if len(self._known_accounts) >= 200_000:
+                        self._known_accounts.clear()
+                    self._known_accounts.add(actor)  # type: ignore[arg-type]
         if kind is K.LOGON and a.fields.get("logon_id"):
             hs = short(a.host)
             if hs:
@@ -378,6 +386,8 @@ class Resolver:
             self._mark_dc(info, "validates NTLM credentials of domain accounts (4776)")
             return
         if len(self._validated_by) < 100_000:
+            if name not in self._validated_by:
+                self._known_accounts.clear()  # this name has something pending again
             self._validated_by.setdefault(name, set()).add(info.name)
 
     def _account_domain(self, name: str, domain: str) -> None:
