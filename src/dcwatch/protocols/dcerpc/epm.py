@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import socket
 import struct
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from dcwatch.errors import Malformed
 from dcwatch.protocols.dcerpc.interfaces import interface_name
 from dcwatch.protocols.dcerpc.ndr import NdrReader
+from dcwatch.protocols.dcerpc.rpc import uuid_text
 
 Decoder = Callable[[NdrReader], dict[str, Any]]
 
@@ -52,7 +52,7 @@ def parse_tower(raw: bytes) -> dict[str, Any]:
             raise Malformed(f"epm: tower floor {i} rhs runs past {len(raw)} bytes")
         proto = lhs[0]
         if proto == PROTO_UUID and i == 0 and len(lhs) >= 19:
-            iface = str(uuid.UUID(bytes_le=bytes(lhs[1:17])))
+            iface = uuid_text(lhs, 1, True)  # NDR little-endian UUID (C706 appendix L)
             out["interface_uuid"] = iface
             out["interface"] = interface_name(iface)
             out["version"] = struct.unpack_from("<H", lhs, 17)[0]

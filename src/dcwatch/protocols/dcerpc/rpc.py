@@ -155,7 +155,8 @@ _UUID_TEXT: dict[tuple[bytes, bool], str] = {}  # interface/transfer UUIDs repea
 _UUID_CACHE_MAX = 4096
 
 
-def _uuid(b: memoryview, pos: int, little: bool) -> str:
+def uuid_text(b: bytes | memoryview, pos: int, little: bool) -> str:
+    """The UUID of the 16 bytes at ``pos`` as text (remembered: the same few repeat)."""
     raw = bytes(b[pos : pos + 16])
     key = (raw, little)
     text = _UUID_TEXT.get(key)
@@ -180,12 +181,12 @@ def parse_bind(pdu: Pdu) -> list[Context]:
         if pos + 24 > len(b):
             raise Malformed(f"dcerpc: bind context at {pos} runs past the {len(b)}-byte body")
         ctx_id, n_ts = struct.unpack_from(e + "HB", b, pos)
-        iface = _uuid(b, pos + 4, pdu.little)
+        iface = uuid_text(b, pos + 4, pdu.little)
         major, minor = struct.unpack_from(e + "HH", b, pos + 20)
         pos += 24
         if pos + 20 * n_ts > len(b):
             raise Malformed(f"dcerpc: {n_ts} transfer syntaxes run past the bind body")
-        ts = tuple(_uuid(b, pos + 20 * i, pdu.little) for i in range(n_ts))
+        ts = tuple(uuid_text(b, pos + 20 * i, pdu.little) for i in range(n_ts))
         pos += 20 * n_ts
         out.append(Context(ctx_id, iface, f"{major}.{minor}", ts))
     return out
@@ -212,7 +213,7 @@ def parse_bind_ack(pdu: Pdu) -> tuple[str, list[BindAckResult]]:
         if pos + 24 > len(b):
             raise Malformed(f"dcerpc: bind_ack result at {pos} runs past the body")
         result, reason = struct.unpack_from(e + "HH", b, pos)
-        out.append(BindAckResult(result, reason, _uuid(b, pos + 4, pdu.little)))
+        out.append(BindAckResult(result, reason, uuid_text(b, pos + 4, pdu.little)))
         pos += 24
     return addr, out
 
@@ -228,7 +229,7 @@ def parse_request(pdu: Pdu) -> tuple[int, int, str | None, memoryview]:
     if pdu.flags & PFC_OBJECT_UUID:
         if len(b) < 24:
             raise Malformed("dcerpc: request with PFC_OBJECT_UUID has no room for the UUID")
-        obj = _uuid(b, 8, pdu.little)
+        obj = uuid_text(b, 8, pdu.little)
         pos = 24
     return ctx_id, opnum, obj, b[pos:]
 
