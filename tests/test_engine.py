@@ -266,3 +266,25 @@ def test_account_memo_forgets_a_name_that_waits_for_ntlm_evidence() -> None:
     r.observe(act(K.LOGON, 2, actor=Account("carol", "FS2")))
     r.observe(act(K.LOGON, 3, actor=Account("carol", "CONTOSO")))
     assert r.dc_status("FS2")[0] is not True
+
+
+def test_updates_keep_the_uid_set_of_an_alert_current() -> None:
+    """The engine keeps each open alert's activity uids between updates (no rebuild per
+    update); the result is what a rebuild gives, also after the list was replaced."""
+    from dcwatch.model.alert import AlertDraft
+
+    e = Engine(slugs=["sensitive-group-addition"])
+    acts = [act(K.GROUP_MEMBER_ADDED, i, actor=user("admin")) for i in range(8)]
+
+    def draft(*xs: int) -> AlertDraft:
+        return AlertDraft("sensitive-group-addition", "k", "d", [acts[x] for x in xs])
+
+    alert = e.submit(draft(0, 1))
+    assert alert is not None
+    e.submit(draft(1, 2, 2))  # a repeat and a duplicate within the draft
+    e.submit(draft(2, 3))
+    assert [a.uid for a in alert.activities] == [acts[i].uid for i in (0, 1, 2, 2, 3)]
+    assert alert.count == 3
+    alert.activities = alert.activities[:2]  # replaced (as an output may do)
+    e.submit(draft(3, 4))
+    assert [a.uid for a in alert.activities] == [acts[i].uid for i in (0, 1, 3, 4)]

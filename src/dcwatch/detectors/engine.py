@@ -68,6 +68,7 @@ class Engine:
         self._open: dict[tuple[str, str], Alert] = {}
         self._pending: list[AlertDraft] = []
         self._classes = {d.slug: type(d) for d in self.detectors}
+        self._uids: dict[str, tuple[list[Activity], set[str]]] = {}  # see _known_uids
         self.listeners: list[Listener] = []
         self.activities = 0
         self.excluded = 0
@@ -80,11 +81,13 @@ class Engine:
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state.pop("_observers", None)  # bound methods: rebuilt on load, not pickled
+        state.pop("_uids", None)  # a cache: rebuilt on demand
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._observers = self._bind_observers()
+        self._uids = {}
 
     def process(self, a: Activity) -> None:
         """Feed one activity."""
@@ -173,7 +176,7 @@ class Engine:
         alert = self._open.get(key)
         if alert is not None and alert.status is Status.OPEN and \
                 first <= alert.last_seen + cls.update_window:
-            _merge(alert, draft, acts, cls.max_activities)
+            _merge(alert, draft, acts, cls.max_activities, self._known_uids(alert))
             alert.trigger = "update"
             self._notify(alert, "update")
             return alert
@@ -199,6 +202,20 @@ class Engine:
         self._notify(alert, "new")
         return alert
 
+    def _known_uids(self, alert: Alert) -> set[str]:
+        """The uids of an open alert's activities, kept between updates: an alert that keeps
+        updating holds up to 500 activities, and rebuilding the set per update cost more than
+        the update. Rebuilt when the list is not the one it was made from (a copy, a reset)."""
+        cached = self._uids.get(alert.id)
+        if cached is not None and cached[0] is alert.activities and \
+                len(cached[1]) == len(alert.activities):
+            return cached[1]
+        if len(self._uids) >= 10_000:  # alerts closed or pruned meanwhile: start again
+            self._uids.clear()
+        known = {a.uid for a in alert.activities}
+        self._uids[alert.id] = (alert.activities, known)
+        return known
+
     def _notify(self, alert: Alert, trigger: str) -> None:
         for fn in self.listeners:
             fn(alert, trigger)
@@ -208,6 +225,8 @@ def _netbios_names(draft: AlertDraft, realms: dict[str, str]) -> None:
     """Name accounts DOMAIN\\user even where a source gave the Kerberos realm (a user seen as
     CONTOSO.LOCAL\\x and CONTOSO\\x is one account, shown one way)."""
     def fix(text: str) -> str:
+        if "\\" not in text:  # both rewrites below need a backslash (DOMAIN\name)
+            return text
         up = None
         for realm, netbios in realms.items():
             if up is None:
@@ -281,17 +300,22 @@ def _dedup_entities(ents: list[EntityRef]) -> list[EntityRef]:
     return out
 
 
-def _merge(alert: Alert, draft: AlertDraft, acts: list[Activity], cap: int) -> None:
-    """Fold a draft into an open alert: activities, entities, evidence, time frame, count."""
-    known = {a.uid for a in alert.activities}
+def _merge(alert: Alert, draft: AlertDraft, acts: list[Activity], cap: int,
+           known: set[str] | None = None) -> None:
+    """Fold a draft into an open alert: activities, entities, evidence, time frame, count.
+    ``known``: the uids of ``alert.activities`` (kept up to date here)."""
+    if known is None:
+        known = {a.uid for a in alert.activities}
     new = [a for a in acts if a.uid not in known]
     if not new and alert.evidence == {**alert.evidence, **draft.evidence}:
         return
     alert.count += 1
     room = cap - len(alert.activities)
     if room > 0:
-        alert.activities.extend(new[:room])
+        added = new[:room]
+        alert.activities.extend(added)
         alert.activities.sort(key=lambda x: x.ts)
+        known.update(a.uid for a in added)
     alert.first_seen = min(alert.first_seen, acts[0].ts)
     alert.last_seen = max(alert.last_seen, acts[-1].ts)
     alert.description = draft.description
