@@ -98,7 +98,8 @@ def http_intake(sensor: Sensor, listen: str, token: str | None = None,
 
     async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes | int:
         if headers.get("transfer-encoding", "").lower() == "chunked":
-            parts, total = [], 0
+            parts: list[bytes] = []
+            total = 0
             while True:
                 size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
                 if size == 0:

@@ -145,7 +145,11 @@ class Sensor:
     async def durable(self, clock: SourceClock, acts: list[Activity]) -> None:
         """Queue a batch and wait until it is on the bus or in the spool (HTTP intake)."""
         done = asyncio.get_running_loop().create_future()
-        await self.emit(clock, acts, lambda: done.done() or done.set_result(None))
+        def settle() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        await self.emit(clock, acts, settle)
         await done
 
     def watermark(self) -> tuple[datetime | None, bool]:

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -92,7 +93,7 @@ class FileTail:
                 acts = parser.lines(lines)
                 state = {"path": self.path, "inode": inode, "offset": offset,
                          "line": parser.line, "samba": dict(parser.samba_state)}
-                emit(acts, lambda state=state: self._save(state))
+                emit(acts, partial(self._save, state))
                 continue
             # At the end: rotated (a new file under the name) or truncated (copytruncate)?
             self.at_eof = True

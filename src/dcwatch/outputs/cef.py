@@ -128,9 +128,9 @@ def _source(alert: Alert) -> tuple[str | None, str | None, str | None]:
     fqdn = None
     if shost:
         for a in alert.activities:
-            for host in (a.src_host, a.host):
-                if host and "." in host and host.split(".", 1)[0].upper() == shost.upper():
-                    fqdn = host
+            for name in (a.src_host, a.host):
+                if name and "." in name and name.split(".", 1)[0].upper() == shost.upper():
+                    fqdn = name
                     break
             if fqdn:
                 break

@@ -135,10 +135,10 @@ def _summary(rep: Report, store: Store) -> None:
                             [[k, s, n] for k, s, n in health]))
 
 
-def _computer_of(store: Store) -> dict[str, str]:
+def _computer_of(store: Store) -> dict[str, str | None]:
     e = t.entities.c
     with store.engine.connect() as c:
-        return {r.name: (r.ips or {}).get("computer") for r in c.execute(
+        return {r.name: r.ips.get("computer") for r in c.execute(
             select(e.name, e.ips).where(e.kind == "ip")) if isinstance(r.ips, dict)}
 
 
@@ -179,7 +179,7 @@ def _sensitive_groups(rep: Report, store: Store) -> None:
                      a.src_ip or "", comp.get(a.src_ip or "", ""), a.host or "",
                      f"event {a.event_id}" if a.event_id else a.protocol or "",
                      str(a.origin)])
-    groups: dict[str, int] = {}
+    groups: dict[Any, int] = {}
     for r in rows:
         groups[r[2]] = groups.get(r[2], 0) + 1
     rep.sheets.append(Sheet("Summary", ["Group", "Changes"],
@@ -249,7 +249,8 @@ def _lateral(rep: Report, store: Store) -> None:
         ["Riskiest (3+ non-sensitive initiators)", sum(1 for e in ex if e.initiators >= 3)]]))
     rows = []
     for e in ex:
-        for p in e.samples or [None]:
+        samples: list[Any] = e.samples or [None]
+        for p in samples:
             rows.append([e.account, e.why, e.initiators, ", ".join(e.computers),
                          p.steps[0].label if p else "", ", ".join(p.computers) if p else "",
                          p.text() if p else ""])

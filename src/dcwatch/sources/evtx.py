@@ -35,7 +35,7 @@ def read_evtx(src: str | IO[bytes], name: str, stats: SourceStats,
         return
     # One loop for pre-filter, decode and mapping: it runs once per record, so every generator
     # layer and attribute look-up counts.
-    it = iter(parser.records_json())
+    it: Iterator[dict[str, Any]] = iter(parser.records_json())  # type: ignore[arg-type]
     find = str.find
     wanted = _WANTED_TEXT
     loads = orjson.loads

@@ -175,7 +175,7 @@ def _tar_member_opener(opener: Callable[[], IO[bytes]], target: str) -> Callable
             if m.name == target:
                 f = tf.extractfile(m)
                 if f is not None:
-                    return _TarStream(f, tf)
+                    return _TarStream(f, tf)  # type: ignore[return-value]  # read/close only
         raise OSError(f"member {target} vanished")
 
     return open_member
@@ -228,7 +228,7 @@ def read_input(inp: Input, stats: SourceStats, evtx_threads: int = 0) -> Iterato
             except ImportError:
                 stats.fatal = "packet captures need the network sensor (dcwatch.sources.pcap)"
                 return
-            yield from read_capture(_Prepend(head, f), inp.name, stats)
+            yield from read_capture(_Prepend(head, f), inp.name, stats)  # type: ignore[arg-type]
         elif kind == "json":
             from dcwatch.sources.jsonl import read_json
 
@@ -291,7 +291,8 @@ def reorder(
         ts = a.ts
         if newest is not None and ts < newest:  # out of order: continue with the heap
             first = n - len(fifo)
-            heap = [(x.ts, first + i, x) for i, x in enumerate(fifo)]  # sorted: a valid heap
+            heap: list[tuple[object, int, Activity]] = [
+                (x.ts, first + i, x) for i, x in enumerate(fifo)]  # sorted: a valid heap
             fifo.clear()
             yield from _reorder_heap(heap, newest, n, a, it, window, max_buffer)
             return

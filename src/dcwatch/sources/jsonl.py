@@ -74,7 +74,8 @@ def record_from_json(obj: dict[str, Any], origin: Origin,
     return None
 
 
-def _unmapped(stats: SourceStats) -> None:
+def _unmapped(stats: SourceStats) -> winevent.EventRecord | None:
+    """Count a record dcwatch does not use; None (the caller returns it)."""
     stats.unmapped += 1
     return None
 

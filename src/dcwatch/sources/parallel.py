@@ -243,7 +243,9 @@ def _worker(conn: Any, inputs: list[Input], items: list[Item], evtx_threads: int
             from dcwatch.sources.evtx import read_evtx
 
             with ChunkRange(inp.path, *it.chunks) as f:  # type: ignore[arg-type]
-                for pos, a in enumerate(reorder(read_evtx(f, inp.name, st, evtx_threads))):
+                chunk_src: Any = f  # a read/seek file object, as the evtx parser wants
+                for pos, a in enumerate(reorder(read_evtx(chunk_src, inp.name, st,
+                                                          evtx_threads))):
                     yield _pack(a, key, pos)
         done.append((it.n, it.part, st))
 
@@ -307,8 +309,8 @@ def read_parallel(inputs: list[Input], stats: list[SourceStats], jobs: int,
         procs.append(p)
         streams.append(_receive(parent, [inputs[it.n].name for it in items], part_done))
     try:
-        for p in heapq.merge(*streams):
-            yield _unpack(p)
+        for packed in heapq.merge(*streams):
+            yield _unpack(packed)
     finally:
         for p in procs:
             if p.is_alive():

@@ -140,9 +140,9 @@ class Store:
         with self.engine.begin() as c:
             keys = list(dict.fromkeys((r["kind"], r["name"]) for r in rows))
             for chunk in _chunks(keys):
-                for old in c.execute(select(e).where(tuple_(e.c.kind, e.c.name).in_(chunk))
+                for row in c.execute(select(e).where(tuple_(e.c.kind, e.c.name).in_(chunk))
                                      ).mappings():
-                    state[(old["kind"], old["name"])] = {**old, "_rt": True}
+                    state[(row["kind"], row["name"])] = {**row, "_rt": True}
             for r in rows:
                 key = (r["kind"], r["name"])
                 old = state.get(key)

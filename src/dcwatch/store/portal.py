@@ -45,7 +45,7 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-HASH_PARAMS: dict[str, int] = {}  # argon2 cost overrides (tests lower them)
+HASH_PARAMS: dict[str, Any] = {}  # argon2 cost overrides (tests lower them)
 
 
 def _hasher() -> Any:
@@ -495,7 +495,7 @@ class Portal:
         a = t.alerts
         with self.engine.connect() as c:
             self._resolve(c, flt)
-            got = dict(c.execute(select(a.c.phase, func.count()).where(
+            got: dict[str, int] = dict(c.execute(select(a.c.phase, func.count()).where(
                 *flt.conditions(skip_phase=True)).group_by(a.c.phase)).all())
         return {p.value: int(got.get(p.value, 0)) for p in Phase}
 
@@ -543,6 +543,7 @@ class Portal:
         match = pairs_condition(pairs)
         total = int(c.execute(select(func.count(func.distinct(e.alert_id))).where(match)
                               ).scalar() or 0)
+        cond: Any
         if total <= 5000:
             cond = a.c.id.in_(select(e.alert_id).where(match))
         else:

@@ -79,12 +79,13 @@ def linkify(text: str, entities: list[EntityRef]) -> Markup:
     pos = 0
     lower = {k.lower(): v for k, v in names.items()}
     for m in pat.finditer(text):
-        e = lower.get(m.group(0).lower())
-        if e is None:
+        ref = lower.get(m.group(0).lower())
+        if ref is None:
             continue
         out.append(str(escape(text[pos:m.start()])))
-        href = escape(entity_url(e.kind, e.name))
-        out.append(f'<a class="ent ent-{escape(e.kind)}" href="{href}">{escape(m.group(0))}</a>')
+        href = escape(entity_url(ref.kind, ref.name))
+        out.append(f'<a class="ent ent-{escape(ref.kind)}" href="{href}">'
+                   f'{escape(m.group(0))}</a>')
         pos = m.end()
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))
