@@ -229,3 +229,27 @@ def test_framer_resyncs_after_gap() -> None:
     fr.feed(b"garbage" + _nb(msg) + _nb(msg))
     assert got == [msg, msg]
     assert BULK_THRESHOLD > 1024
+
+
+def test_framer_whole_message_fast_path_matches_split_feeding() -> None:
+    """One whole NBSS message per feed (the framer's shortcut) delivers what feeding the same
+    bytes in odd pieces does, with keepalives, a NetBIOS session request and a bulk body that
+    the prefix check declines to skip mixed in."""
+    echo = _hdr(S.ECHO, 1) + struct.pack("<HH", 4, 0)
+    bulk = _hdr(S.READ, 2, resp=True) + b"\x00" * (BULK_THRESHOLD + 100)
+    keepalive = b"\x85\x00\x00\x00"
+    request = b"\x81\x00\x00\x04" + b"name"
+    pieces = [_nb(echo), keepalive, _nb(bulk), request, _nb(echo), _nb(echo) + _nb(echo)]
+
+    def run(chunks: list[bytes]) -> tuple[list[bytes], tuple[int, int, bool]]:
+        got: list[bytes] = []
+        fr = NbssFramer(lambda m: got.append(bytes(m)), lambda p, n: False)
+        for c in chunks:
+            fr.feed(c)
+        return got, (len(fr._buf), fr._skip, fr.lost)
+
+    stream = b"".join(pieces)
+    whole = run(pieces)
+    assert whole == run([stream[i : i + 7] for i in range(0, len(stream), 7)])
+    assert whole[0] == [echo, bulk, echo, echo, echo]
+    assert whole[1] == (0, 0, False)

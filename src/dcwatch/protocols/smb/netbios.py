@@ -47,6 +47,15 @@ class NbssFramer:
 
     def feed(self, data: bytes | memoryview) -> None:
         """In-order bytes of this direction."""
+        if not self._buf and not self._skip and not self.lost:
+            # One whole session message and nothing else (most segments of an SMB exchange):
+            # what _process would do, without its loop (header = type 0, length n - 4)
+            n = len(data)
+            if 4 <= n <= MAX_MESSAGE + 3 and _HEADER(data, 0)[0] == n - 4:
+                self._full = False
+                self.on_message(memoryview(data)[4:])
+                self._need = 4
+                return
         mv = memoryview(data)
         if self._skip:
             n = min(self._skip, len(mv))
