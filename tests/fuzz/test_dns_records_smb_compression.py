@@ -40,3 +40,26 @@ def test_compression_header(data: bytes) -> None:
         size, _algo, _flags, off = smb2.compression_header(memoryview(b"\xfcSMB" + data))
         assert 0 <= size <= 0xFFFFFFFF
         assert 0 <= off <= 0xFFFFFFFF
+
+
+def _read(b: bytes, off: int) -> tuple[str, int] | str:
+    try:
+        return dns.read_name(b, off)
+    except InputError as e:
+        return f"{type(e).__name__}: {e}"
+
+
+@FUZZ
+@given(st.lists(st.sampled_from([b"\x00", b"\x01", b"\x03", b"\x3f", b"\xc0", b"a", b".", b" ",
+                                 b"\x7f", b"\x05ab\x00cd"]), max_size=12),
+       st.integers(0, 2))
+def test_name_cache_gives_the_walks_answer(parts: list[bytes], off: int) -> None:
+    """A name read again (from the remembered wire forms) reads as it did the first time and,
+    when it reads at all, as the general loop reads it; a zero inside a label ends no name."""
+    b = b"".join(parts)
+    dns._NAMES.clear()
+    first = _read(b, off)
+    assert _read(b, off) == first
+    if isinstance(first, tuple):
+        assert _read(b + b"tail", off) == first
+        assert dns._read_name(b, off) == first

@@ -39,6 +39,10 @@ QTYPES: dict[int, str] = {
     65: "HTTPS", 99: "SPF", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY",
     257: "CAA",
 }
+# wire form of an uncompressed name (length octets and labels, without the root's zero) ->
+# its text: what read_name's label walk gives for exactly these bytes. Bounded: cleared.
+NAMES_CACHE = 4096
+_NAMES: dict[bytes, str] = {}
 # name -> name_features(name): a DC is asked the same few names over and over (its own, the
 # domain's SRV records), and the features cost ~3 µs a name. Bounded: cleared when full.
 FEATURES_CACHE = 4096
@@ -70,6 +74,13 @@ class DnsMessage:
 
 def read_name(b: bytes, off: int) -> tuple[str, int]:
     """Decode a (possibly compressed) domain name; return it and the offset after it."""
+    # Fastest path: the bytes up to the next zero were seen before as a whole uncompressed
+    # name (a DC is asked the same names again and again): its text is remembered.
+    z = b.find(0, off)
+    if z > off:
+        name = _NAMES.get(b[off:z])
+        if name is not None:
+            return name, z + 1
     # Fast path: an uncompressed name of printable labels (almost every question) is joined
     # from its label slices with dots; anything else takes the general loop.
     n = len(b)
@@ -85,7 +96,12 @@ def read_name(b: bytes, off: int) -> tuple[str, int]:
             raw = b".".join(parts)
             if raw.translate(None, _PRINTABLE):
                 break
-            return raw.decode("ascii"), p + 1
+            name = raw.decode("ascii")
+            if z == p:  # the walk ended at the first zero byte: remember the wire form
+                if len(_NAMES) >= NAMES_CACHE:
+                    _NAMES.clear()
+                _NAMES[b[off:p]] = name
+            return name, p + 1
         if c & 0xC0:
             break
         p += 1
