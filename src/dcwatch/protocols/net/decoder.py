@@ -70,7 +70,7 @@ class PacketDecoder:
         self.tcp: dict[tuple[bytes, int, int], tuple[TcpConnection, bool]] = {}
         self.udp: dict[tuple[bytes, int, int], tuple[list[Any], bool]] = {}
         self.frag = Reassembler()
-        self._address_text: dict[bytes, tuple[str, str]] = {}
+        self._address_text: dict[bytes, tuple[str, str, bytes]] = {}
         self.counters: dict[str, int] = {}
         self.next_sweep = 0.0
         # Lower bounds of the ``last`` times of the TCP and UDP flows (every flow's ``last`` is
@@ -433,7 +433,7 @@ class PacketDecoder:
 
     def _new_tcp(self, ts: float, addrs: bytes, alen: int, sport: int, dport: int,
                  from_client: bool) -> TcpConnection | None:
-        src, dst = self._addresses(addrs, alen)
+        src, dst, _ = self._addresses(addrs, alen)
         if from_client:
             cip, cport, sip, sport_ = src, sport, dst, dport
         else:
@@ -449,15 +449,17 @@ class PacketDecoder:
         info = FlowInfo("tcp", cip, cport, sip, sport_, self.source, 0, None, self.context)
         return TcpConnection(info, cls(info, self.emit), ts, self.counters)
 
-    def _addresses(self, addrs: bytes, alen: int) -> tuple[str, str]:
-        """Source and destination of a new flow as text, remembered per address pair: a DC's
-        clients open flow after flow (a DNS query per source port) between the same hosts."""
-        pair = self._address_text.get(addrs)
-        if pair is None:
+    def _addresses(self, addrs: bytes, alen: int) -> tuple[str, str, bytes]:
+        """Source and destination of a new flow as text, and the address pair reversed (the
+        flow's other key), remembered per pair: a DC's clients open flow after flow (a DNS
+        query per source port) between the same hosts."""
+        known = self._address_text.get(addrs)
+        if known is None:
             if len(self._address_text) >= ADDRESS_PAIRS:
                 self._address_text.clear()
-            pair = self._address_text[addrs] = (_ntop(addrs[:alen]), _ntop(addrs[alen:]))
-        return pair
+            known = self._address_text[addrs] = (_ntop(addrs[:alen]), _ntop(addrs[alen:]),
+                                                 addrs[alen:] + addrs[:alen])
+        return known
 
     def _forget_tcp(self, conn: TcpConnection) -> None:
         if conn.keys is not None:
@@ -497,14 +499,15 @@ class PacketDecoder:
         key = (addrs, sport, dport)
         entry = self.udp.get(key)
         if entry is None:
-            src, dst = self._addresses(addrs, alen)
+            src, dst, rev_addrs = self._address_text.get(addrs) or \
+                self._addresses(addrs, alen)
             cip, cport, sip, sp = (src, sport, dst, dport) if from_client else \
                 (dst, dport, src, sport)
             if len(self.udp) >= 2 * MAX_UDP_FLOWS:
                 self._count("udp_flows_evicted")
                 self._close(next(iter(self.udp.values()))[0])
             info = FlowInfo("udp", cip, cport, sip, sp, self.source, 0, None, self.context)
-            rev = (addrs[alen:] + addrs[:alen], dport, sport)
+            rev = (rev_addrs, dport, sport)
             rec: list[Any] = [info, ports[sp](info, self.emit), ts, key, rev]
             self.udp[key] = (rec, from_client)
             self.udp[rev] = (rec, not from_client)
@@ -522,14 +525,25 @@ class PacketDecoder:
         stale = []
         seen: set[int] = set()
         oldest = math.inf
-        for conn, _ in table.values():
-            last = conn.last if tcp else conn[2]
-            if now - last > idle:
-                if id(conn) not in seen:
-                    seen.add(id(conn))
-                    stale.append(conn)
-            elif last < oldest:
-                oldest = last
+        # a loop per table kind: this runs over every flow entry (two per flow)
+        if tcp:
+            for conn, _ in table.values():
+                last = conn.last
+                if now - last > idle:
+                    if id(conn) not in seen:
+                        seen.add(id(conn))
+                        stale.append(conn)
+                elif last < oldest:
+                    oldest = last
+        else:
+            for rec, _ in table.values():
+                last = rec[2]
+                if now - last > idle:
+                    if id(rec) not in seen:
+                        seen.add(id(rec))
+                        stale.append(rec)
+                elif last < oldest:
+                    oldest = last
         for conn in stale:
             self._close(conn)
         return oldest
