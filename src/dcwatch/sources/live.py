@@ -247,7 +247,7 @@ def _ring_frames(sock: socket.socket, rx: mmap.mmap, decoder: PacketDecoder,
                 nxt, sec, nsec, snap, mac = frame_hdr(rx, pos)
                 n += 1
                 at = pos + mac
-                feed(sec + nsec * 1e-9, LINKTYPE_ETHERNET, rx, at, at + snap, n)
+                feed(sec + nsec * 1e-9, LINKTYPE_ETHERNET, rx, at, at + snap, n)  # type: ignore[arg-type]  # the ring reads like bytes
                 if n == limit:
                     break
                 pos += nxt

@@ -89,8 +89,8 @@ class TcpConnection:
         if flags & RST or (self.c.fin and self.s.fin):
             self.close()
         if self.error is not None:
-            e, self.error = self.error, None
-            raise e
+            err, self.error = self.error, None
+            raise err
 
     def _data(self, fc: bool, h: HalfStream, seq: int, payload: bytes) -> None:
         rel = (seq - h.next_seq) & SEQ_MASK  # type: ignore[operator]
