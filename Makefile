@@ -41,7 +41,8 @@ test-fast: $(DEVSTAMP)
 	$(BIN)/python -m pytest -m "not slow and not lab and not browser"
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts lab
+	$(BIN)/mypy
 	$(BIN)/ruff format --check src tests bench scripts || true
 
 fmt: $(DEVSTAMP)

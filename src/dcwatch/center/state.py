@@ -119,7 +119,8 @@ class HealthBook:
                     continue
                 if row is not None:
                     c.execute(update(h).where(h.c.id == row.id).values(
-                        description=ch.description, detail=ch.detail, count=row.count + 1,
+                        description=ch.description, detail=ch.detail,
+                        count=row._mapping["count"] + 1,
                         last_seen=now))
                 else:
                     sev, resolution = ISSUES.get(kind, ("medium", ""))

@@ -407,7 +407,8 @@ def _ds_change(a: Activity, resolver: Resolver, binds: LdapBinds | None,
     if not dn:
         return None
     attrs = [str(x) for x in f.get("attributes") or []]
-    raw_values = f.get("values") if isinstance(f.get("values"), dict) else {}
+    rv = f.get("values")
+    raw_values: dict[str, Any] = rv if isinstance(rv, dict) else {}
     op_field = str(f.get("operation") or "")
     ops: dict[str, str] = {}
     values: dict[str, list[str]] = {}

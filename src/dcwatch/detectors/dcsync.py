@@ -77,8 +77,8 @@ class DcSync(Detector):
         if status:
             return []
         m = self.resolver.computer_for_ip(a.src_ip)
-        dc = a.dst_host or (self.resolver.computer_for_ip(a.dst_ip).host
-                            if self.resolver.computer_for_ip(a.dst_ip) else a.dst_ip)
+        dm = self.resolver.computer_for_ip(a.dst_ip)
+        dc = a.dst_host or (dm.host if dm else a.dst_ip)
         return [self._draft(a, a.src_ip, m.host if m else a.src_host, dc,
                             ["IDL_DRSGetNCChanges"], a.outcome != "failure")]
 

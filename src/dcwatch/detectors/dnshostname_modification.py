@@ -64,7 +64,8 @@ class DnshostnameModification(Detector):
             c = ds_change(a, self.resolver, self.binds, self.logons)
             if c is None:
                 return []
-            sam = (c.values.get("samaccountname") or [None])[0]
+            sams = c.values.get("samaccountname")
+            sam = sams[0] if sams else None
             computer = (sam or c.cn).rstrip("$")
             if c.has("serviceprincipalname"):
                 self._spn_change[computer.lower()] = a.ts

@@ -91,7 +91,8 @@ class NewComputerKerberosDelegation(Detector):
         c = ds_change(a, self.resolver, self.binds, self.logons)
         if c is None:
             return []
-        sam = (c.values.get("samaccountname") or [None])[0]
+        sams = c.values.get("samaccountname")
+        sam = sams[0] if sams else None
         if c.created:
             if sam and sam.endswith("$"):
                 self._remember(sam, a, c.actor, None)

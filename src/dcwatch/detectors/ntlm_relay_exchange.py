@@ -59,13 +59,16 @@ class NtlmRelayExchange(Detector):
         ip = norm_ip(a.src_ip)
         if server is None or not ip or ip.startswith(("127.", "::1")):
             return []
+        def is_server(host: str | None) -> bool:
+            s = short(host)
+            return bool(s) and s.upper() == server  # type: ignore[union-attr]
+
         m = self.resolver.computer_for_ip(ip)
-        if m is not None and short(m.host) and short(m.host).upper() == server:
+        if m is not None and is_server(m.host):
             return []
-        known = {norm_ip(x) for k, v in self.exchange_addresses.items()
-                 if k.rstrip("$").split(".")[0].upper() == server for x in v}
-        known |= {i for i, mm in self.resolver.ip_map.items()
-                  if short(mm.host) and short(mm.host).upper() == server}
+        known = {x for x in (norm_ip(x) for k, v in self.exchange_addresses.items()
+                             if k.rstrip("$").split(".")[0].upper() == server for x in v) if x}
+        known |= {i for i, mm in self.resolver.ip_map.items() if is_server(mm.host)}
         if ip in known:
             return []
         if m is None and not known:

@@ -136,7 +136,7 @@ class OverpassTheHashForcedEtype(Detector):
         if skey:
             self._sources[skey] = self._sources.get(skey, 0) | flag
 
-    def _draft(self, a: Activity, acct: str, pre: int, aes_known: bool) -> AlertDraft:
+    def _draft(self, a: Activity, acct: str, pre: int | None, aes_known: bool) -> AlertDraft:
         ip, host = source(a, self.resolver)
         dc = target_dc(a, self.resolver)
         src = where(ip, host)

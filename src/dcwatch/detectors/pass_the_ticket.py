@@ -88,9 +88,10 @@ class PassTheTicket(Detector):
             return []
         if fp in self._derived:  # a service ticket got with a stolen TGT reaches a server
             issue = self.ledger.get(fp)
-            origin = self.ledger.get(issue.via_tgt) if issue and issue.via_tgt else None
+            via_tgt = issue.via_tgt if issue else None
+            origin = self.ledger.get(via_tgt) if via_tgt else None
             if origin is not None:
-                return [self._alert(a, origin, issue.via_tgt or fp, via="AP-REQ")]
+                return [self._alert(a, origin, via_tgt or fp, via="AP-REQ")]
             return []
         issue = self.ledger.get(fp)
         if issue is not None and not is_tgt(issue.service) and self._moved(issue, a):

@@ -13,7 +13,7 @@ Known false positive: none known (renaming an account to a DC's name is never le
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dcwatch.detectors._common import display, host_ref
 from dcwatch.detectors.base import BoundedDict, DetectionContext, Detector, ip_ref, refs, user_ref
@@ -98,9 +98,10 @@ class SamAccountNameSpoofing(Detector):
         desc = (f"{who} renamed the computer account {old or target} to {new}, the name of "
                 f"domain controller {dc_name} without its trailing $, on "
                 f"{display(rename.host)} (CVE-2021-42278/42287).")
-        evidence = {"old_name": old, "new_name": new, "domain_controller": display(rename.host),
-                    "created_by": str(created.actor) if created and created.actor else None,
-                    "source_ip": ip, "source_computer": ws}
+        evidence: dict[str, Any] = {
+            "old_name": old, "new_name": new, "domain_controller": display(rename.host),
+            "created_by": str(created.actor) if created and created.actor else None,
+            "source_ip": ip, "source_computer": ws}
         if ticket is not None:
             evidence["tickets_for_spoofed_name"] = [{
                 "kind": str(ticket.kind), "service": ticket.fields.get("service"),

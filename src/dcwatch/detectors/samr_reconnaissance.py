@@ -151,7 +151,8 @@ class SamrReconnaissance(Detector):
             what = ENUMERATIONS[op]
             return f"enumerate {what}", f"to enumerate all {what}"
         if op in RID_QUERIES:
-            rids = args.get("rids") if isinstance(args.get("rids"), list) else []
+            ra = args.get("rids")
+            rids: list[Any] = ra if isinstance(ra, list) else []
             for cand in [args.get("rid"), args.get("handle_of"), *rids]:
                 name = sensitive_rid(cand) if cand is not None else None
                 if name:

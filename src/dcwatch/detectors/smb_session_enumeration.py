@@ -54,7 +54,8 @@ class SmbSessionEnumeration(Detector):
         if ip and self.resolver.dc_status(ip)[0]:
             return []  # DC-to-DC management traffic
         dc = target_dc(a, self.resolver)
-        args = f.get("args") if isinstance(f.get("args"), dict) else {}
+        fa = f.get("args")
+        args: dict[str, Any] = fa if isinstance(fa, dict) else {}
         sessions = args.get("sessions") or []
         exposed = [{"account": s.get("user"), "client": _client(s.get("client"))}
                    for s in sessions if isinstance(s, dict) and (s.get("user") or

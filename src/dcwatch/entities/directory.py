@@ -484,11 +484,11 @@ def _search(conn: Any, base: str, flt: str, attrs: list[str], controls: Any = No
             raise DirectoryError(f"search {flt} under {base} failed: "
                                  f"{conn.result.get('description')} "
                                  f"{conn.result.get('message', '')}".strip())
-        for e in conn.response or []:
-            if e.get("type") != "searchResEntry":
+        for entry in conn.response or []:
+            if entry.get("type") != "searchResEntry":
                 continue
-            raw = e.get("raw_attributes") or {}
-            yield e["dn"], {k: raw[k] for k in raw} or dict(e.get("attributes") or {})
+            raw = entry.get("raw_attributes") or {}
+            yield entry["dn"], {k: raw[k] for k in raw} or dict(entry.get("attributes") or {})
         ctrls = (conn.result or {}).get("controls") or {}
         cookie = (ctrls.get("1.2.840.113556.1.4.319") or {}).get("value", {}).get("cookie")
         if not cookie:

@@ -258,8 +258,8 @@ class LateralMovement:
                 if src is not None:
                     g.add_edge(src, grp, rel=MEMBER)
         admins: dict[str, set[str]] = {}
-        for src in (self.snap.local_admins, local_admins):
-            for comp, ps in src.items():
+        for table in (self.snap.local_admins, local_admins):
+            for comp, ps in table.items():
                 admins.setdefault(comp.upper(), set()).update(ps)
         for comp, ps in admins.items():
             cn = self._computer(comp)

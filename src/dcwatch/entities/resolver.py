@@ -210,7 +210,7 @@ class Resolver:
         # proves the host is a DC: account -> hosts that validated it, account -> domains.
         self._validated_by: dict[str, set[str]] = {}
         self._account_domains: dict[str, set[str]] = {}
-        self.sessions: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self.sessions: dict[tuple[str, str], Session] = {}
         # Lateral movement paths (entities.lmp.LateralMovement), set when a directory is known
         self.lmp: Any = None
         self._init_memos()
@@ -623,12 +623,14 @@ class Resolver:
             if ip not in self.ip_map:
                 rows.append({"kind": "ip", "name": ip, "tags": ["domain-controller"],
                              "evidence": why})
+        tags: list[str]
         for name, h in self.hosts.items():
             status, why = self.dc_status(name)
             tags = ["domain-controller"] if status else (["not-a-dc"] if status is False else [])
             rows.append({"kind": "computer", "name": name, "fqdn": h.fqdn,
                          "ips": sorted(ips_of.get(name, [])), "tags": tags,
                          "evidence": why or None})
+        reason: str | None
         for sid, acct in self.sids.items():
             tags = []
             if sid in self.group_sids:
@@ -638,14 +640,15 @@ class Resolver:
                              "evidence": "sensitive group (well-known SID/RID or tagged)" if g
                              else None})
                 continue
-            why = self.sensitive_account(acct)
-            if why:
+            reason = self.sensitive_account(acct)
+            if reason:
                 tags.append("sensitive")
             if self.is_honeytoken(acct):
                 tags.append("honeytoken")
             kind = "computer" if acct.is_machine else "user"
             name = acct.name[:-1].upper() if acct.is_machine and acct.name else str(acct)
-            rows.append({"kind": kind, "name": name, "sid": sid, "tags": tags, "evidence": why})
+            rows.append({"kind": kind, "name": name, "sid": sid, "tags": tags,
+                         "evidence": reason})
         return rows
 
     def account_name(self, sid: str | None) -> str | None:
