@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 DB ?= demo.db
 
-.PHONY: demo test test-fast lint fmt bench docs eval fixtures lab system-deps clean
+.PHONY: demo test test-fast lint fmt bench docs eval fixtures lab system-deps clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -56,6 +56,16 @@ bench: $(DEVSTAMP)
 	$(BIN)/python bench/evtx_throughput.py
 	$(BIN)/python bench/pcap_throughput.py
 	@if [ "$$(id -u)" = 0 ]; then $(BIN)/python bench/live_capture.py; else echo "live capture bench needs root"; fi
+
+# Coverage-guided fuzzing (atheris) of every decoder target for FUZZ_SECONDS each; the corpora
+# grow in fuzz-corpus/ (seeded from the recordings), a crash stops with the input saved.
+FUZZ_SECONDS ?= 300
+fuzz: $(DEVSTAMP)
+	@for t in packets capture decoders events evtx; do \
+	  echo "== $$t"; \
+	  $(BIN)/python tests/fuzz/atheris_fuzz.py $$t -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=65536 -artifact_prefix=fuzz-corpus/crash-$$t- fuzz-corpus/$$t || exit 1; \
+	done
 
 # Regenerate the tshark oracles of the protocol tests (dev only: needs tshark).
 fixtures: $(DEVSTAMP)
