@@ -94,48 +94,7 @@ def _pcap(r: _Reader, stats: SourceStats, d: PacketDecoder) -> Iterator[list[Act
     order, scale = PCAP_MAGIC[struct.unpack_from("<I", r.buf, 0)[0]]
     linktype = struct.unpack_from(order + "I", r.buf, 20)[0] & 0xFFFF  # upper bits: FCS info
     r.pos = 24
-    if linktype == LINKTYPE_ETHERNET:
-        return _pcap_ethernet(r, stats, d, order, scale)
     return _pcap_records(r, stats, d, order, scale, linktype)
-
-
-def _pcap_records(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str, scale: float,
-                  linktype: int) -> Iterator[list[Activity]]:
-    """Records of any link type, each fed to the decoder."""
-    rec = struct.Struct(order + "IIII").unpack_from
-    feed = d.feed_at
-    out = d.out
-    n = 0
-    buf, pos = r.buf, r.pos  # locals in the loop; ``r`` is synced only around need()
-    size = len(buf)
-    while True:
-        if size - pos < 16:
-            r.pos = pos
-            if not r.need(16):
-                if len(r.buf) - r.pos:
-                    stats.fatal = f"truncated capture after frame {n}"
-                return
-            buf, pos = r.buf, r.pos
-            size = len(buf)
-        sec, frac, incl, _orig = rec(buf, pos)
-        if incl > MAX_FRAME:
-            stats.fatal = f"corrupt record header after frame {n} (captured length {incl})"
-            return
-        end = pos + 16 + incl
-        if end > size:
-            r.pos = pos
-            if not r.need(16 + incl):
-                stats.fatal = f"truncated capture after frame {n}"
-                return
-            buf, pos = r.buf, r.pos
-            size = len(buf)
-            end = pos + 16 + incl
-        start = pos + 16
-        pos = end
-        n += 1
-        feed(sec + frac * scale, linktype, buf, start, end, n)
-        if out:
-            yield d.drain()
 
 
 # The record header and, in the same read, what decides whether an Ethernet frame is TCP over
@@ -146,14 +105,16 @@ _PCAP_ETH_TCP = "III4x12xHBxBB2xHxB10xHH"
 _ETH_READ = 16 + 38
 
 
-def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
-                   scale: float) -> Iterator[list[Activity]]:
-    """Ethernet pcap records: frames of TCP for ports no analyzer serves (most of a DC's
-    traffic is not for the DC's services) are dropped here, with one unpack and no call.
+def _pcap_records(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str, scale: float,
+                  linktype: int) -> Iterator[list[Activity]]:
+    """pcap records, each fed to the decoder; on Ethernet, frames of TCP for ports no analyzer
+    serves (most of a DC's traffic is not for the DC's services) are dropped here, with one
+    unpack and no call.
 
     Exactly the frames ``feed_at`` would drop after its own header read: whole record
     in the buffer, 20-byte IPv4 header without fragmentation, total length >= 40, TCP, neither
     port served (learned RPC ports included). Everything else is fed as before."""
+    ethernet = linktype == LINKTYPE_ETHERNET
     hdr = struct.Struct(order + _PCAP_ETH_TCP).unpack_from
     rec = struct.Struct(order + "III4x").unpack_from  # record header alone (short tail)
     # the 16-bit fields as read in the file's byte order
@@ -172,7 +133,7 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
     next_sweep = d.next_sweep  # a local: only calls into ``d`` change it
     try:
         while True:
-            if size - pos >= _ETH_READ:
+            if ethernet and size - pos >= _ETH_READ:
                 sec, frac, incl, et, vihl, thi, tlo, fo, proto, sport, dport = hdr(buf, pos)
                 end = pos + 16 + incl
                 if (proto == 6 and et == et_ipv4 and vihl == 0x45 and 54 <= incl <= MAX_FRAME
@@ -221,7 +182,7 @@ def _pcap_ethernet(r: _Reader, stats: SourceStats, d: PacketDecoder, order: str,
             if dropped:
                 stats.records += dropped
                 dropped = 0
-            feed(sec + frac * scale, LINKTYPE_ETHERNET, buf, start, end, n)
+            feed(sec + frac * scale, linktype, buf, start, end, n)
             next_sweep = d.next_sweep
             if out:
                 yield d.drain()
