@@ -152,6 +152,20 @@ class _Progress:
             self.bar.stop()
 
 
+# Options of every command that reads inputs (scan, activities)
+_STRICT = click.option("--strict", is_flag=True,
+                       help="Malformed or unreadable input is an error (exit 1).")
+_JOBS = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Reader processes for the inputs: 0 = one per core when there are several large "
+    "inputs, 1 = read in this process. Same results either way.",
+)
+
+
 def _summary(stats: list[SourceStats], warnings: list[str], extra: str) -> int:
     """Print what was read and skipped; returns the number of problems (for --strict)."""
     for w in warnings:
@@ -206,17 +220,9 @@ def _summary(stats: list[SourceStats], warnings: list[str], extra: str) -> int:
     "(a,b for a list; repeatable).",
 )
 @click.option("--detector", "detectors", multiple=True, help="Run only these detector slugs.")
-@click.option("--strict", is_flag=True, help="Malformed or unreadable input is an error (exit 1).")
+@_STRICT
 @click.option("--no-activities", is_flag=True, help="Leave the activity log out of the output.")
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Reader processes for the inputs: 0 = one per core when there are several large "
-    "inputs, 1 = read in this process. Same results either way.",
-)
+@_JOBS
 @click.option(
     "--notify",
     "targets",
@@ -336,16 +342,8 @@ def scan(
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
 )
-@click.option("--strict", is_flag=True, help="Malformed or unreadable input is an error (exit 1).")
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Reader processes for the inputs: 0 = one per core when there are several large "
-    "inputs, 1 = read in this process. Same results either way.",
-)
+@_STRICT
+@_JOBS
 def activities(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int) -> None:
     """Print the normalized activities dcwatch derives from the inputs (parser debugging)."""
     from dcwatch.gctune import batch_gc

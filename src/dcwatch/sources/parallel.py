@@ -254,27 +254,26 @@ def _worker(conn: Any, inputs: list[Input], items: list[Item], evtx_threads: int
             conn.send_bytes(dumps(("d", *d), 5))
         done.clear()
 
-    gc_tuned = batch_gc()
-    gc_tuned.__enter__()  # a batch process to its end: settings are never restored
-    try:
-        batch: list[Packed] = []
-        for p in heapq.merge(*(one(it) for it in items)):  # tuples: (time, n, pos) decide
-            batch.append(p)
-            if done or len(batch) >= BATCH:
+    with batch_gc():  # the process's whole work is this batch
+        try:
+            batch: list[Packed] = []
+            for p in heapq.merge(*(one(it) for it in items)):  # tuples: (time, n, pos) decide
+                batch.append(p)
+                if done or len(batch) >= BATCH:
+                    conn.send_bytes(dumps(("a", batch), 5))
+                    batch = []
+                    send_done()
+            if batch:
                 conn.send_bytes(dumps(("a", batch), 5))
-                batch = []
-                send_done()
-        if batch:
-            conn.send_bytes(dumps(("a", batch), 5))
-        send_done()
-        conn.send_bytes(dumps(("x",), 5))
-    except BrokenPipeError:  # the reader went away (consumer stopped early)
-        pass
-    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
-        with contextlib.suppress(OSError):
-            conn.send_bytes(dumps(("e", traceback.format_exc(limit=8)), 5))
-    finally:
-        conn.close()
+            send_done()
+            conn.send_bytes(dumps(("x",), 5))
+        except BrokenPipeError:  # the reader went away (consumer stopped early)
+            pass
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+            with contextlib.suppress(OSError):
+                conn.send_bytes(dumps(("e", traceback.format_exc(limit=8)), 5))
+        finally:
+            conn.close()
 
 
 def read_parallel(inputs: list[Input], stats: list[SourceStats], jobs: int,
