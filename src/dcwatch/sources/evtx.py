@@ -138,26 +138,9 @@ def event_from_xmljson(ev: dict[str, Any], origin: Origin) -> winevent.EventReco
     eid = sysd["EventID"]
     if type(eid) is not int:
         eid = int(eid["#text"] if isinstance(eid, dict) else eid)
-    prov = get("Provider")
-    prov_name = ""
-    if type(prov) is dict:
-        attrs = prov.get("#attributes")
-        if type(attrs) is dict:
-            prov_name = attrs.get("Name") or ""
-    tc = get("TimeCreated")
-    t = None
-    if type(tc) is dict:
-        attrs = tc.get("#attributes")
-        if type(attrs) is dict:
-            t = attrs.get("SystemTime")
+    t = _attr(get("TimeCreated"), "SystemTime")
     if not t:
         raise InputError("System/TimeCreated missing")
-    sec = get("Security")
-    user_sid = None
-    if type(sec) is dict:
-        attrs = sec.get("#attributes")
-        if type(attrs) is dict:
-            user_sid = attrs.get("UserID")
     rid = get("EventRecordID")
     if rid is None:
         rid = origin.record
@@ -166,14 +149,24 @@ def event_from_xmljson(ev: dict[str, Any], origin: Origin) -> winevent.EventReco
     return _EventRecord(  # positional: event_id channel provider computer ts record_id data
         eid,
         get("Channel") or "",
-        prov_name,
+        _attr(get("Provider"), "Name") or "",
         get("Computer") or "",
         parse_ts(t),
         rid,
         flatten_data(ev),
         origin,
-        user_sid,
+        _attr(get("Security"), "UserID"),
     )
+
+
+def _attr(obj: Any, name: str) -> Any:
+    """``obj["#attributes"][name]`` of the XML-to-JSON shape; None where a level is missing or
+    is not an object."""
+    if type(obj) is dict:
+        attrs = obj.get("#attributes")
+        if type(attrs) is dict:
+            return attrs.get(name)
+    return None
 
 
 _EventRecord = winevent.EventRecord
