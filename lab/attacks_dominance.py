@@ -251,21 +251,19 @@ def tgs_req(tgt_rep: bytes, cipher, session_key, sname, opts, extra_padata=(),
     (raw TGS-REP, session key of the new ticket) or raises KerberosError."""
     from impacket.krb5 import constants, kerberosv5
     from impacket.krb5.asn1 import (
-        AP_REQ,
         AS_REP,
         TGS_REP,
         TGS_REQ,
-        Authenticator,
         EncTGSRepPart,
         seq_set,
         seq_set_iter,
     )
     from impacket.krb5.crypto import Key
-    from impacket.krb5.types import KerberosTime, Principal, Ticket
+    from impacket.krb5.types import KerberosTime, Ticket
     from pyasn1.codec.der import decoder, encoder
     from pyasn1.type.univ import noValue
 
-    from lab.impacket_patches import _strip_explicit_tag, set_body_checksum
+    from lab.impacket_patches import _strip_explicit_tag, tgs_ap_req
 
     try:
         rep = decoder.decode(tgt_rep, asn1Spec=AS_REP())[0]
@@ -292,28 +290,11 @@ def tgs_req(tgt_rep: bytes, cipher, session_key, sname, opts, extra_padata=(),
             add.from_asn1(t)
             add.to_asn1(body["additional-tickets"][i])
     encoded_body = _strip_explicit_tag(encoder.encode(body))
-    ap = AP_REQ()
-    ap["pvno"] = 5
-    ap["msg-type"] = int(constants.ApplicationTagNumbers.AP_REQ.value)
-    ap["ap-options"] = constants.encodeFlags([])
-    seq_set(ap, "ticket", ticket.to_asn1)
-    auth = Authenticator()
-    auth["authenticator-vno"] = 5
-    auth["crealm"] = rep["crealm"].asOctets()
-    cname = Principal()
-    cname.from_asn1(rep, "crealm", "cname")
-    seq_set(auth, "cname", cname.components_to_asn1)
-    set_body_checksum(auth, session_key, encoded_body)
-    now = datetime.datetime.now(datetime.UTC)
-    auth["cusec"] = now.microsecond
-    auth["ctime"] = KerberosTime.to_asn1(now)
-    ap["authenticator"] = noValue
-    ap["authenticator"]["etype"] = cipher.enctype
-    ap["authenticator"]["cipher"] = cipher.encrypt(session_key, 7, encoder.encode(auth), None)
     req["padata"] = noValue
     req["padata"][0] = noValue
     req["padata"][0]["padata-type"] = int(constants.PreAuthenticationDataTypes.PA_TGS_REQ.value)
-    req["padata"][0]["padata-value"] = encoder.encode(ap)
+    req["padata"][0]["padata-value"] = tgs_ap_req(ticket, rep, session_key, cipher,
+                                                  encoded_body)
     for i, (ptype, pvalue) in enumerate(extra_padata, start=1):
         req["padata"][i] = noValue
         req["padata"][i]["padata-type"] = ptype

@@ -82,6 +82,38 @@ def set_body_checksum(authenticator, session_key, encoded_body: bytes) -> None:
     authenticator["cksum"]["checksum"] = make_checksum(ctype, session_key, 6, encoded_body)
 
 
+def tgs_ap_req(ticket, rep, session_key, cipher, encoded_body: bytes) -> bytes:
+    """The encoded AP-REQ of a TGS-REQ's PA-TGS-REQ: ``ticket`` (the TGT, or the ticket a
+    TGS-REQ presents) and an authenticator for the client ``rep`` names (crealm, cname) with
+    the keyed checksum of ``encoded_body`` (``set_body_checksum``), encrypted with the session
+    key (key usage 7)."""
+    from impacket.krb5 import constants
+    from impacket.krb5.asn1 import AP_REQ, Authenticator, seq_set
+    from impacket.krb5.types import KerberosTime, Principal
+    from pyasn1.codec.der import encoder
+    from pyasn1.type.univ import noValue
+
+    ap = AP_REQ()
+    ap["pvno"] = 5
+    ap["msg-type"] = int(constants.ApplicationTagNumbers.AP_REQ.value)
+    ap["ap-options"] = constants.encodeFlags([])
+    seq_set(ap, "ticket", ticket.to_asn1)
+    auth = Authenticator()
+    auth["authenticator-vno"] = 5
+    auth["crealm"] = rep["crealm"].asOctets()
+    cname = Principal()
+    cname.from_asn1(rep, "crealm", "cname")
+    seq_set(auth, "cname", cname.components_to_asn1)
+    set_body_checksum(auth, session_key, encoded_body)
+    now = datetime.datetime.now(datetime.UTC)
+    auth["cusec"] = now.microsecond
+    auth["ctime"] = KerberosTime.to_asn1(now)
+    ap["authenticator"] = noValue
+    ap["authenticator"]["etype"] = cipher.enctype
+    ap["authenticator"]["cipher"] = cipher.encrypt(session_key, 7, encoder.encode(auth), None)
+    return encoder.encode(ap)
+
+
 def patch_tgs_checksum() -> None:
     from impacket.krb5 import kerberosv5
 
@@ -89,11 +121,9 @@ def patch_tgs_checksum() -> None:
         return
     from impacket.krb5 import constants
     from impacket.krb5.asn1 import (
-        AP_REQ,
         AS_REP,
         TGS_REP,
         TGS_REQ,
-        Authenticator,
         EncTGSRepPart,
         seq_set,
         seq_set_iter,
@@ -161,34 +191,16 @@ def patch_tgs_checksum() -> None:
         )
         encodedReqBody = _strip_explicit_tag(encoder.encode(reqBody))  # KDC-REQ-BODY itself
 
-        apReq = AP_REQ()
-        apReq["pvno"] = 5
-        apReq["msg-type"] = int(constants.ApplicationTagNumbers.AP_REQ.value)
-        apReq["ap-options"] = constants.encodeFlags([])
-        seq_set(apReq, "ticket", ticket.to_asn1)
-
-        authenticator = Authenticator()
-        authenticator["authenticator-vno"] = 5
-        authenticator["crealm"] = decodedTGT["crealm"].asOctets()
-        clientName = Principal()
-        clientName.from_asn1(decodedTGT, "crealm", "cname")
-        seq_set(authenticator, "cname", clientName.components_to_asn1)
-        # the fix: keyed checksum of the req-body (key usage 6, RFC 4120 5.5.1)
-        set_body_checksum(authenticator, sessionKey, encodedReqBody)
-        now = datetime.datetime.now(datetime.UTC)
-        authenticator["cusec"] = now.microsecond
-        authenticator["ctime"] = KerberosTime.to_asn1(now)
-        encryptedAuth = cipher.encrypt(sessionKey, 7, encoder.encode(authenticator), None)
-        apReq["authenticator"] = noValue
-        apReq["authenticator"]["etype"] = cipher.enctype
-        apReq["authenticator"]["cipher"] = encryptedAuth
+        # the fix: the authenticator carries the keyed checksum of the req-body (key usage 6,
+        # RFC 4120 5.5.1)
+        apReq = tgs_ap_req(ticket, decodedTGT, sessionKey, cipher, encodedReqBody)
 
         tgsReq["padata"] = noValue
         tgsReq["padata"][0] = noValue
         tgsReq["padata"][0]["padata-type"] = int(
             constants.PreAuthenticationDataTypes.PA_TGS_REQ.value
         )
-        tgsReq["padata"][0]["padata-value"] = encoder.encode(apReq)
+        tgsReq["padata"][0]["padata-value"] = apReq
 
         r = kerberosv5.sendReceive(encoder.encode(tgsReq), domain, kdcHost)
         tgs = decoder.decode(r, asn1Spec=TGS_REP())[0]
