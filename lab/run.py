@@ -903,6 +903,15 @@ def step(s: Scenario, ns: str, name: str, *args: str, desc: str = "", check: boo
     return r
 
 
+def module_step(module: str):
+    """``step`` for a scenario module whose attack steps live in ``module`` (the workstation
+    WS1 unless ``ns`` says otherwise)."""
+    def run_step(s: Scenario, name: str, *args: str, desc: str = "", ns: str = "dcw-ws1"):
+        return step(s, ns, name, *args, desc=desc, module=module)
+
+    return run_step
+
+
 def tool(
     s: Scenario, ns: str, cmd: str, desc: str = "", stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:

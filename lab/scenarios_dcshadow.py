@@ -14,8 +14,7 @@ def install(run) -> None:
     PW = run.PW
     da = ("--user", "da.admin", "--password", PW["da.admin"])
 
-    def step(s, name, *args, desc="", ns="dcw-ws1"):
-        return run.step(s, ns, name, *args, desc=desc, module=MOD)
+    step = run.module_step(MOD)
 
     @run.scenario(
         "dcshadow",

@@ -39,8 +39,7 @@ def install(run) -> None:
     da = ("--user", "da.admin", "--password", PW["da.admin"])
     hd = ("--user", "hd.admin", "--password", PW["hd.admin"])
 
-    def step(s, name, *args, desc="", ns="dcw-ws1"):
-        return run.step(s, ns, name, *args, desc=desc, module=MOD)
+    step = run.module_step(MOD)
 
     def logon(s, user: str) -> None:
         """The attacker's session on WS1 before the LDAP work: Kerberos logon and a SYSVOL

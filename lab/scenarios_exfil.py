@@ -14,8 +14,7 @@ EVIL_DOMAIN = "cdn-updcheck.net"
 def install(run) -> None:
     PW = run.PW
 
-    def step(s, name, *args, desc="", ns="dcw-ws1"):
-        return run.step(s, ns, name, *args, desc=desc, module=MOD)
+    step = run.module_step(MOD)
 
     @run.scenario(
         "dns_exfiltration",

@@ -28,8 +28,7 @@ def install(run) -> None:
     PW = run.PW
     COMP = dict(run.COMPUTERS)
 
-    def step(s, name, *args, desc="", ns="dcw-ws1"):
-        return run.step(s, ns, name, *args, desc=desc, module=MOD)
+    step = run.module_step(MOD)
 
     def logon(s, user: str) -> None:
         """The attacker's session on WS1 before the LDAP work (kinit, SYSVOL over NTLM)."""

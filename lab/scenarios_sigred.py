@@ -19,8 +19,7 @@ ATTACKER_IP = "10.77.0.21"
 
 
 def install(run) -> None:
-    def step(s, name, *args, desc="", ns="dcw-ws1"):
-        return run.step(s, ns, name, *args, desc=desc, module=MOD)
+    step = run.module_step(MOD)
 
     def start(s, ns: str, name: str, *args: str, desc: str = "") -> subprocess.Popen:
         """A background step (the name server) of this module."""
