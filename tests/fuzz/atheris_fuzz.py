@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,6 +40,9 @@ import atheris
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 SHARED = ROOT.parent / "shared" / "data"
+
+sys.path.insert(0, str(ROOT))  # the tests' own helpers (tests/protocols/wire.py)
+from tests.protocols import wire  # noqa: E402 - after the path it needs
 
 with atheris.instrument_imports():
     from dcwatch.errors import InputError
@@ -134,17 +136,12 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 # --- seeds ------------------------------------------------------------------------------------
 
 
-def _pcap_frames(path: Path, limit: int = 4000) -> list[bytes]:
-    """Frames of a little-endian microsecond pcap (the lab's and the protocol fixtures')."""
+def _pcap_frames(path: Path, limit: int) -> list[bytes]:
+    """The first ``limit`` frames of one of the recordings' pcap files."""
     data = path.read_bytes()
-    if data[:4] != b"\xd4\xc3\xb2\xa1":
+    if data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"):  # microsecond pcap only
         return []
-    out, pos = [], 24
-    while pos + 16 <= len(data) and len(out) < limit:
-        n = struct.unpack_from("<I", data, pos + 8)[0]
-        out.append(data[pos + 16:pos + 16 + n])
-        pos += 16 + n
-    return out
+    return [f for _, f in wire.read_pcap(data)[1][:limit]]
 
 
 def _captures() -> list[Path]:

@@ -4,7 +4,6 @@ packet decoder / capture reader never raise at all (malformed input is counted).
 from __future__ import annotations
 
 import io
-import struct
 import sys
 from pathlib import Path
 
@@ -90,17 +89,7 @@ def test_mutated_ldap_and_dns(i: int, ed: list[tuple[int, int]], cut: int) -> No
     only_input_errors(dns.parse, mutate(DNS_SAMPLES[i % 2], ed, cut))
 
 
-def _frames() -> list[bytes]:
-    data = SYNTHETIC.read_bytes()
-    out, pos = [], 24
-    while pos + 16 <= len(data):
-        n = struct.unpack_from("<I", data, pos + 8)[0]
-        out.append(data[pos + 16 : pos + 16 + n])
-        pos += 16 + n
-    return out
-
-
-FRAMES = _frames()
+FRAMES = [f for _, f in w.read_pcap(SYNTHETIC.read_bytes())[1]]
 
 
 @FUZZ

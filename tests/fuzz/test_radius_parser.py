@@ -4,11 +4,11 @@ on mutated RADIUS accounting frames (malformed datagrams are counted)."""
 from __future__ import annotations
 
 import contextlib
-import struct
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.protocols import wire as w
 
 from dcwatch.errors import InputError
 from dcwatch.protocols import radius
@@ -19,17 +19,7 @@ PCAP = Path(__file__).resolve().parents[1] / "data" / "protocols" / "radius-acco
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _frames() -> list[bytes]:
-    data = PCAP.read_bytes()
-    out, pos = [], 24
-    while pos + 16 <= len(data):
-        n = struct.unpack_from("<I", data, pos + 8)[0]
-        out.append(data[pos + 16 : pos + 16 + n])
-        pos += 16 + n
-    return out
-
-
-FRAMES = _frames()
+FRAMES = [f for _, f in w.read_pcap(PCAP.read_bytes())[1]]
 PAYLOADS = [f[42:] for f in FRAMES]  # Ethernet 14 + IPv4 20 + UDP 8
 edits = st.lists(st.tuples(st.integers(0, 1 << 12), st.integers(0, 255)), max_size=6)
 

@@ -133,7 +133,6 @@ def test_tcp_gap_is_counted_and_request_still_reported() -> None:
 def test_midstream_pickup_without_syn() -> None:
     """No handshake captured: client and server come from the well-known port."""
     data = _kerberos_session(list(range(7)))
-    import struct
 
     # drop the three handshake frames (records 1..3) from the pcap
     pos, keep = 24, [data[:24]]
@@ -293,18 +292,6 @@ def test_activities_of_one_frame_get_distinct_uids() -> None:
     assert all(a.uid == a.compute_uid() for a in acts)
 
 
-def _frames(data: bytes) -> tuple[int, list[tuple[float, bytes]]]:
-    """Linktype and (ts, frame) of every record of a microsecond pcap, read independently."""
-    order = "<" if struct.unpack_from("<I", data, 0)[0] == 0xA1B2C3D4 else ">"
-    linktype = struct.unpack_from(order + "I", data, 20)[0]
-    out, pos = [], 24
-    while pos + 16 <= len(data):
-        sec, usec, incl, _ = struct.unpack_from(order + "IIII", data, pos)
-        out.append((sec + usec * 1e-6, data[pos + 16 : pos + 16 + incl]))
-        pos += 16 + incl
-    return linktype, out
-
-
 def _odd_frames(ts: float) -> list[tuple[float, bytes]]:
     """TCP frames near the reader's early drop that it must not drop (or must): IP options,
     fragments, a total length below 40, served ports either way round, IPv6, a short frame."""
@@ -334,7 +321,7 @@ def test_reader_drop_is_feed_at_drop(name: str, big: bool) -> None:
         data = _shared_pcap()
     else:
         data = (REPO / "tests" / "data" / "protocols" / name).read_bytes()
-    linktype, frames = _frames(data)
+    linktype, frames = w.read_pcap(data)
     frames += _odd_frames(frames[-1][0] + 1)
     stats = SourceStats("t")
     d = PacketDecoder("t.pcap", stats)
@@ -360,7 +347,7 @@ def test_pcapng_reader_drop_is_feed_at_drop(name: str) -> None:
         data = _shared_pcap()
     else:
         data = (REPO / "tests" / "data" / "protocols" / name).read_bytes()
-    linktype, frames = _frames(data)
+    linktype, frames = w.read_pcap(data)
     frames += _odd_frames(frames[-1][0] + 1)
     raw_ip = [w.ipv4(C, DC, 6, w.tcp(50000, 8080, 1, 1, 0x18, b"y" * 20))]
     ticks = [round(ts * 1e6) for ts, _ in frames]

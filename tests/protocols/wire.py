@@ -296,6 +296,19 @@ def pcap(frames: list[tuple[float, bytes]], linktype: int = 1, nano: bool = Fals
     return b"".join(out)
 
 
+def read_pcap(data: bytes) -> tuple[int, list[tuple[float, bytes]]]:
+    """Linktype and (ts, frame) of every record of a microsecond pcap (either byte order), read
+    independently of dcwatch's reader: what ``pcap`` writes, and the fixtures' captures."""
+    order = "<" if struct.unpack_from("<I", data, 0)[0] == 0xA1B2C3D4 else ">"
+    linktype = struct.unpack_from(order + "I", data, 20)[0]
+    out, pos = [], 24
+    while pos + 16 <= len(data):
+        sec, usec, incl, _ = struct.unpack_from(order + "IIII", data, pos)
+        out.append((sec + usec * 1e-6, data[pos + 16 : pos + 16 + incl]))
+        pos += 16 + incl
+    return linktype, out
+
+
 def _block(btype: int, body: bytes) -> bytes:
     body += b"\x00" * (-len(body) % 4)
     n = len(body) + 12
