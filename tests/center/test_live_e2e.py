@@ -40,7 +40,7 @@ def test_sensors_to_center_equals_single_process_scan(
     h.wait([*procs, c], 60, [*logs, clog])
     assert c.returncode == 0, clog.read_text()[-2000:]
     got = h.alert_table(pg_url)
-    assert got == expected
+    assert got == expected, clog.read_text()[-2000:]
     assert len(got) >= 20
 
 
@@ -68,7 +68,7 @@ def test_center_killed_mid_stream_resumes_from_checkpoint(
     c2 = h.center(nats_server.url, pg_url, SITE, clog, expect=3)
     h.wait([*procs, c2], 60, [*logs, clog])
     assert c2.returncode == 0, clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected
+    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
 
 
 @pytest.mark.slow
@@ -86,7 +86,27 @@ def test_bus_down_for_seconds_sensors_spool_and_catch_up(
     spooled = [line for log in logs for line in log.read_text().splitlines()
                if "published" in line and "spooled" in line]
     assert any(" 0 spooled" not in line for line in spooled), spooled
-    assert h.alert_table(pg_url) == expected
+    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
+
+
+@pytest.mark.slow
+def test_a_sensor_that_starts_late_is_waited_for(
+        tmp_path: Path, nats_server: NatsServer, pg_url: str, expected: dict) -> None:
+    # The center expects three sensors; two ship everything before the third is even started
+    # (a slow start, or a sensor whose first messages sat in its spool while the bus was down).
+    # Its activities must not arrive behind the others' released time and be analysed late.
+    clog = tmp_path / "center.log"
+    c = h.center(nats_server.url, pg_url, SITE, clog, expect=3)
+    logs = [tmp_path / f"s{i}.log" for i in range(3)]
+    g = h.groups(h.ALL_INPUTS, 3)
+    procs = [h.sensor(nats_server.url, SITE, f"s{i}", tmp_path / f"spool{i}", g[i], logs[i])
+             for i in (0, 2)]
+    h.wait(procs, 60, [*logs, clog])
+    procs.append(h.sensor(nats_server.url, SITE, "s1", tmp_path / "spool1", g[1], logs[1]))
+    h.wait([*procs, c], 60, [*logs, clog])
+    assert c.returncode == 0, clog.read_text()[-2000:]
+    assert " 0 late" in clog.read_text(), clog.read_text()[-2000:]
+    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
 
 
 @pytest.mark.slow
@@ -102,7 +122,7 @@ def test_sensor_killed_and_restarted_nothing_lost_nothing_doubled(
     procs[1] = h.sensor(nats_server.url, SITE, "s1", tmp_path / "spool1", g, logs[1], 400)
     h.wait([*procs, c], 60, [*logs, clog])
     assert c.returncode == 0, clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected
+    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
 
 
 def test_duplicate_deliveries_are_dropped(tmp_path: Path, nats_server: NatsServer,
@@ -117,10 +137,10 @@ def test_duplicate_deliveries_are_dropped(tmp_path: Path, nats_server: NatsServe
              for i in range(4)]
     h.wait([*procs, c], 60, [*logs, clog])
     assert c.returncode == 0, clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected
+    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
     # A second center over the same stream from the start (every message delivered again into
     # the same database): still no duplicate alert, no count doubled.
     c2 = h.start(["center", "--bus", nats_server.url, "--db", pg_url, "--site", SITE,
                   "--mode", "forensic", "--until-eof", "--name", "second"], clog)
     h.wait([c2], 60, [clog])
-    assert h.alert_table(pg_url) == expected
+    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]

@@ -128,3 +128,30 @@ def test_checkpoint_of_the_single_heap_version_loads() -> None:
     for s in ("a", "b"):
         old.mark(f"site/{s}", Mark(s, 0, T0 + timedelta(days=1), True), 0.0)
     assert [(a.ts - T0).total_seconds() for a in old.release(0.0)] == [1, 3, 5, 7, 9]
+
+
+def test_an_expected_sensor_not_heard_yet_holds_the_others_back() -> None:
+    # Two of three expected sensors finished; the third has not been heard (it starts slowly,
+    # or its first messages sit in its spool while the bus is down): nothing may leave, or its
+    # activities would all arrive late and be analysed out of order.
+    r = Reorder(idle_after=20.0, expect=3, started=1000.0)
+    r.add_batch("site/a", 1, [_act(1, 1), _act(5, 2)], 1001.0)
+    r.add_batch("site/b", 1, [_act(2, 3)], 1001.0)
+    for s in ("a", "b"):
+        r.mark(f"site/{s}", Mark(s, 0, T0 + timedelta(days=1), True), 1001.0)
+    assert list(r.release(1002.0)) == []
+    r.add_batch("site/c", 1, [_act(3, 4)], 1003.0)
+    r.mark("site/c", Mark("c", 0, T0 + timedelta(seconds=4), False), 1003.0)
+    assert [a.uid for a in r.release(1003.0)] == [_act(t, n).uid for t, n in
+                                                  ((1, 1), (2, 3), (3, 4))]
+    assert r.late == 0
+
+
+def test_an_expected_sensor_never_heard_stops_holding_back_after_idle_after() -> None:
+    r = Reorder(idle_after=20.0, expect=2, started=1000.0)
+    r.add_batch("site/a", 1, [_act(1, 1)], 1001.0)
+    r.mark("site/a", Mark("a", 0, T0 + timedelta(seconds=9), False), 1001.0)
+    assert list(r.release(1019.0)) == []
+    assert [a.uid for a in r.release(1020.5)] == [_act(1, 1).uid]
+    restored = pickle.loads(pickle.dumps(r))
+    assert (restored.expect, restored.started) == (2, 1000.0)

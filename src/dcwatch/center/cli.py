@@ -38,7 +38,8 @@ from dcwatch.errors import DcwatchError
 @click.option("--until-eof", is_flag=True,
               help="Stop once every sensor has finished its inputs (replays, tests).")
 @click.option("--expect-sensors", type=int, default=0,
-              help="With --until-eof: wait for at least this many sensors.")
+              help="Hold processing until this many sensors have been heard (at most "
+              "--idle-after seconds); with --until-eof, wait for at least this many to finish.")
 @click.option("--reset", is_flag=True, help="Forget the checkpoint and start from the stream's "
               "beginning.")
 @click.option("-v", "--verbose", is_flag=True)

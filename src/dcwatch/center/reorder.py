@@ -8,7 +8,11 @@ and a heap of the sensors' heads merges them: a pop costs O(log sensors), where 
 whole backlog cost O(log backlog) comparisons scattered over memory (~1 us per activity at a
 200k-activity backlog). A sensor stops holding the others back
 once it says it is finished (eof) or when nothing was heard from it for ``idle_after`` seconds;
-what it sends later is "late": processed at once, out of order, and counted. The heap is also
+what it sends later is "late": processed at once, out of order, and counted. A sensor that was
+never heard cannot hold anything back by its watermark, so with ``expect`` sensors configured
+nothing leaves until that many have been heard, or until ``idle_after`` seconds after ``started``
+(the center's start): a sensor that starts slowly, or whose first messages sat in its spool while
+the bus was down, is waited for like a known sensor that went quiet. The heap is also
 bounded (``max_buffer``). Released activities pass the same de-duplication as the scan pipeline
 (``pipeline.ActivityStream._dedup``: same uid within 10 minutes of event time), and the uids of
 at least the last ``dedup_keep`` released activities are remembered whatever their time: sensors
@@ -92,8 +96,10 @@ class Reorder:
 
     def __init__(self, idle_after: float = 30.0, max_buffer: int = 2_000_000,
                  dedup_span: timedelta = timedelta(minutes=10), dedup_cap: int = 500_000,
-                 dedup_keep: int = 100_000) -> None:
+                 dedup_keep: int = 100_000, expect: int = 0, started: float = 0.0) -> None:
         self.idle_after = idle_after
+        self.expect = expect  # sensors to wait for (their watermarks) before anything leaves
+        self.started = started  # wall clock (time.time()) the wait for them counts from
         self.max_buffer = max_buffer
         self.sensors: dict[str, SensorClock] = {}
         self._queues: dict[str, _Queue] = {}
@@ -120,6 +126,8 @@ class Reorder:
     def __setstate__(self, d: dict) -> None:
         d["_n"] = itertools.count(d["_n"])
         d.setdefault("_keep", 0)  # a checkpoint of an older version
+        d.setdefault("expect", 0)
+        d.setdefault("started", 0.0)
         heap = d.pop("heap", None)  # an older version's single heap: queue it per sensor
         self.__dict__.update(d)
         if heap is not None:
@@ -184,6 +192,8 @@ class Reorder:
 
     def limit(self, now: float) -> tuple[bool, datetime | None]:
         """(anything may go, the time below which activities may go)."""
+        if len(self.sensors) < self.expect and now - self.started < self.idle_after:
+            return False, None  # an expected sensor not heard yet: its watermark is unknown
         active = [c for c in self.sensors.values()
                   if not c.eof and now - c.heard < self.idle_after]
         if not active:

@@ -74,7 +74,8 @@ class CenterOptions:
     lag_after: float = 30.0  # activities processed this long after the bus stored them
     skew_after: float = 60.0  # sensor clock vs bus clock
     until_eof: bool = False  # stop (and flush detector state) once every sensor is finished
-    expect_sensors: int = 0  # with until_eof: wait for at least this many sensors
+    expect_sensors: int = 0  # hold processing until this many sensors are heard (at most
+    # idle_after seconds); with until_eof, also wait for at least this many to finish
     fork_checkpoints: bool = True  # pickle the state in a forked child (off the loop)
 
 
@@ -107,6 +108,8 @@ class Center:
                                  Portal(self.store).engine_exclusions())
             self.reorder = Reorder(opts.idle_after)
         self.reorder.idle_after = opts.idle_after
+        self.reorder.expect = opts.expect_sensors
+        self.reorder.started = time.time()  # expected sensors not heard yet: waited for from now
         self.engine.listeners = [self._on_alert]
         self.dirty: dict[str, Alert] = {}
         # activity uids already linked to each saved alert's row (the writer thread's; see
