@@ -141,6 +141,7 @@ def test_duplicate_deliveries_are_dropped(tmp_path: Path, nats_server: NatsServe
     # A second center over the same stream from the start (every message delivered again into
     # the same database): still no duplicate alert, no count doubled.
     c2 = h.start(["center", "--bus", nats_server.url, "--db", pg_url, "--site", SITE,
-                  "--mode", "forensic", "--until-eof", "--name", "second"], clog)
+                  "--mode", "forensic", "--until-eof", "--expect-sensors", "4", "--name",
+                  "second"], clog)
     h.wait([c2], 60, [clog])
     assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
