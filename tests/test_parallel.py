@@ -162,3 +162,44 @@ def test_a_log_whose_chunks_run_back_in_time_is_not_split(
 
     assert parallel._evtx_chunks(inp(ordered)) == len(used)
     assert parallel._evtx_chunks(inp(wrapped)) == 0
+
+
+def test_readers_of_a_killed_scan_do_not_stay_behind(tmp_path: Path) -> None:
+    # The scanning process is killed (-9) while its readers still have much to send: each
+    # reader's next send must fail and end it. A reader that kept the pipe's reading end it
+    # inherited from the fork would block for ever on a full pipe: an orphan per reader.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import multiprocessing, sys, time\n"
+        "from dcwatch.pipeline import ActivityStream\n"
+        f"it = iter(ActivityStream([{str(RECORDINGS)!r}] * 8, jobs=2))\n"
+        "next(it)\n"
+        "print(' '.join(str(p.pid) for p in multiprocessing.active_children()), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(0.5)  # the readers fill their pipes
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+    def running(pid: int) -> bool:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        return "\nState:\tZ" not in status
+
+    deadline = time.monotonic() + 10
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if running(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "reader processes outlived the killed scan"

@@ -8,6 +8,7 @@ feeds (through ``read_capture``): no root or network needed. The live path end t
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
@@ -101,3 +102,27 @@ def test_consumer_stopping_early_ends_the_child() -> None:
     start = time.monotonic()
     it.close()  # type: ignore[attr-defined]
     assert time.monotonic() - start < 3
+    assert not multiprocessing.active_children()
+
+
+def test_a_child_blocked_on_a_full_pipe_ends_when_its_reader_goes() -> None:
+    # A producer that never looks at stop(): the child fills the pipe and blocks on send. Once
+    # this side closes its end the send must fail (the child must not hold the reading end
+    # it inherited from the fork), or the child would stay blocked for ever, SIGTERM or not:
+    # a capture process orphaned when its sensor stops or is killed.
+    def deaf(st: SourceStats, stop: Callable[[], bool],
+             on_tick: object) -> Iterator[Activity]:
+        with open(PCAP, "rb") as f:
+            acts = list(read_capture(f, "live:test", st))
+        while True:
+            yield from acts
+
+    it = run_in_child(deaf, SourceStats("live:test"))
+    for n, _ in enumerate(it):
+        if n == 10:
+            break
+    time.sleep(0.5)  # the child fills the pipe
+    start = time.monotonic()
+    it.close()  # type: ignore[attr-defined]
+    assert time.monotonic() - start < 3
+    assert not multiprocessing.active_children()

@@ -72,8 +72,13 @@ def capture_in_child(interface: str, stats: SourceStats, **kwargs: Any) -> Itera
     return run_in_child(produce, stats)
 
 
-def _child(conn: Any, produce: Producer, stats: SourceStats) -> None:
-    """Child process: activities in packed batches, counters each tick, then ("x", stats)."""
+def _child(conn: Any, produce: Producer, stats: SourceStats, inherited: Any = None) -> None:
+    """Child process: activities in packed batches, counters each tick, then ("x", stats).
+    ``inherited``: the parent's reading end, which the fork copied here: closed, so that a
+    parent gone (stopped reading, or killed) makes the next send fail instead of blocking for
+    ever once the pipe is full."""
+    if inherited is not None:
+        inherited.close()
     stopping = False
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -133,7 +138,7 @@ def run_in_child(produce: Producer, stats: SourceStats) -> Iterator[Activity]:
             f.flush()
     parent, child = ctx.Pipe(duplex=False)
     _widen(child)
-    proc = ctx.Process(target=_child, args=(child, produce, stats), daemon=True,
+    proc = ctx.Process(target=_child, args=(child, produce, stats, parent), daemon=True,
                        name="dcwatch-capture")
     proc.start()
     child.close()

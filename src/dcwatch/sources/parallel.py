@@ -227,8 +227,13 @@ def _unpack(p: Packed) -> Activity:
     return a
 
 
-def _worker(conn: Any, inputs: list[Input], items: list[Item], evtx_threads: int) -> None:
-    """Child process: read this share of the work, send packed batches, then "x"."""
+def _worker(conn: Any, inputs: list[Input], items: list[Item], evtx_threads: int,
+            inherited: tuple[Any, ...] = ()) -> None:
+    """Child process: read this share of the work, send packed batches, then "x".
+    ``inherited``: the parent's reading ends the fork copied here (this worker's and earlier
+    ones'): closed, so that a parent gone makes a send fail instead of blocking for ever."""
+    for c in inherited:
+        c.close()
     dumps = pickle.dumps
     done: list[tuple[int, int, SourceStats]] = []
 
@@ -298,10 +303,13 @@ def read_parallel(inputs: list[Input], stats: list[SourceStats], jobs: int,
 
     procs = []
     streams = []
+    parents: list[Any] = []
     for items in groups:
         parent, child = ctx.Pipe(duplex=False)
+        parents.append(parent)
         _widen(child)
-        p = ctx.Process(target=_worker, args=(child, inputs, items, evtx_threads),
+        p = ctx.Process(target=_worker,
+                        args=(child, inputs, items, evtx_threads, tuple(parents)),
                         daemon=True, name="dcwatch-reader")
         p.start()
         child.close()
