@@ -191,7 +191,8 @@ def _msg(stream_seq: int, env: Envelope, stored: datetime | None = None) -> Simp
 def test_center_checkpoint_restores_state_and_skips_redeliveries(tmp_path: Path) -> None:
     acts = list(ActivityStream([str(EVENTS)]))
     envs = [activity_envelope("lab", "s0", i, a) for i, a in enumerate(acts)]
-    eof = Mark("s0", 999, acts[-1].ts, True, {"spool_dropped": 3, "capture_drops": 2})
+    eof = Mark("s0", 999, acts[-1].ts, True, {"spool_dropped": 3, "capture_drops": 2,
+                                               "late": 4})
     sent = datetime.now(UTC) - timedelta(minutes=5)  # a sensor clock 5 minutes slow
     eof_env = eof.envelope("lab")
     eof_env.headers["Dcw-Sent"] = sent.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -228,8 +229,11 @@ def test_center_checkpoint_restores_state_and_skips_redeliveries(tmp_path: Path)
     assert alert_table(db) == alert_table(str(tmp_path / "ref.db"))
     assert len(alert_table(db)) > 0
     kinds = {i["kind"]: i for i in list_issues(c2.store)}
-    assert {"spool_drops", "capture_drops", "clock_skew"} <= kinds.keys()
+    assert {"spool_drops", "capture_drops", "clock_skew", "late_activities"} <= kinds.keys()
     assert kinds["clock_skew"]["detail"]["seconds"] > 250
+    late = kinds["late_activities"]  # the sensor's own count, named: raise its --lateness
+    assert (late["sensor"], late["detail"]["total"]) == ("s0", 4)
+    assert "--lateness" in late["description"]
 
 
 def test_silent_sensor_and_lag_become_health_issues(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import http.client
 import json
 import socket
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.center.harness import DATA
@@ -109,3 +111,26 @@ def test_http_answers_once_spooled_when_the_bus_is_down(tmp_path: Path) -> None:
     assert answers["ok"][0] == 200
     assert sensor.counters["spooled"] == answers["ok"][1]["activities"] > 0
     assert len(sensor.spool) >= 1
+
+
+def test_a_live_activity_older_than_the_watermark_sent_is_counted_late(tmp_path: Path) -> None:
+    # A live source's activity can be produced seconds after its own time (a slow answer
+    # paired with its request, a file's byte counts at its close): once a mark has said "all
+    # I will still send is after T", an activity before T is late at the center. The sensor
+    # counts them (the count travels in its marks: a health issue names it).
+    acts = list(ActivityStream([str(EVENTS)]))[:3]
+    now = datetime.now(UTC)
+
+    async def go() -> Sensor:
+        sensor = Sensor(SensorOptions("lab", "dc1", str(tmp_path / "spool"), lateness=5.0))
+        sensor._queue = asyncio.Queue()
+        clock = sensor.add_source("live:eth0", live=True)
+        await sensor.emit(clock, [replace(acts[0], ts=now - timedelta(minutes=1))])
+        assert sensor.counters["late"] == 0  # no watermark sent yet: nothing is late
+        await sensor._mark()
+        await sensor.emit(clock, [replace(acts[1], ts=now - timedelta(seconds=1)),
+                                  replace(acts[2], ts=now - timedelta(seconds=30))])
+        return sensor
+
+    sensor = asyncio.run(go())
+    assert sensor.counters["late"] == 1

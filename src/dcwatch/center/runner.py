@@ -179,6 +179,11 @@ class Center:
             if n > was:
                 h.raise_issue(kind, site, m.sensor, f"{m.sensor}: {n - was} more {stat} "
                               f"({n} in all)", {"total": n})
+        n, was = m.stats.get("late", 0), before.get("late", 0)
+        if n > was:
+            h.raise_issue("late_activities", site, m.sensor,
+                          f"{m.sensor}: {n - was} more live activities older than the watermark "
+                          f"it had sent ({n} in all): raise its --lateness", {"total": n})
         sent = (m.sent or stored)
         skew = (stored - sent).total_seconds() if m.sent else 0.0
         if abs(skew) > self.opts.skew_after:

@@ -32,7 +32,9 @@ ISSUES: dict[str, tuple[str, str]] = {
     "clock_skew": ("medium", "The sensor's clock differs from the bus's: fix NTP on the sensor "
                              "(time-based detections depend on it)."),
     "late_activities": ("low", "Activities arrived after their time was processed (a sensor "
-                               "was silent, then caught up): they were analysed out of order."),
+                               "was silent, then caught up; or a live source produced them "
+                               "later than the sensor's --lateness allows: raise it): they "
+                               "were analysed out of order."),
 }
 
 

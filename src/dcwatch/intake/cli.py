@@ -43,8 +43,9 @@ from dcwatch.errors import DcwatchError
 @click.option("--replay", multiple=True, type=click.Path(exists=True),
               help="Ship files/directories as dcwatch scan reads them (back-fill, tests).")
 @click.option("--rate", type=float, help="Pace --replay to this many activities per second.")
-@click.option("--lateness", type=float, default=1.0, show_default=True,
-              help="Seconds a live activity may arrive after its timestamp.")
+@click.option("--lateness", type=float, default=5.0, show_default=True,
+              help="Seconds a live activity may arrive after its timestamp (a slow answer "
+              "paired with its request, a forwarder's batching); later ones are counted late.")
 @click.option("--exit-when-done", is_flag=True,
               help="Leave once every source is finished (with --replay only).")
 @click.option("-v", "--verbose", is_flag=True)
