@@ -253,3 +253,32 @@ def test_framer_whole_message_fast_path_matches_split_feeding() -> None:
     assert whole == run([stream[i : i + 7] for i in range(0, len(stream), 7)])
     assert whole[0] == [echo, bulk, echo, echo, echo]
     assert whole[1] == (0, 0, False)
+
+
+def test_a_file_transfer_is_stamped_with_its_close_and_keeps_its_open() -> None:
+    # The lab's session enumeration keeps its srvsvc handle open ~20 s: the byte counts are
+    # final at the close, and an activity stamped with the open would reach a live center
+    # behind the sensor's watermark (analysed late). The open's time travels in "opened".
+    from pathlib import Path
+
+    from dcwatch.sources.base import SourceStats
+    from dcwatch.sources.pcap import read_capture
+
+    from .wire import read_pcap
+
+    pcap = Path(__file__).resolve().parents[1] / "data" / "recordings" / "smb_session_enum" \
+        / "dc.pcap"
+    _, frames = read_pcap(pcap.read_bytes())
+    with pcap.open("rb") as f:
+        acts = list(read_capture(f, "t", SourceStats("t")))
+    xfer = [a for a in acts if a.kind.value == "smb.file_transfer"]
+    assert xfer
+    held = 0.0
+    for a in xfer:
+        opened = datetime.fromisoformat(a.fields["opened"])
+        open_frame = int(a.origin.record or 0)
+        assert opened.timestamp() == pytest.approx(frames[open_frame - 1][0], abs=1e-6)
+        assert a.ts.timestamp() == pytest.approx(frames[a.fields["closed_frame"] - 1][0],
+                                                 abs=1e-6)
+        held = max(held, (a.ts - opened).total_seconds())
+    assert held > 10

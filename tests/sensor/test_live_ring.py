@@ -44,8 +44,9 @@ sock.close()
 acts = []
 for a in live.capture("vb", st, duration=duration, max_packets=limit, ring=mode != "recv"):
     d = a.to_dict()
-    for k in ("uid", "ts", "origin"):
+    for k in ("uid", "ts", "origin"):  # each socket stamps its own copy of a frame
         d.pop(k, None)
+    d["fields"].pop("opened", None)  # a time too (smb.file_transfer)
     acts.append(d)
 print(json.dumps({"ring_ok": ring_ok, "records": st.records, "skipped": st.skipped,
                   "drops": st.weirds.get("capture_kernel_drops", 0), "acts": acts}))

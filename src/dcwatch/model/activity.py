@@ -102,7 +102,7 @@ class ActivityKind(StrEnum):
     SMB_SESSION = "smb.session_setup"
     SMB_TREE_CONNECT = "smb.tree_connect"
     SMB_FILE_OPEN = "smb.file_open"
-    SMB_FILE_TRANSFER = "smb.file_transfer"  # bytes read/written per open file, emitted at close
+    SMB_FILE_TRANSFER = "smb.file_transfer"  # bytes read/written per open file, at its close
     LDAP_BIND = "ldap.bind"
     LDAP_SEARCH = "ldap.search"  # also event 1644 (expensive/inefficient search logging)
     DNS_QUERY = "dns.query"
