@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import RECORDINGS
+from tests.conftest import RECORDINGS  # noqa: F401 - re-exported to the tests
+from tests.detectors.conftest import lab
 from tests.helpers import act
 
 from dcwatch.detectors.base import DetectionConfig
@@ -23,8 +24,8 @@ WS2 = "10.0.0.22"
 
 def recording(scenario: str, name: str = "dc.pcap") -> Path:
     """A lab recording (the project's own fixtures), or skip while it is being re-recorded."""
-    p = RECORDINGS / scenario / name
-    if not p.exists() or p.stat().st_size == 0:
+    p = lab(f"{scenario}/{name}")
+    if p.stat().st_size == 0:
         pytest.skip(f"lab recording not present: {scenario}/{name}")
     return p
 

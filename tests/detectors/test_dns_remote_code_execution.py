@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import RECORDINGS
-from tests.detectors.netutil import alerts_of, ids_of
+from tests.detectors.netutil import alerts_of, ids_of, recording
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "protocols"))
 import wire as w
@@ -87,9 +87,7 @@ def test_pointer_signer_size_is_rdlength_plus_expansion(tmp_path: Path) -> None:
 
 
 def test_sigred_recording_fires() -> None:
-    pcap = RECORDINGS / "dns_sigred" / "dc.pcap"
-    if not pcap.exists():
-        pytest.skip("no dns_sigred capture")
+    pcap = recording("dns_sigred")
     alerts = alerts_of(pcap, 2036)
     assert len(alerts) == 1
     a = alerts[0]
@@ -104,7 +102,5 @@ def test_sigred_recording_fires() -> None:
 @pytest.mark.parametrize("scenario", sorted(p.name for p in RECORDINGS.iterdir()
                                             if p.is_dir() and p.name != "dns_sigred"))
 def test_recordings_stay_quiet(scenario: str) -> None:
-    pcap = RECORDINGS / scenario / "dc.pcap"
-    if not pcap.exists():
-        pytest.skip(f"no capture in {scenario}")
+    pcap = recording(scenario)
     assert 2036 not in ids_of(pcap)
