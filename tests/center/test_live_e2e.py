@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -24,12 +25,27 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return h.reference(h.ALL_INPUTS, tmp_path_factory.mktemp("ref") / "ref.db")
 
 
+def _sensor(tmp: Path, bus: str, i: int, group: list[str], rate: float | None = None) -> Any:
+    """Sensor ``s<i>`` replaying ``group`` (its log: ``s<i>.log``, its spool: ``spool<i>``)."""
+    return h.sensor(bus, SITE, f"s{i}", tmp / f"spool{i}", group, tmp / f"s{i}.log", rate)
+
+
 def _run(tmp: Path, bus: str, db: str, n_sensors: int = 3, rate: float | None = None,
          inputs: list[str] = h.ALL_INPUTS) -> tuple[list, list[Path], object]:
     logs = [tmp / f"s{i}.log" for i in range(n_sensors)]
-    procs = [h.sensor(bus, SITE, f"s{i}", tmp / f"spool{i}", g, logs[i], rate)
-             for i, g in enumerate(h.groups(inputs, n_sensors))]
+    procs = [_sensor(tmp, bus, i, g, rate) for i, g in enumerate(h.groups(inputs, n_sensors))]
     return procs, logs, None
+
+
+def _stored_as_scan(procs: list, center: Any, logs: list[Path], clog: Path, db: str,
+                    expected: dict) -> dict:
+    """Wait for the sensors and the center: it ended cleanly and stored what ``scan`` stores
+    (its log shown on failure). Returns the alert table."""
+    h.wait([*procs, center], 60, [*logs, clog])
+    assert center.returncode == 0, clog.read_text()[-2000:]
+    got = h.alert_table(db)
+    assert got == expected, clog.read_text()[-2000:]
+    return got
 
 
 def test_sensors_to_center_equals_single_process_scan(
@@ -37,10 +53,7 @@ def test_sensors_to_center_equals_single_process_scan(
     clog = tmp_path / "center.log"
     c = h.center(nats_server.url, pg_url, SITE, clog, expect=3)
     procs, logs, _ = _run(tmp_path, nats_server.url, pg_url)
-    h.wait([*procs, c], 60, [*logs, clog])
-    assert c.returncode == 0, clog.read_text()[-2000:]
-    got = h.alert_table(pg_url)
-    assert got == expected, clog.read_text()[-2000:]
+    got = _stored_as_scan(procs, c, logs, clog, pg_url, expected)
     assert len(got) >= 20
 
 
@@ -66,9 +79,7 @@ def test_center_killed_mid_stream_resumes_from_checkpoint(
     assert 0 < len(h.alert_table(pg_url)) < len(expected)
     time.sleep(0.5)
     c2 = h.center(nats_server.url, pg_url, SITE, clog, expect=3)
-    h.wait([*procs, c2], 60, [*logs, clog])
-    assert c2.returncode == 0, clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
+    _stored_as_scan(procs, c2, logs, clog, pg_url, expected)
 
 
 @pytest.mark.slow
@@ -81,12 +92,10 @@ def test_bus_down_for_seconds_sensors_spool_and_catch_up(
     nats_server.stop()
     time.sleep(3)
     nats_server.start()
-    h.wait([*procs, c], 60, [*logs, clog])
-    assert c.returncode == 0, clog.read_text()[-2000:]
+    _stored_as_scan(procs, c, logs, clog, pg_url, expected)
     spooled = [line for log in logs for line in log.read_text().splitlines()
                if "published" in line and "spooled" in line]
     assert any(" 0 spooled" not in line for line in spooled), spooled
-    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
 
 
 @pytest.mark.slow
@@ -99,14 +108,11 @@ def test_a_sensor_that_starts_late_is_waited_for(
     c = h.center(nats_server.url, pg_url, SITE, clog, expect=3)
     logs = [tmp_path / f"s{i}.log" for i in range(3)]
     g = h.groups(h.ALL_INPUTS, 3)
-    procs = [h.sensor(nats_server.url, SITE, f"s{i}", tmp_path / f"spool{i}", g[i], logs[i])
-             for i in (0, 2)]
+    procs = [_sensor(tmp_path, nats_server.url, i, g[i]) for i in (0, 2)]
     h.wait(procs, 60, [*logs, clog])
-    procs.append(h.sensor(nats_server.url, SITE, "s1", tmp_path / "spool1", g[1], logs[1]))
-    h.wait([*procs, c], 60, [*logs, clog])
-    assert c.returncode == 0, clog.read_text()[-2000:]
+    procs.append(_sensor(tmp_path, nats_server.url, 1, g[1]))
+    _stored_as_scan(procs, c, logs, clog, pg_url, expected)
     assert " 0 late" in clog.read_text(), clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
 
 
 @pytest.mark.slow
@@ -118,11 +124,8 @@ def test_sensor_killed_and_restarted_nothing_lost_nothing_doubled(
     time.sleep(2.0)
     assert procs[1].poll() is None
     h.kill(procs[1])  # it replays from the start again: JetStream drops what it already has
-    g = h.groups(h.ALL_INPUTS, 3)[1]
-    procs[1] = h.sensor(nats_server.url, SITE, "s1", tmp_path / "spool1", g, logs[1], 400)
-    h.wait([*procs, c], 60, [*logs, clog])
-    assert c.returncode == 0, clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
+    procs[1] = _sensor(tmp_path, nats_server.url, 1, h.groups(h.ALL_INPUTS, 3)[1], 400)
+    _stored_as_scan(procs, c, logs, clog, pg_url, expected)
 
 
 def test_duplicate_deliveries_are_dropped(tmp_path: Path, nats_server: NatsServer,
@@ -133,15 +136,11 @@ def test_duplicate_deliveries_are_dropped(tmp_path: Path, nats_server: NatsServe
     clog = tmp_path / "center.log"
     c = h.center(nats_server.url, pg_url, SITE, clog, expect=4)
     logs = [tmp_path / f"s{i}.log" for i in range(4)]
-    procs = [h.sensor(nats_server.url, SITE, f"s{i}", tmp_path / f"sp{i}", half[i // 2], logs[i])
-             for i in range(4)]
-    h.wait([*procs, c], 60, [*logs, clog])
-    assert c.returncode == 0, clog.read_text()[-2000:]
-    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
+    procs = [_sensor(tmp_path, nats_server.url, i, half[i // 2]) for i in range(4)]
+    _stored_as_scan(procs, c, logs, clog, pg_url, expected)
     # A second center over the same stream from the start (every message delivered again into
     # the same database): still no duplicate alert, no count doubled.
     c2 = h.start(["center", "--bus", nats_server.url, "--db", pg_url, "--site", SITE,
                   "--mode", "forensic", "--until-eof", "--expect-sensors", "4", "--name",
                   "second"], clog)
-    h.wait([c2], 60, [clog])
-    assert h.alert_table(pg_url) == expected, clog.read_text()[-2000:]
+    _stored_as_scan([], c2, [], clog, pg_url, expected)
