@@ -51,6 +51,16 @@ from dcwatch.store import Store
 log = logging.getLogger("dcwatch.center")
 
 
+# sensor counters (in its marks) whose growth is a health issue: (counter, issue kind, what it
+# counts, advice)
+_COUNTED = (
+    ("capture_drops", "capture_drops", "capture_drops", ""),
+    ("spool_dropped", "spool_drops", "spool_dropped", ""),
+    ("late", "late_activities", "live activities older than the watermark it had sent",
+     ": raise its --lateness"),
+)
+
+
 @dataclass
 class CenterOptions:
     """Configuration of ``dcwatch center`` (docs/deployment.md, configuration reference)."""
@@ -174,16 +184,11 @@ class Center:
     def _sensor_health(self, site: str, m: Mark, before: dict[str, int],
                        stored: datetime) -> None:
         h = self.health
-        for stat, kind in (("capture_drops", "capture_drops"), ("spool_dropped", "spool_drops")):
+        for stat, kind, what, advice in _COUNTED:
             n, was = m.stats.get(stat, 0), before.get(stat, 0)
             if n > was:
-                h.raise_issue(kind, site, m.sensor, f"{m.sensor}: {n - was} more {stat} "
-                              f"({n} in all)", {"total": n})
-        n, was = m.stats.get("late", 0), before.get("late", 0)
-        if n > was:
-            h.raise_issue("late_activities", site, m.sensor,
-                          f"{m.sensor}: {n - was} more live activities older than the watermark "
-                          f"it had sent ({n} in all): raise its --lateness", {"total": n})
+                h.raise_issue(kind, site, m.sensor, f"{m.sensor}: {n - was} more {what} "
+                              f"({n} in all){advice}", {"total": n})
         sent = (m.sent or stored)
         skew = (stored - sent).total_seconds() if m.sent else 0.0
         if abs(skew) > self.opts.skew_after:
